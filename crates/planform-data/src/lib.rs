@@ -1,1 +1,45 @@
-//! planform-data
+//! planform-data: Parquet datasets of A* search traces.
+//!
+//! A dataset is a directory:
+//!
+//! ```text
+//! <out>/
+//!   manifest.json          format version, generator config + seed, vocabulary, counts,
+//!                          length stats, shard list (rows, bytes, sha256), t* flag
+//!   train-00000.parquet    zstd Parquet shards, `shard_rows` rows each (default 100,000)
+//!   train-00001.parquet
+//!   test-00000.parquet
+//! ```
+//!
+//! Shard columns are described in [`schema`]. Shards open as they are in pyarrow, pandas
+//! and Hugging Face `datasets` (see the crate README).
+//!
+//! - Write: [`generate`] (tasks + A* traces, parallel and byte-for-byte deterministic for a
+//!   seed), or [`DatasetWriter`] for rows you already have.
+//! - Read: [`Dataset::open`], then [`Dataset::read_split`] or [`Dataset::batches`];
+//!   [`Dataset::verify`] checks every sha256; [`Dataset::inspect`] summarizes.
+
+mod atomic;
+mod config;
+mod dataset_writer;
+mod error;
+mod inspect;
+mod manifest;
+mod reader;
+pub mod schema;
+mod stats;
+mod writer;
+
+pub use atomic::is_partial_name;
+pub use config::{AStarMode, Domain, GenerateConfig, LengthFilters, TStarConfig};
+pub use dataset_writer::DatasetWriter;
+pub use error::{DataError, Result};
+pub use inspect::{Inspection, SplitSummary};
+pub use manifest::{
+    GenerationCounts, Manifest, ShardInfo, Split, SplitInfo, FORMAT_NAME, FORMAT_VERSION,
+    KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE,
+};
+pub use reader::{Batches, Dataset};
+pub use schema::Example;
+pub use stats::{HistogramBin, LengthHistogram, LengthStats, SplitHistograms, SplitLengthStats};
+pub use writer::{ROW_GROUP_ROWS, ZSTD_LEVEL};

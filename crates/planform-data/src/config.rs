@@ -1,0 +1,255 @@
+//! Generation config: plain typed structs with documented defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+
+/// Which planning domain, with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Domain {
+    /// Grid maze without boundary walls; one wall layout yields up to `attempts_per_layout`
+    /// unique (start, goal) tasks (reference `--num-attempts-per-maze`, default 100).
+    Maze {
+        /// Grid width (paper: 10, 20, 30).
+        width: u32,
+        /// Grid height.
+        height: u32,
+        /// Start/goal attempts per wall layout (reference default 100).
+        attempts_per_layout: u32,
+    },
+    /// Sokoban with a wall border; one level per layout index.
+    Sokoban {
+        /// Grid width including the border (paper: 7).
+        width: u32,
+        /// Grid height including the border (paper: 7).
+        height: u32,
+        /// Interior wall cells (paper: 2).
+        walls: u32,
+        /// Boxes, and as many docks (paper: 2).
+        boxes: u32,
+    },
+}
+
+impl Domain {
+    /// Maze `width × height` with the reference's 100 attempts per layout.
+    pub fn maze(width: u32, height: u32) -> Self {
+        Domain::Maze {
+            width,
+            height,
+            attempts_per_layout: 100,
+        }
+    }
+
+    /// The paper's Sokoban setting: 7×7, 2 interior walls, 2 boxes.
+    pub fn sokoban_paper() -> Self {
+        Domain::Sokoban {
+            width: 7,
+            height: 7,
+            walls: 2,
+            boxes: 2,
+        }
+    }
+
+    /// Short name, e.g. `maze-10x10` or `sokoban-7x7-w2-b2`.
+    pub fn name(&self) -> String {
+        match *self {
+            Domain::Maze { width, height, .. } => format!("maze-{width}x{height}"),
+            Domain::Sokoban {
+                width,
+                height,
+                walls,
+                boxes,
+            } => format!("sokoban-{width}x{height}-w{walls}-b{boxes}"),
+        }
+    }
+}
+
+/// A* tie-breaking mode used to produce the stored traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AStarMode {
+    /// Ties on f broken by the smaller node hash; fixed child order.
+    Deterministic,
+    /// Children shuffled and ties broken by coin flips, seeded per layout.
+    Nondeterministic,
+}
+
+/// Inclusive length filters applied to generated tasks (`None` = no bound).
+///
+/// They act on top of the generator's own rules (e.g. the reference maze rule
+/// `plan nodes >= max(width, height)`, which the trace generator applies itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LengthFilters {
+    /// Minimum plan length in nodes.
+    pub min_plan_length: Option<u32>,
+    /// Maximum plan length in nodes.
+    pub max_plan_length: Option<u32>,
+    /// Minimum reasoning length in tokens.
+    pub min_reasoning_length: Option<u32>,
+    /// Maximum reasoning length in tokens. The reference Sokoban runs keep
+    /// `0 <= len < 10000`, i.e. `Some(9999)`.
+    pub max_reasoning_length: Option<u32>,
+}
+
+impl LengthFilters {
+    /// The reference filters for a domain: none for mazes, reasoning `< 10000` tokens for
+    /// Sokoban (`max_reasoning_len=10000` in the reference training configs).
+    pub fn reference(domain: &Domain) -> Self {
+        match domain {
+            Domain::Maze { .. } => Self::default(),
+            Domain::Sokoban { .. } => Self {
+                max_reasoning_length: Some(9_999),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Whether a task with these lengths passes.
+    pub fn accepts(&self, plan_length: u32, reasoning_length: u32) -> bool {
+        self.min_plan_length.is_none_or(|m| plan_length >= m)
+            && self.max_plan_length.is_none_or(|m| plan_length <= m)
+            && self.min_reasoning_length.is_none_or(|m| reasoning_length >= m)
+            && self.max_reasoning_length.is_none_or(|m| reasoning_length <= m)
+    }
+}
+
+/// t* (mean A* reasoning length over nondeterministic runs) for each test task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TStarConfig {
+    /// Nondeterministic A* runs per test task (reference: 64).
+    pub runs: u32,
+}
+
+impl Default for TStarConfig {
+    fn default() -> Self {
+        Self { runs: 64 }
+    }
+}
+
+/// Everything `generate` needs. Defaults (`GenerateConfig::new`): test fraction 0.1,
+/// seed 0, reference filters, no t*, 100,000 rows per shard, no overwrite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateConfig {
+    /// Domain and size.
+    pub domain: Domain,
+    /// A* mode of the stored traces (Sokoban is always nondeterministic in the reference).
+    pub astar: AStarMode,
+    /// Total tasks (train + test).
+    pub num_tasks: u64,
+    /// Fraction of `num_tasks` that goes to test: train gets `floor(num_tasks·(1−f))`
+    /// tasks (reference: the first 90%), test the rest.
+    pub test_fraction: f64,
+    /// Master seed; layout `i` draws from `Rng::stream(seed, i)`.
+    pub seed: u64,
+    /// Length filters.
+    pub filters: LengthFilters,
+    /// Compute t* for test tasks (`None` = not computed; column is null).
+    pub tstar: Option<TStarConfig>,
+    /// Rows per Parquet shard (default 100,000).
+    pub shard_rows: u64,
+    /// Replace an existing dataset at the output path (default false). Not stored.
+    #[serde(skip)]
+    pub overwrite: bool,
+}
+
+impl GenerateConfig {
+    /// Defaults for a domain: deterministic A* for mazes, nondeterministic for Sokoban.
+    pub fn new(domain: Domain, num_tasks: u64) -> Self {
+        let astar = match domain {
+            Domain::Maze { .. } => AStarMode::Deterministic,
+            Domain::Sokoban { .. } => AStarMode::Nondeterministic,
+        };
+        Self {
+            domain,
+            astar,
+            num_tasks,
+            test_fraction: 0.1,
+            seed: 0,
+            filters: LengthFilters::reference(&domain),
+            tstar: None,
+            shard_rows: 100_000,
+            overwrite: false,
+        }
+    }
+
+    /// `(train, test)` task targets.
+    pub fn split_targets(&self) -> (u64, u64) {
+        let exact = self.num_tasks as f64 * (1.0 - self.test_fraction);
+        // The epsilon absorbs binary rounding (e.g. 1000 × 0.9).
+        let train = ((exact + 1e-6).floor() as u64).min(self.num_tasks);
+        (train, self.num_tasks - train)
+    }
+
+    /// Check the config, naming the bad field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(DataError::InvalidConfig(m));
+        if self.num_tasks == 0 {
+            return bad("num_tasks must be > 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.test_fraction) {
+            return bad(format!("test_fraction {} is not in [0, 1]", self.test_fraction));
+        }
+        if self.shard_rows == 0 {
+            return bad("shard_rows must be > 0".into());
+        }
+        if self.tstar.is_some_and(|t| t.runs == 0) {
+            return bad("tstar.runs must be > 0".into());
+        }
+        match self.domain {
+            Domain::Maze {
+                width,
+                height,
+                attempts_per_layout,
+            } => {
+                if width < 2 || height < 2 || width > 1000 || height > 1000 {
+                    return bad(format!("maze size {width}x{height} is not in 2..=1000"));
+                }
+                if attempts_per_layout == 0 {
+                    return bad("attempts_per_layout must be > 0".into());
+                }
+            }
+            Domain::Sokoban {
+                width,
+                height,
+                boxes,
+                ..
+            } => {
+                if width < 5 || height < 5 {
+                    return bad(format!("sokoban size {width}x{height} must be at least 5x5"));
+                }
+                if boxes == 0 {
+                    return bad("sokoban needs at least one box".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_targets_match_reference_rule() {
+        // Reference: a layout is train while stored < 9 * n // 10.
+        for n in [1u64, 9, 10, 11, 999, 1000, 1005, 1_100_000] {
+            let c = GenerateConfig::new(Domain::maze(10, 10), n);
+            assert_eq!(c.split_targets().0, 9 * n / 10, "n={n}");
+        }
+        let mut c = GenerateConfig::new(Domain::maze(10, 10), 100);
+        c.test_fraction = 0.0;
+        assert_eq!(c.split_targets(), (100, 0));
+        c.test_fraction = 1.0;
+        assert_eq!(c.split_targets(), (0, 100));
+    }
+
+    #[test]
+    fn filters() {
+        let f = LengthFilters::reference(&Domain::sokoban_paper());
+        assert!(f.accepts(5, 9_999));
+        assert!(!f.accepts(5, 10_000));
+        assert!(LengthFilters::default().accepts(0, u32::MAX));
+    }
+}
