@@ -1,5 +1,6 @@
 //! Generation config: plain typed structs with documented defaults.
 
+use planform_trace::astar::SearchMode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
@@ -65,16 +66,6 @@ impl Domain {
     }
 }
 
-/// A* tie-breaking mode used to produce the stored traces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AStarMode {
-    /// Ties on f broken by the smaller node hash; fixed child order.
-    Deterministic,
-    /// Children shuffled and ties broken by coin flips, seeded per layout.
-    Nondeterministic,
-}
-
 /// Inclusive length filters applied to generated tasks (`None` = no bound).
 ///
 /// They act on top of the generator's own rules (e.g. the reference maze rule
@@ -134,7 +125,7 @@ pub struct GenerateConfig {
     /// Domain and size.
     pub domain: Domain,
     /// A* mode of the stored traces (Sokoban is always nondeterministic in the reference).
-    pub astar: AStarMode,
+    pub astar: SearchMode,
     /// Total tasks (train + test).
     pub num_tasks: u64,
     /// Fraction of `num_tasks` that goes to test: train gets `floor(num_tasks·(1−f))`
@@ -157,8 +148,8 @@ impl GenerateConfig {
     /// Defaults for a domain: deterministic A* for mazes, nondeterministic for Sokoban.
     pub fn new(domain: Domain, num_tasks: u64) -> Self {
         let astar = match domain {
-            Domain::Maze { .. } => AStarMode::Deterministic,
-            Domain::Sokoban { .. } => AStarMode::Nondeterministic,
+            Domain::Maze { .. } => SearchMode::Deterministic,
+            Domain::Sokoban { .. } => SearchMode::Nondeterministic,
         };
         Self {
             domain,

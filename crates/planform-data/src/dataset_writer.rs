@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use planform_trace::vocab::Vocabulary;
+
 use crate::atomic::PartialDir;
 use crate::config::GenerateConfig;
 use crate::error::{DataError, Result};
@@ -30,19 +32,17 @@ struct SplitState {
 pub struct DatasetWriter {
     partial: PartialDir,
     config: GenerateConfig,
-    vocabulary: Vec<String>,
+    vocabulary: Vocabulary,
     train: SplitState,
     test: SplitState,
 }
 
 impl DatasetWriter {
     /// Start a dataset at `out`. Fails with [`DataError::AlreadyExists`] if `out` exists and
-    /// `config.overwrite` is false. `vocabulary` is the token strings in id order.
-    pub fn create(out: &Path, config: &GenerateConfig, vocabulary: Vec<String>) -> Result<Self> {
+    /// `config.overwrite` is false.
+    pub fn create(out: &Path, config: &GenerateConfig, vocabulary: &Vocabulary) -> Result<Self> {
         config.validate()?;
-        if vocabulary.is_empty() {
-            return Err(DataError::InvalidConfig("empty vocabulary".into()));
-        }
+        let vocabulary = vocabulary.clone();
         let partial = PartialDir::create(out, config.overwrite)?;
         Ok(Self {
             partial,
@@ -145,7 +145,8 @@ impl DatasetWriter {
             format_version: FORMAT_VERSION,
             planform_version: env!("CARGO_PKG_VERSION").to_string(),
             config: self.config,
-            vocabulary: self.vocabulary,
+            vocabulary_spec: self.vocabulary.spec(),
+            vocabulary: self.vocabulary.tokens().to_vec(),
             train: info(self.train)?,
             test: info(self.test)?,
             has_astar_mean_reasoning: tstar.is_some(),

@@ -23,7 +23,9 @@ mod atomic;
 mod config;
 mod dataset_writer;
 mod error;
+mod generate;
 mod inspect;
+mod layouts;
 mod manifest;
 mod reader;
 pub mod schema;
@@ -31,9 +33,10 @@ mod stats;
 mod writer;
 
 pub use atomic::is_partial_name;
-pub use config::{AStarMode, Domain, GenerateConfig, LengthFilters, TStarConfig};
+pub use config::{Domain, GenerateConfig, LengthFilters, TStarConfig};
 pub use dataset_writer::DatasetWriter;
 pub use error::{DataError, Result};
+pub use generate::{generate, TSTAR_KEY};
 pub use inspect::{Inspection, SplitSummary};
 pub use manifest::{
     GenerationCounts, Manifest, ShardInfo, Split, SplitInfo, FORMAT_NAME, FORMAT_VERSION,
@@ -43,3 +46,6 @@ pub use reader::{Batches, Dataset};
 pub use schema::Example;
 pub use stats::{HistogramBin, LengthHistogram, LengthStats, SplitHistograms, SplitLengthStats};
 pub use writer::{ROW_GROUP_ROWS, ZSTD_LEVEL};
+
+/// A* mode (re-exported from `planform-trace`).
+pub use planform_trace::astar::SearchMode;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use planform_trace::vocab::{Vocabulary, VocabularySpec};
 use serde::{Deserialize, Serialize};
 
 use crate::config::GenerateConfig;
@@ -108,6 +109,8 @@ pub struct Manifest {
     pub planform_version: String,
     /// The generator config (including the seed).
     pub config: GenerateConfig,
+    /// What the vocabulary is for; `Vocabulary::new(vocabulary_spec)` rebuilds it.
+    pub vocabulary_spec: VocabularySpec,
     /// Token strings in id order (`bos` = 0, `eos` = 1, then sorted strings).
     pub vocabulary: Vec<String>,
     /// Training split.
@@ -131,8 +134,9 @@ impl Manifest {
         }
     }
 
-    /// Read and validate `dir/manifest.json`.
-    pub fn load(dir: &Path) -> Result<Self> {
+    /// Read and validate `dir/manifest.json`; also returns the rebuilt vocabulary
+    /// (checked to equal the manifest's token list).
+    pub fn load(dir: &Path) -> Result<(Self, Vocabulary)> {
         let path = dir.join(MANIFEST_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -163,8 +167,15 @@ impl Manifest {
             });
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
-        m.check().map_err(malformed)?;
-        Ok(m)
+        m.check().map_err(&malformed)?;
+        let vocab = Vocabulary::new(m.vocabulary_spec)
+            .map_err(|e| malformed(format!("vocabulary_spec: {e}")))?;
+        if vocab.tokens() != m.vocabulary.as_slice() {
+            return Err(malformed(
+                "vocabulary does not match the one built from vocabulary_spec".into(),
+            ));
+        }
+        Ok((m, vocab))
     }
 
     /// Internal consistency: shard names, row sums, vocabulary.

@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use planform_trace::vocab::Vocabulary;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -35,6 +36,7 @@ const READ_BATCH_ROWS: usize = 8192;
 pub struct Dataset {
     dir: PathBuf,
     manifest: Manifest,
+    vocab: Vocabulary,
 }
 
 fn corrupt(path: &Path, reason: impl ToString) -> DataError {
@@ -69,8 +71,12 @@ impl Dataset {
         if is_partial_name(&dir) {
             return Err(DataError::PartialDataset { path: dir });
         }
-        let manifest = Manifest::load(&dir)?;
-        let ds = Self { dir, manifest };
+        let (manifest, vocab) = Manifest::load(&dir)?;
+        let ds = Self {
+            dir,
+            manifest,
+            vocab,
+        };
         for split in Split::ALL {
             for shard in &ds.manifest.split(split).shards {
                 ds.check_shard_footer(shard)?;
@@ -94,9 +100,9 @@ impl Dataset {
         &self.manifest.config
     }
 
-    /// Token strings in id order.
-    pub fn vocabulary(&self) -> &[String] {
-        &self.manifest.vocabulary
+    /// The vocabulary (rebuilt from the manifest's spec and checked against its tokens).
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocab
     }
 
     /// Number of rows in a split.
