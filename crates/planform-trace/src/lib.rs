@@ -11,3 +11,6 @@ pub mod task;
 pub mod tokens;
 pub mod trace;
 pub mod vocab;
+pub mod sokoban;
+pub mod sokoban_search;
+pub mod sokoban_gen;

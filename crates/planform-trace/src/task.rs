@@ -1,6 +1,18 @@
-//! Domain-agnostic task handling.
+//! Domain-agnostic tasks: the [`Task`] enum, JSON lines and solving.
 
-use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::astar::SearchMode;
+use crate::error::{Error, Result};
+use crate::maze::MazeTask;
+use crate::maze_gen::{write_prompt as maze_prompt, MazeSolver};
+use crate::rng::Rng;
+use crate::sokoban::SokobanLevel;
+use crate::sokoban_search::{sokoban_prompt, SokobanSolver, DEFAULT_MAX_EXPANSIONS};
+use crate::tokens::{StringSequence, TokenSequence};
+use crate::vocab::{Vocabulary, SOKOBAN_MAX_COST};
 
 /// The two task domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -9,4 +21,174 @@ pub enum Domain {
     Maze,
     /// Sokoban.
     Sokoban,
+}
+
+impl Domain {
+    /// `"maze"` or `"sokoban"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Maze => "maze",
+            Domain::Sokoban => "sokoban",
+        }
+    }
+}
+
+/// A task of either domain.
+///
+/// JSON: a maze object (`width, height, start, goal, walls`) or a Sokoban
+/// object (`width, height, worker, boxes, docks, walls`); the domain is
+/// recognised by the `start` / `worker` field. Extra fields are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// A maze.
+    Maze(MazeTask),
+    /// A Sokoban level.
+    Sokoban(SokobanLevel),
+}
+
+impl Serialize for Task {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Task::Maze(m) => m.serialize(s),
+            Task::Sokoban(l) => l.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Task {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Task::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `json.dumps` default separators (`", "` and `": "`), as in the golden files.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    task: &'a Task,
+    #[serde(flatten)]
+    tokens: Option<&'a StringSequence>,
+}
+
+impl Task {
+    /// The domain.
+    pub fn domain(&self) -> Domain {
+        match self {
+            Task::Maze(_) => Domain::Maze,
+            Task::Sokoban(_) => Domain::Sokoban,
+        }
+    }
+
+    /// Grid `(width, height)`.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            Task::Maze(m) => (m.width(), m.height()),
+            Task::Sokoban(l) => (l.width(), l.height()),
+        }
+    }
+
+    /// Parses one JSON line (a golden-format maze or a Sokoban object).
+    pub fn from_json(line: &str) -> Result<Self> {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))?;
+        Task::from_value(v)
+    }
+
+    /// Parses a JSON value.
+    pub fn from_value(v: serde_json::Value) -> Result<Self> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::Json("expected a JSON object".into()))?;
+        if obj.contains_key("start") {
+            serde_json::from_value(v).map(Task::Maze).map_err(|e| Error::Json(e.to_string()))
+        } else if obj.contains_key("worker") {
+            serde_json::from_value(v).map(Task::Sokoban).map_err(|e| Error::Json(e.to_string()))
+        } else {
+            Err(Error::Json(
+                "object is neither a maze (no `start` field) nor a Sokoban level (no `worker` field)".into(),
+            ))
+        }
+    }
+
+    /// The task as one JSON line in the golden-file style (Python `json.dumps`
+    /// spacing), optionally followed by `prompt`, `reasoning` and `plan`.
+    pub fn to_json_line(&self, tokens: Option<&StringSequence>) -> String {
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+        // Serialising plain structs of integers and strings cannot fail.
+        let line = Line { task: self, tokens };
+        if line.serialize(&mut ser).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The reference vocabulary for this task (Sokoban: 40,000 cost tokens).
+    pub fn vocabulary(&self) -> Result<Vocabulary> {
+        match self {
+            Task::Maze(m) => Vocabulary::maze(m.width(), m.height()),
+            Task::Sokoban(l) => Vocabulary::sokoban(l.width(), l.height(), SOKOBAN_MAX_COST),
+        }
+    }
+
+    /// Prompt tokens.
+    pub fn prompt(&self, vocab: &Vocabulary) -> Result<Vec<u32>> {
+        match self {
+            Task::Maze(m) => {
+                let mut out = Vec::new();
+                if vocab.domain() != Domain::Maze {
+                    return Err(Error::WrongDomain {
+                        expected: "maze",
+                        got: "sokoban",
+                    });
+                }
+                maze_prompt(vocab, m.start(), m.goal(), m.walls(), &mut out)?;
+                Ok(out)
+            }
+            Task::Sokoban(l) => sokoban_prompt(l, vocab),
+        }
+    }
+
+    /// Runs A* and tokenizes; returns the tokens and the number of plan
+    /// nodes. Sokoban uses [`DEFAULT_MAX_EXPANSIONS`].
+    pub fn solve_tokens(&self, vocab: &Vocabulary, mode: SearchMode, rng: &mut Rng) -> Result<(TokenSequence, usize)> {
+        match self {
+            Task::Maze(m) => MazeSolver::new().solve_tokens(m, vocab, mode, rng),
+            Task::Sokoban(l) => SokobanSolver::new().solve_tokens(l, vocab, mode, rng, DEFAULT_MAX_EXPANSIONS),
+        }
+    }
+}
+
+impl From<MazeTask> for Task {
+    fn from(m: MazeTask) -> Self {
+        Task::Maze(m)
+    }
+}
+
+impl From<SokobanLevel> for Task {
+    fn from(l: SokobanLevel) -> Self {
+        Task::Sokoban(l)
+    }
 }

@@ -5,6 +5,7 @@ use planform_trace::astar::SearchMode;
 use planform_trace::maze::MazeTask;
 use planform_trace::maze_gen::MazeSolver;
 use planform_trace::rng::Rng;
+use planform_trace::task::Task;
 use planform_trace::tokens::StringSequence;
 use planform_trace::vocab::Vocabulary;
 
@@ -26,6 +27,9 @@ fn check_file(name: &str, expected_lines: usize) {
         assert_eq!(got.reasoning, want.reasoning, "{name}:{} reasoning", i + 1);
         assert_eq!(got.plan, want.plan, "{name}:{} plan", i + 1);
         assert_eq!(plan_len * 3, want.plan.len());
+        // The JSON line writer reproduces the reference bytes exactly.
+        let written = Task::Maze(task).to_json_line(Some(&got));
+        assert_eq!(written, line, "{name}:{} JSON bytes", i + 1);
         n += 1;
     }
     assert_eq!(n, expected_lines, "{name} line count");
