@@ -26,7 +26,10 @@ pub fn is_partial_name(path: &Path) -> bool {
 }
 
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".{suffix}-{}", std::process::id()));
     out.with_file_name(name)
 }

@@ -100,8 +100,12 @@ impl LengthFilters {
     pub fn accepts(&self, plan_length: u32, reasoning_length: u32) -> bool {
         self.min_plan_length.is_none_or(|m| plan_length >= m)
             && self.max_plan_length.is_none_or(|m| plan_length <= m)
-            && self.min_reasoning_length.is_none_or(|m| reasoning_length >= m)
-            && self.max_reasoning_length.is_none_or(|m| reasoning_length <= m)
+            && self
+                .min_reasoning_length
+                .is_none_or(|m| reasoning_length >= m)
+            && self
+                .max_reasoning_length
+                .is_none_or(|m| reasoning_length <= m)
     }
 }
 
@@ -179,7 +183,10 @@ impl GenerateConfig {
             return bad("num_tasks must be > 0".into());
         }
         if !(0.0..=1.0).contains(&self.test_fraction) {
-            return bad(format!("test_fraction {} is not in [0, 1]", self.test_fraction));
+            return bad(format!(
+                "test_fraction {} is not in [0, 1]",
+                self.test_fraction
+            ));
         }
         if self.shard_rows == 0 {
             return bad("shard_rows must be > 0".into());
@@ -207,7 +214,9 @@ impl GenerateConfig {
                 ..
             } => {
                 if width < 5 || height < 5 {
-                    return bad(format!("sokoban size {width}x{height} must be at least 5x5"));
+                    return bad(format!(
+                        "sokoban size {width}x{height} must be at least 5x5"
+                    ));
                 }
                 if boxes == 0 {
                     return bad("sokoban needs at least one box".into());

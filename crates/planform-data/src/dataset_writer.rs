@@ -8,9 +8,7 @@ use planform_trace::vocab::Vocabulary;
 use crate::atomic::PartialDir;
 use crate::config::GenerateConfig;
 use crate::error::{DataError, Result};
-use crate::manifest::{
-    GenerationCounts, Manifest, SplitInfo, Split, FORMAT_NAME, FORMAT_VERSION,
-};
+use crate::manifest::{GenerationCounts, Manifest, Split, SplitInfo, FORMAT_NAME, FORMAT_VERSION};
 use crate::schema::Example;
 use crate::stats::SplitHistograms;
 use crate::writer::ShardWriter;
@@ -106,7 +104,10 @@ impl DatasetWriter {
         if state.last_id.is_some_and(|last| row.id <= last) {
             return Err(DataError::InconsistentShard {
                 path: here(),
-                reason: format!("row ids must increase: {} after {:?}", row.id, state.last_id),
+                reason: format!(
+                    "row ids must increase: {} after {:?}",
+                    row.id, state.last_id
+                ),
             });
         }
         state.last_id = Some(row.id);

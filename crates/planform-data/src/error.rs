@@ -54,7 +54,9 @@ pub enum DataError {
         path: PathBuf,
     },
     /// A shard's size differs from the manifest (typically a truncated file).
-    #[error("shard {path} has {found} bytes but the manifest says {expected} (truncated or replaced?)")]
+    #[error(
+        "shard {path} has {found} bytes but the manifest says {expected} (truncated or replaced?)"
+    )]
     SizeMismatch {
         /// Path of the shard.
         path: PathBuf,

@@ -36,7 +36,7 @@ use crate::manifest::{GenerationCounts, Manifest, Split};
 use crate::schema::Example;
 
 /// Key mixed into the t* seeds so they never coincide with layout streams.
-pub const TSTAR_KEY: u64 = 0x7473_7461_72; // "tstar"
+pub const TSTAR_KEY: u64 = 0x0074_7374_6172; // "tstar"
 
 /// Give up after this many consecutive layouts without an accepted task.
 const MAX_IDLE_LAYOUTS: u64 = 100_000;
@@ -58,7 +58,7 @@ struct Pending {
 /// Returns the manifest that was written.
 pub fn generate(
     config: &GenerateConfig,
-    out: &Path,
+    out: impl AsRef<Path>,
     threads: usize,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Manifest> {
@@ -71,7 +71,7 @@ pub fn generate(
         .build()
         .map_err(|e| DataError::InvalidConfig(format!("thread pool: {e}")))?;
     let threads = pool.current_num_threads() as u64;
-    let mut writer = DatasetWriter::create(out, config, &vocab)?;
+    let mut writer = DatasetWriter::create(out.as_ref(), config, &vocab)?;
 
     let (train_target, test_target) = config.split_targets();
     let targets = [train_target, test_target];

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::Result;
-use crate::manifest::{SplitInfo, Split};
+use crate::manifest::{Split, SplitInfo};
 use crate::reader::Dataset;
 use crate::stats::{HistogramBin, LengthStats, SplitHistograms};
 
@@ -88,7 +88,11 @@ fn histogram(f: &mut fmt::Formatter<'_>, name: &str, bins: &[HistogramBin]) -> f
 
 impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "domain {}  vocabulary {} tokens", self.domain, self.vocab_size)?;
+        writeln!(
+            f,
+            "domain {}  vocabulary {} tokens",
+            self.domain, self.vocab_size
+        )?;
         writeln!(f, "generation {}", self.generation)?;
         for s in &self.splits {
             writeln!(

@@ -59,8 +59,7 @@ fn gen_err(layout: u64, e: impl ToString) -> DataError {
 
 fn sokoban_missing() -> DataError {
     DataError::InvalidConfig(
-        "Sokoban generation is not available yet (planform-trace has no Sokoban generator)"
-            .into(),
+        "Sokoban generation is not available yet (planform-trace has no Sokoban generator)".into(),
     )
 }
 
@@ -94,7 +93,12 @@ impl LayoutGenerator {
     }
 
     /// Generate layout `index` of a run seeded with `seed`.
-    pub(crate) fn layout(&mut self, vocab: &Vocabulary, seed: u64, index: u64) -> Result<GenLayout> {
+    pub(crate) fn layout(
+        &mut self,
+        vocab: &Vocabulary,
+        seed: u64,
+        index: u64,
+    ) -> Result<GenLayout> {
         let mut rng = Rng::stream(seed, index);
         match self {
             LayoutGenerator::Maze(g) => {

@@ -201,7 +201,10 @@ impl Manifest {
                     return Err(format!("{split}: bad shard file name {:?}", s.file));
                 }
                 if s.sha256.len() != 64 || !s.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(format!("{}: sha256 {:?} is not 64 hex digits", s.file, s.sha256));
+                    return Err(format!(
+                        "{}: sha256 {:?} is not 64 hex digits",
+                        s.file, s.sha256
+                    ));
                 }
             }
         }

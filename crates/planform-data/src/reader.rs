@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use planform_trace::vocab::Vocabulary;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use planform_trace::vocab::Vocabulary;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -213,9 +213,12 @@ impl Dataset {
     /// Read one shard of a split (verified; see the module docs).
     pub fn read_shard(&self, split: Split, index: usize) -> Result<Vec<Example>> {
         let info = self.manifest.split(split);
-        let shard = info.shards.get(index).ok_or_else(|| DataError::MissingShard {
-            path: self.dir.join(split.shard_file(index)),
-        })?;
+        let shard = info
+            .shards
+            .get(index)
+            .ok_or_else(|| DataError::MissingShard {
+                path: self.dir.join(split.shard_file(index)),
+            })?;
         let (path, mut reader) = self.batch_reader(shard, READ_BATCH_ROWS)?;
         let mut rows = Vec::with_capacity(shard.rows as usize);
         while let Some(batch) = self.decode_next(&path, &mut reader) {
@@ -282,7 +285,12 @@ impl Iterator for Batches<'_> {
                     None => self.current = None,
                 }
             }
-            let shard = self.ds.manifest.split(self.split).shards.get(self.next_shard)?;
+            let shard = self
+                .ds
+                .manifest
+                .split(self.split)
+                .shards
+                .get(self.next_shard)?;
             self.next_shard += 1;
             match self.ds.batch_reader(shard, self.batch_rows) {
                 Ok(r) => self.current = Some(r),

@@ -99,13 +99,21 @@ pub(crate) fn to_batch(rows: &[Example]) -> std::result::Result<RecordBatch, Str
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.id))),
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.layout))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.task.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.task.as_str()),
+        )),
         token_list(rows, |r| &r.prompt),
         token_list(rows, |r| &r.reasoning),
         token_list(rows, |r| &r.plan),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.plan_length))),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.reasoning_length))),
-        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.astar_mean_reasoning))),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.plan_length),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.reasoning_length),
+        )),
+        Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| r.astar_mean_reasoning),
+        )),
     ];
     RecordBatch::try_new(arrow_schema(), cols).map_err(|e| e.to_string())
 }
@@ -221,7 +229,11 @@ impl<'a> Tokens<'a> {
 }
 
 /// Decode and validate a record batch read from `path`.
-pub(crate) fn from_batch(batch: &RecordBatch, vocab_size: usize, path: &Path) -> Result<Vec<Example>> {
+pub(crate) fn from_batch(
+    batch: &RecordBatch,
+    vocab_size: usize,
+    path: &Path,
+) -> Result<Vec<Example>> {
     check_schema(&batch.schema(), path)?;
     let id: &UInt64Array = column(batch, "id", path)?;
     let layout: &UInt64Array = column(batch, "layout", path)?;

@@ -72,7 +72,9 @@ impl LengthHistogram {
         if self.total == 0 {
             return 0;
         }
-        let rank = (u128::from(p.min(100)) * u128::from(self.total)).div_ceil(100).max(1);
+        let rank = (u128::from(p.min(100)) * u128::from(self.total))
+            .div_ceil(100)
+            .max(1);
         let mut seen: u128 = 0;
         for (len, c) in self.iter() {
             seen += u128::from(c);
@@ -192,7 +194,7 @@ mod tests {
         let mut v = values.to_vec();
         v.sort_unstable();
         let n = v.len();
-        let rank = ((p as usize * n) + 99) / 100;
+        let rank = (p as usize * n).div_ceil(100);
         v[rank.max(1) - 1]
     }
 
@@ -203,7 +205,9 @@ mod tests {
             let mut h = LengthHistogram::new();
             let mut vals = Vec::new();
             for _ in 0..n {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let v = ((x >> 33) % 500) as u32;
                 vals.push(v);
                 h.add(v);

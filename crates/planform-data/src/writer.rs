@@ -59,7 +59,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 fn properties(split: Split) -> Result<WriterProperties> {
-    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| DataError::InvalidConfig(e.to_string()))?;
+    let level =
+        ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| DataError::InvalidConfig(e.to_string()))?;
     let kv = vec![
         KeyValue::new(KV_FORMAT_VERSION.to_string(), FORMAT_VERSION.to_string()),
         KeyValue::new(KV_MANIFEST.to_string(), MANIFEST_FILE.to_string()),
@@ -121,7 +122,11 @@ impl ShardWriter {
         if self.buffer.len() >= BATCH_ROWS || room == 0 {
             self.flush_buffer()?;
         }
-        if self.current.as_ref().is_some_and(|s| s.rows == self.shard_rows) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|s| s.rows == self.shard_rows)
+        {
             self.close_shard()?;
         }
         Ok(())

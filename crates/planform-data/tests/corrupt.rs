@@ -52,7 +52,10 @@ fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 /// Parquet decoder itself sees the damage).
 fn reseal(dir: &Path, shard_index: usize) {
     let bytes = fs::read(dir.join(format!("train-{shard_index:05}.parquet"))).unwrap();
-    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     edit_manifest(dir, |v| {
         let s = &mut v["train"]["shards"][shard_index];
         s["bytes"] = bytes.len().into();
@@ -74,7 +77,10 @@ fn missing_things() {
     fs::remove_file(d.join(MANIFEST_FILE)).unwrap();
     let e = Dataset::open(&d).unwrap_err();
     assert!(matches!(e, DataError::MissingManifest { .. }), "{e}");
-    assert!(e.to_string().contains("manifest.json"), "names the file: {e}");
+    assert!(
+        e.to_string().contains("manifest.json"),
+        "names the file: {e}"
+    );
 
     copy_dir(&good, &d);
     fs::remove_file(d.join("test-00000.parquet")).unwrap();
@@ -91,12 +97,21 @@ fn missing_things() {
     edit_manifest(&d, |v| v["format_version"] = 999.into());
     let e = Dataset::open(&d).unwrap_err();
     assert!(
-        matches!(e, DataError::IncompatibleVersion { found: 999, expected: 1, .. }),
+        matches!(
+            e,
+            DataError::IncompatibleVersion {
+                found: 999,
+                expected: 1,
+                ..
+            }
+        ),
         "{e}"
     );
 
     copy_dir(&good, &d);
-    edit_manifest(&d, |v| v["train"]["shards"][0]["file"] = "../escape.parquet".into());
+    edit_manifest(&d, |v| {
+        v["train"]["shards"][0]["file"] = "../escape.parquet".into()
+    });
     let e = Dataset::open(&d).unwrap_err();
     assert!(matches!(e, DataError::MalformedManifest { .. }), "{e}");
 
@@ -124,7 +139,10 @@ fn token_out_of_vocabulary() {
     );
     // A vocabulary list that disagrees with its spec is a malformed manifest.
     edit_manifest(&d, |v| v["vocabulary"][3] = "zzz".into());
-    assert!(matches!(Dataset::open(&d), Err(DataError::MalformedManifest { .. })));
+    assert!(matches!(
+        Dataset::open(&d),
+        Err(DataError::MalformedManifest { .. })
+    ));
 }
 
 #[test]
@@ -212,7 +230,10 @@ fn fuzz_truncate_and_flip() {
             // Only possible when checksums were resealed or a manifest flip hit a
             // harmless byte (e.g. inside the version string).
             Ok(()) => {
-                assert!(mode == 2 || mode == 4, "round {round} mode {mode}: damage not detected");
+                assert!(
+                    mode == 2 || mode == 4,
+                    "round {round} mode {mode}: damage not detected"
+                );
                 decoded_ok += 1;
             }
         }

@@ -39,7 +39,11 @@ fn byte_identical_for_1_2_4_threads() {
         common::gen(&c, &out, threads);
         outs.push(files(&out));
     }
-    assert!(outs[0].len() > 10, "expected many shards: {:?}", outs[0].keys());
+    assert!(
+        outs[0].len() > 10,
+        "expected many shards: {:?}",
+        outs[0].keys()
+    );
     assert!(outs[0].contains_key("manifest.json"));
     assert_eq!(outs[0], outs[1], "1 vs 2 threads");
     assert_eq!(outs[0], outs[2], "1 vs 4 threads");
@@ -48,7 +52,10 @@ fn byte_identical_for_1_2_4_threads() {
     c2.seed = 8;
     let out = tmp.path().join("seed8");
     common::gen(&c2, &out, 2);
-    assert_ne!(files(&out)["train-00000.parquet"], outs[0]["train-00000.parquet"]);
+    assert_ne!(
+        files(&out)["train-00000.parquet"],
+        outs[0]["train-00000.parquet"]
+    );
 }
 
 /// Independent nearest-rank statistics from a list of lengths.
@@ -73,7 +80,12 @@ fn assert_stats_eq(a: LengthStats, b: LengthStats, what: &str) {
         (b.count, b.min, b.max, b.p50, b.p90, b.p99),
         "{what}"
     );
-    assert!((a.mean - b.mean).abs() < 1e-9, "{what}: {} vs {}", a.mean, b.mean);
+    assert!(
+        (a.mean - b.mean).abs() < 1e-9,
+        "{what}: {} vs {}",
+        a.mean,
+        b.mean
+    );
 }
 
 #[test]
@@ -94,27 +106,48 @@ fn split_by_layout_counts_and_stats() {
     let ls: HashSet<u64> = test.iter().map(|e| e.layout).collect();
     assert!(lt.is_disjoint(&ls));
     assert!(lt.iter().max() < ls.iter().min());
-    assert_eq!((m.train.layouts, m.test.layouts), (lt.len() as u64, ls.len() as u64));
+    assert_eq!(
+        (m.train.layouts, m.test.layouts),
+        (lt.len() as u64, ls.len() as u64)
+    );
     // Ids 0.. in file order; layouts non-decreasing.
     let all: Vec<&Example> = train.iter().chain(&test).collect();
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e.id, i as u64);
         assert_eq!(e.reasoning_length as usize, e.reasoning.len());
         assert_eq!(e.plan.len(), 3 * e.plan_length as usize);
-        assert!(e.plan_length >= 5, "reference filter plan nodes >= max(w, h)");
+        assert!(
+            e.plan_length >= 5,
+            "reference filter plan nodes >= max(w, h)"
+        );
         assert!(e.astar_mean_reasoning.is_none());
     }
     assert!(all.windows(2).all(|w| w[0].layout <= w[1].layout));
     // Stats match an independent recomputation.
     for (info, rows) in [(&m.train, &train), (&m.test, &test)] {
         let get = |f: fn(&Example) -> usize| rows.iter().map(|e| f(e) as u32).collect::<Vec<_>>();
-        assert_stats_eq(info.lengths.prompt, brute_stats(get(|e| e.prompt.len())), "prompt");
-        assert_stats_eq(info.lengths.reasoning, brute_stats(get(|e| e.reasoning.len())), "reasoning");
-        assert_stats_eq(info.lengths.plan, brute_stats(get(|e| e.plan.len())), "plan");
+        assert_stats_eq(
+            info.lengths.prompt,
+            brute_stats(get(|e| e.prompt.len())),
+            "prompt",
+        );
+        assert_stats_eq(
+            info.lengths.reasoning,
+            brute_stats(get(|e| e.reasoning.len())),
+            "reasoning",
+        );
+        assert_stats_eq(
+            info.lengths.plan,
+            brute_stats(get(|e| e.plan.len())),
+            "plan",
+        );
         let dec = get(|e| e.reasoning.len() + e.plan.len() + 2);
         assert_stats_eq(info.lengths.decoder, brute_stats(dec), "decoder");
         let shard_rows: Vec<u64> = info.shards.iter().map(|s| s.rows).collect();
-        assert!(shard_rows.iter().rev().skip(1).all(|&r| r == 97), "{shard_rows:?}");
+        assert!(
+            shard_rows.iter().rev().skip(1).all(|&r| r == 97),
+            "{shard_rows:?}"
+        );
     }
     // Streaming batches give the same rows.
     let streamed: Vec<Example> = ds
@@ -141,7 +174,8 @@ fn rows_agree_with_trace_generator() {
     let train = ds.read_split(Split::Train).unwrap();
     let vocab = Vocabulary::maze(5, 5).unwrap();
     assert_eq!(ds.vocabulary().tokens(), vocab.tokens());
-    let mut g = MazeGenerator::new(MazeGenConfig::reference(5, 5, SearchMode::Deterministic)).unwrap();
+    let mut g =
+        MazeGenerator::new(MazeGenConfig::reference(5, 5, SearchMode::Deterministic)).unwrap();
     let layout = g.generate_layout(&vocab, &mut Rng::stream(11, 0)).unwrap();
     let first: Vec<&Example> = train.iter().filter(|e| e.layout == 0).collect();
     assert_eq!(first.len(), layout.tasks.len());
@@ -156,7 +190,10 @@ fn rows_agree_with_trace_generator() {
         let (seq, plan_len) = solver
             .solve_tokens(&task, &vocab, SearchMode::Deterministic, &mut Rng::new(0))
             .unwrap();
-        assert_eq!((seq.prompt, seq.reasoning, seq.plan), (e.prompt.clone(), e.reasoning.clone(), e.plan.clone()));
+        assert_eq!(
+            (seq.prompt, seq.reasoning, seq.plan),
+            (e.prompt.clone(), e.reasoning.clone(), e.plan.clone())
+        );
         assert_eq!(plan_len as u32, e.plan_length);
     }
 }
@@ -171,16 +208,27 @@ fn tstar_on_test_split_only() {
     assert!(m.has_astar_mean_reasoning);
     assert_eq!(m.astar_mean_runs, Some(8));
     let ds = Dataset::open(&out).unwrap();
-    assert!(ds.read_split(Split::Train).unwrap().iter().all(|e| e.astar_mean_reasoning.is_none()));
+    assert!(ds
+        .read_split(Split::Train)
+        .unwrap()
+        .iter()
+        .all(|e| e.astar_mean_reasoning.is_none()));
     let test = ds.read_split(Split::Test).unwrap();
     assert_eq!(test.len(), 40);
     for e in &test {
         let t = e.astar_mean_reasoning.expect("t* present on test rows");
         // Sum over 8 runs of 5-token clauses: an integer multiple of 5.
         let sum = t * 8.0;
-        assert!((sum - sum.round()).abs() < 1e-9 && (sum.round() as u64) % 5 == 0, "{t}");
+        assert!(
+            (sum - sum.round()).abs() < 1e-9 && (sum.round() as u64) % 5 == 0,
+            "{t}"
+        );
         // Every plan node is created and closed at least once: >= 10 tokens per node.
-        assert!(t >= 10.0 * e.plan_length as f64, "{t} vs plan {}", e.plan_length);
+        assert!(
+            t >= 10.0 * e.plan_length as f64,
+            "{t} vs plan {}",
+            e.plan_length
+        );
     }
 }
 

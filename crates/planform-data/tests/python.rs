@@ -1,0 +1,59 @@
+//! Runs `scripts/check_parquet.py` on a generated dataset: the shards must open as-is in
+//! pyarrow and pandas (and Hugging Face `datasets` when importable). Skipped, with a
+//! printed reason, when `python3` or pyarrow is unavailable; `make setup` provides both
+//! in `<workspace>/.torch`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use planform_data::TStarConfig;
+
+#[test]
+fn python_reads_dataset() {
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let torch = crate_dir.join("../../.torch");
+    let mut pythonpath = torch.display().to_string();
+    if let Ok(extra) = std::env::var("PYTHONPATH") {
+        pythonpath = format!("{pythonpath}:{extra}");
+    }
+    let probe = Command::new("python3")
+        .args(["-c", "import pyarrow, pandas"])
+        .env("PYTHONPATH", &pythonpath)
+        .output();
+    match probe {
+        Err(e) => {
+            println!("SKIPPED python_reads_dataset: python3 not runnable: {e}");
+            return;
+        }
+        Ok(o) if !o.status.success() => {
+            println!(
+                "SKIPPED python_reads_dataset: pyarrow/pandas not importable with PYTHONPATH={pythonpath}: {}",
+                String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+            );
+            return;
+        }
+        Ok(_) => {}
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let mut c = common::small_maze(400, 9);
+    c.tstar = Some(TStarConfig { runs: 2 });
+    common::gen(&c, &out, 2);
+    let script = crate_dir.join("scripts/check_parquet.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .env("PYTHONPATH", &pythonpath)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    println!("{stdout}{stderr}");
+    assert!(
+        o.status.success(),
+        "check_parquet.py failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("check_parquet: OK"));
+}
