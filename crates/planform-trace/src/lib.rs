@@ -14,3 +14,5 @@ pub mod vocab;
 pub mod sokoban;
 pub mod sokoban_search;
 pub mod sokoban_gen;
+pub mod eval;
+pub mod metrics;
