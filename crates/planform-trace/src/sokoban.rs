@@ -304,6 +304,11 @@ impl SokobanLevel {
         out
     }
 
+    /// The same board with another worker and box placement (validated).
+    pub fn with_state(&self, worker: Pos, boxes: Vec<Pos>) -> Result<Self> {
+        SokobanLevel::new(self.width, self.height, worker, boxes, self.docks.clone(), self.walls.clone())
+    }
+
     /// Heuristic of the initial state ([`INF`] if a box is stuck).
     pub fn heuristic(&self) -> u32 {
         Board::new(self).heuristic(&self.box_cells())
