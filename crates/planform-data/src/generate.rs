@@ -17,21 +17,25 @@
 //!    hold exactly the requested counts and a layout still never spans both splits.
 //! 4. Row ids are `0, 1, 2, …` in file order (train, then test).
 //! 5. With `tstar`, each test task gets t* = mean reasoning tokens over `runs`
-//!    nondeterministic A* runs seeded by `Rng::keyed(&[seed, TSTAR_KEY, layout, k])` (k =
-//!    the task's position in its layout), computed in parallel.
+//!    nondeterministic A* runs (`planform_trace::metrics::astar_reference_length`, run `r`
+//!    seeded `Rng::stream(s, r)`) with `s = Rng::keyed(&[seed, TSTAR_KEY, layout, k])
+//!    .next_u64()` (k = the task's position in its layout), so a task's t* does not depend
+//!    on the dataset size; computed in parallel.
 //! 6. Rows stream to the shard writer chunk by chunk, so memory holds one chunk, not the
 //!    dataset.
 
 use std::collections::HashSet;
 use std::path::Path;
 
+use planform_trace::metrics::astar_reference_length;
 use planform_trace::rng::Rng;
+use planform_trace::task::Task;
 use rayon::prelude::*;
 
 use crate::config::GenerateConfig;
 use crate::dataset_writer::DatasetWriter;
 use crate::error::{DataError, Result};
-use crate::layouts::{astar_mean_reasoning, vocabulary, AnyTask, GenLayout, LayoutGenerator};
+use crate::layouts::{vocabulary, GenLayout, LayoutGenerator};
 use crate::manifest::{GenerationCounts, Manifest, Split};
 use crate::schema::Example;
 
@@ -48,7 +52,7 @@ const MAX_CHUNK_PER_THREAD: u64 = 64;
 struct Pending {
     split: Split,
     row: Example,
-    task: Option<AnyTask>,
+    task: Option<Task>,
     key: (u64, u64),
 }
 
@@ -175,13 +179,12 @@ pub fn generate(
             pool.install(|| {
                 pending.par_iter_mut().try_for_each(|p| -> Result<()> {
                     if let Some(task) = &p.task {
-                        let mut rng = Rng::keyed(&[seed, TSTAR_KEY, p.key.0, p.key.1]);
-                        let mean = astar_mean_reasoning(task, ts.runs, &mut rng).map_err(|e| {
-                            DataError::Generation {
+                        let s = Rng::keyed(&[seed, TSTAR_KEY, p.key.0, p.key.1]).next_u64();
+                        let mean = astar_reference_length(task, &vocab, ts.runs as usize, s)
+                            .map_err(|e| DataError::Generation {
                                 layout: p.key.0,
-                                reason: format!("t*: {e}"),
-                            }
-                        })?;
+                                reason: format!("t* ({} A* runs): {e}", ts.runs),
+                            })?;
                         p.row.astar_mean_reasoning = Some(mean);
                     }
                     Ok(())

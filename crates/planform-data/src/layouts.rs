@@ -1,26 +1,26 @@
 //! Per-domain layout generation: layout index `i` → tasks, drawn from
 //! `Rng::stream(seed, i)` only, so the result does not depend on threads or order.
+//!
+//! - Maze: one wall layout and its unique (start, goal) tasks
+//!   (`planform_trace::maze_gen::MazeGenerator::generate_layout`).
+//! - Sokoban: one level (`SokobanGenerator::generate`, which re-draws from the same stream
+//!   until A* solves a level within the cost vocabulary and the reasoning-length limit).
 
-use planform_trace::maze::MazeTask;
 use planform_trace::maze_gen::{MazeGenConfig, MazeGenerator};
 use planform_trace::rng::Rng;
+use planform_trace::sokoban_gen::{SokobanGenConfig, SokobanGenerator};
+use planform_trace::task::Task;
 use planform_trace::tokens::TokenSequence;
-use planform_trace::vocab::Vocabulary;
+use planform_trace::vocab::{Vocabulary, SOKOBAN_MAX_COST};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Domain, GenerateConfig};
 use crate::error::{DataError, Result};
 
-/// A generated task, typed, for t*.
-#[derive(Debug, Clone)]
-pub(crate) enum AnyTask {
-    Maze(MazeTask),
-}
-
 /// One task of a layout.
 #[derive(Debug, Clone)]
 pub(crate) struct GenTask {
-    pub task: AnyTask,
+    pub task: Task,
     pub json: String,
     pub tokens: TokenSequence,
     pub plan_length: u32,
@@ -36,8 +36,10 @@ pub(crate) struct GenLayout {
 /// A per-thread generator (holds reusable search buffers).
 pub(crate) enum LayoutGenerator {
     Maze(MazeGenerator),
+    Sokoban(Box<SokobanGenerator>),
 }
 
+/// First 128 bits of sha256 over length-prefixed parts.
 fn digest(parts: &[&[u8]]) -> [u8; 16] {
     let mut h = Sha256::new();
     for p in parts {
@@ -57,19 +59,29 @@ fn gen_err(layout: u64, e: impl ToString) -> DataError {
     }
 }
 
-fn sokoban_missing() -> DataError {
-    DataError::InvalidConfig(
-        "Sokoban generation is not available yet (planform-trace has no Sokoban generator)".into(),
-    )
+fn config_err(e: impl ToString) -> DataError {
+    DataError::InvalidConfig(e.to_string())
 }
 
-/// The vocabulary of a domain.
+/// The vocabulary of a domain (Sokoban: the reference 40,000 cost tokens).
 pub(crate) fn vocabulary(domain: &Domain) -> Result<Vocabulary> {
     match *domain {
         Domain::Maze { width, height, .. } => Vocabulary::maze(width, height),
-        Domain::Sokoban { .. } => return Err(sokoban_missing()),
+        Domain::Sokoban { width, height, .. } => {
+            Vocabulary::sokoban(width, height, SOKOBAN_MAX_COST)
+        }
     }
-    .map_err(|e| DataError::InvalidConfig(e.to_string()))
+    .map_err(config_err)
+}
+
+fn task_row(index: u64, task: Task, tokens: TokenSequence, plan_len: usize) -> Result<GenTask> {
+    let json = serde_json::to_string(&task).map_err(|e| gen_err(index, e))?;
+    Ok(GenTask {
+        task,
+        json,
+        tokens,
+        plan_length: plan_len as u32,
+    })
 }
 
 impl LayoutGenerator {
@@ -86,9 +98,32 @@ impl LayoutGenerator {
                 };
                 MazeGenerator::new(cfg)
                     .map(LayoutGenerator::Maze)
-                    .map_err(|e| DataError::InvalidConfig(e.to_string()))
+                    .map_err(config_err)
             }
-            Domain::Sokoban { .. } => Err(sokoban_missing()),
+            Domain::Sokoban {
+                width,
+                height,
+                walls,
+                boxes,
+            } => {
+                let cfg = SokobanGenConfig {
+                    width,
+                    height,
+                    interior_walls: walls,
+                    boxes,
+                    mode: config.astar,
+                    // The trace generator re-draws a level whose reasoning is too long
+                    // (and caps the search accordingly); its bound is exclusive.
+                    max_reasoning_tokens: config
+                        .filters
+                        .max_reasoning_length
+                        .map(|m| m as usize + 1),
+                    ..SokobanGenConfig::default()
+                };
+                SokobanGenerator::new(cfg)
+                    .map(|g| LayoutGenerator::Sokoban(Box::new(g)))
+                    .map_err(config_err)
+            }
         }
     }
 
@@ -111,39 +146,25 @@ impl LayoutGenerator {
                     .iter()
                     .flat_map(|p| (p.index(w) as u32).to_le_bytes())
                     .collect();
-                let key = digest(&[b"maze", &walls]);
                 let tasks = out
                     .tasks
                     .into_iter()
-                    .map(|s| {
-                        let json = serde_json::to_string(&s.task).map_err(|e| gen_err(index, e))?;
-                        Ok(GenTask {
-                            task: AnyTask::Maze(s.task),
-                            json,
-                            tokens: s.tokens,
-                            plan_length: s.optimal_plan_len as u32,
-                        })
-                    })
+                    .map(|s| task_row(index, Task::Maze(s.task), s.tokens, s.optimal_plan_len))
                     .collect::<Result<Vec<_>>>()?;
-                Ok(GenLayout { key, tasks })
+                Ok(GenLayout {
+                    key: digest(&[b"maze", &walls]),
+                    tasks,
+                })
+            }
+            LayoutGenerator::Sokoban(g) => {
+                let s = g.generate(&mut rng).map_err(|e| gen_err(index, e))?;
+                let key = digest(&[b"sokoban", s.level.state_string().as_bytes()]);
+                let task = task_row(index, Task::Sokoban(s.level), s.tokens, s.optimal_plan_len)?;
+                Ok(GenLayout {
+                    key,
+                    tasks: vec![task],
+                })
             }
         }
     }
-}
-
-/// t*: mean reasoning length in tokens over `runs` nondeterministic A* runs, seeded by `rng`.
-pub(crate) fn astar_mean_reasoning(task: &AnyTask, runs: u32, rng: &mut Rng) -> Result<f64> {
-    let mut total: u64 = 0;
-    match task {
-        AnyTask::Maze(t) => {
-            for _ in 0..runs {
-                let trace = t
-                    .solve(planform_trace::astar::SearchMode::Nondeterministic, rng)
-                    .map_err(|e| gen_err(u64::MAX, e))?;
-                // Each create/close step is 5 tokens: action x y c<g> c<h>.
-                total += 5 * trace.steps.len() as u64;
-            }
-        }
-    }
-    Ok(total as f64 / f64::from(runs.max(1)))
 }

@@ -20,6 +20,7 @@ use arrow_array::{
     Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use planform_trace::task::Task;
 
 use crate::error::{DataError, Result};
 
@@ -44,7 +45,7 @@ pub struct Example {
     /// Wall-layout index (maze) or level index (Sokoban); all tasks of one layout share it
     /// and live in one split.
     pub layout: u64,
-    /// The task as JSON (see [`Example::maze_task`] / the trace crate's task types).
+    /// The task as JSON; [`Example::parse_task`] gives the typed task.
     pub task: String,
     /// Prompt token ids (no `bos`/`eos`).
     pub prompt: Vec<u32>,
@@ -58,6 +59,16 @@ pub struct Example {
     pub reasoning_length: u32,
     /// t*: mean reasoning length (tokens) over N nondeterministic A* runs, when computed.
     pub astar_mean_reasoning: Option<f64>,
+}
+
+impl Example {
+    /// Parse the `task` JSON into the trace crate's task type (maze or Sokoban).
+    pub fn parse_task(&self) -> Result<Task> {
+        Task::from_json(&self.task).map_err(|e| DataError::TaskJson {
+            id: self.id,
+            reason: e.to_string(),
+        })
+    }
 }
 
 fn list_field(name: &str) -> Field {
