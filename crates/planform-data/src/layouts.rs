@@ -35,7 +35,7 @@ pub(crate) struct GenLayout {
 
 /// A per-thread generator (holds reusable search buffers).
 pub(crate) enum LayoutGenerator {
-    Maze(MazeGenerator),
+    Maze(Box<MazeGenerator>),
     Sokoban(Box<SokobanGenerator>),
 }
 
@@ -97,7 +97,7 @@ impl LayoutGenerator {
                     ..MazeGenConfig::reference(width, height, config.astar)
                 };
                 MazeGenerator::new(cfg)
-                    .map(LayoutGenerator::Maze)
+                    .map(|g| LayoutGenerator::Maze(Box::new(g)))
                     .map_err(config_err)
             }
             Domain::Sokoban {
