@@ -8,6 +8,7 @@ use std::time::Instant;
 use planform_trace::astar::SearchMode;
 use planform_trace::maze_gen::{MazeGenConfig, MazeGenerator};
 use planform_trace::rng::Rng;
+use planform_trace::sokoban_gen::{SokobanGenConfig, SokobanGenerator};
 use planform_trace::vocab::Vocabulary;
 
 /// CPU time of this thread in seconds (Linux `/proc/thread-self/schedstat`), so that
@@ -68,7 +69,11 @@ fn maze(size: u32, mode: SearchMode, seconds: f64) {
             let layout = gen.generate_layout(&vocab, &mut rng).expect("generate");
             layouts += 1;
             tasks += layout.tasks.len() as u64;
-            tokens += layout.tasks.iter().map(|t| t.tokens.len() as u64).sum::<u64>();
+            tokens += layout
+                .tasks
+                .iter()
+                .map(|t| t.tokens.len() as u64)
+                .sum::<u64>();
         }
     }
     let (dt, wall) = (clock.cpu(), clock.wall());
@@ -82,5 +87,27 @@ fn maze(size: u32, mode: SearchMode, seconds: f64) {
 }
 
 fn sokoban(size: u32, seconds: f64) {
-    let _ = (size, seconds);
+    let cfg = SokobanGenConfig {
+        width: size,
+        height: size,
+        ..SokobanGenConfig::default()
+    };
+    let mut gen = SokobanGenerator::new(cfg).expect("config");
+    let clock = Clock::start();
+    let (mut tasks, mut tokens, mut tries, mut reasoning) = (0u64, 0u64, 0u64, 0u64);
+    while clock.cpu() < seconds {
+        let s = gen.generate(&mut Rng::stream(1, tasks)).expect("generate");
+        tasks += 1;
+        tries += s.tries as u64;
+        tokens += s.tokens.len() as u64;
+        reasoning += s.tokens.reasoning.len() as u64;
+    }
+    let (dt, wall) = (clock.cpu(), clock.wall());
+    println!(
+        "sokoban {size}x{size} walls 2 boxes 2 nondet: {tasks} tasks in {dt:.2} CPU s ({wall:.2} wall s) = {:.0} tasks/s, {:.2e} tokens/s ({:.2} levels drawn/task, mean reasoning {:.0} tokens)",
+        tasks as f64 / dt,
+        tokens as f64 / dt,
+        tries as f64 / tasks as f64,
+        reasoning as f64 / tasks as f64
+    );
 }

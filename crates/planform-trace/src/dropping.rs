@@ -160,7 +160,12 @@ impl DroppingConfig {
     }
 
     /// Draws a level and returns the reduced reasoning.
-    pub fn apply(&self, reasoning: &[u32], vocab: &Vocabulary, rng: &mut Rng) -> Result<(DropLevel, Vec<u32>)> {
+    pub fn apply(
+        &self,
+        reasoning: &[u32],
+        vocab: &Vocabulary,
+        rng: &mut Rng,
+    ) -> Result<(DropLevel, Vec<u32>)> {
         self.validate()?;
         let level = self.draw_level(rng);
         let out = apply_level(level, self.level3, reasoning, vocab, rng);
@@ -169,7 +174,13 @@ impl DroppingConfig {
 }
 
 /// Reduces `reasoning` to `level` (level-3 randomness drawn from `rng`).
-pub fn apply_level(level: DropLevel, level3: Level3, reasoning: &[u32], vocab: &Vocabulary, rng: &mut Rng) -> Vec<u32> {
+pub fn apply_level(
+    level: DropLevel,
+    level3: Level3,
+    reasoning: &[u32],
+    vocab: &Vocabulary,
+    rng: &mut Rng,
+) -> Vec<u32> {
     match level {
         DropLevel::Full => reasoning.to_vec(),
         DropLevel::NoTrace => Vec::new(),
@@ -215,11 +226,17 @@ pub fn apply_level(level: DropLevel, level3: Level3, reasoning: &[u32], vocab: &
 }
 
 /// Splits reasoning into clauses (a `create`/`close` token up to the next one).
-pub fn clauses<'a>(reasoning: &'a [u32], vocab: &Vocabulary) -> impl Iterator<Item = &'a [u32]> + 'a {
+pub fn clauses<'a>(
+    reasoning: &'a [u32],
+    vocab: &Vocabulary,
+) -> impl Iterator<Item = &'a [u32]> + 'a {
     let create = vocab.keyword(Keyword::Create);
     let close = vocab.keyword(Keyword::Close);
     let is_head = move |t: u32| Some(t) == create || Some(t) == close;
-    let mut i = reasoning.iter().position(|&t| is_head(t)).unwrap_or(reasoning.len());
+    let mut i = reasoning
+        .iter()
+        .position(|&t| is_head(t))
+        .unwrap_or(reasoning.len());
     std::iter::from_fn(move || {
         if i >= reasoning.len() {
             return None;

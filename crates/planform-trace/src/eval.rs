@@ -73,7 +73,9 @@ pub fn parse_response(vocab: &Vocabulary, tokens: &[u32]) -> ParsedResponse {
     let mut plan = Vec::with_capacity(body.len() / 3);
     let mut syntax = true;
     for tri in body.chunks_exact(3) {
-        let (Some(TokenKind::Num(x)), Some(TokenKind::Num(y))) = (vocab.kind(tri[1]), vocab.kind(tri[2])) else {
+        let (Some(TokenKind::Num(x)), Some(TokenKind::Num(y))) =
+            (vocab.kind(tri[1]), vocab.kind(tri[2]))
+        else {
             return fail;
         };
         syntax &= Some(tri[0]) == plan_kw;
@@ -90,7 +92,10 @@ pub fn parse_response(vocab: &Vocabulary, tokens: &[u32]) -> ParsedResponse {
 /// Parses a response given as strings; strings outside the vocabulary are
 /// treated as unknown tokens (a parse failure where a coordinate is expected).
 pub fn parse_response_strings<S: AsRef<str>>(vocab: &Vocabulary, tokens: &[S]) -> ParsedResponse {
-    let ids: Vec<u32> = tokens.iter().map(|s| vocab.id(s.as_ref()).unwrap_or(u32::MAX)).collect();
+    let ids: Vec<u32> = tokens
+        .iter()
+        .map(|s| vocab.id(s.as_ref()).unwrap_or(u32::MAX))
+        .collect();
     parse_response(vocab, &ids)
 }
 
@@ -114,7 +119,11 @@ pub struct ResponseEval {
 }
 
 /// Scores a parsed response. `optimal_plan_len` counts plan nodes (triplets).
-pub fn evaluate_parsed(task: &Task, parsed: ParsedResponse, optimal_plan_len: usize) -> ResponseEval {
+pub fn evaluate_parsed(
+    task: &Task,
+    parsed: ParsedResponse,
+    optimal_plan_len: usize,
+) -> ResponseEval {
     let plan = parsed.plan.unwrap_or_default();
     let correct = !plan.is_empty()
         && match task {
@@ -133,7 +142,12 @@ pub fn evaluate_parsed(task: &Task, parsed: ParsedResponse, optimal_plan_len: us
 }
 
 /// Parses and scores a response given as ids.
-pub fn evaluate_response(task: &Task, vocab: &Vocabulary, tokens: &[u32], optimal_plan_len: usize) -> ResponseEval {
+pub fn evaluate_response(
+    task: &Task,
+    vocab: &Vocabulary,
+    tokens: &[u32],
+    optimal_plan_len: usize,
+) -> ResponseEval {
     evaluate_parsed(task, parse_response(vocab, tokens), optimal_plan_len)
 }
 
@@ -144,7 +158,11 @@ pub fn evaluate_response_strings<S: AsRef<str>>(
     tokens: &[S],
     optimal_plan_len: usize,
 ) -> ResponseEval {
-    evaluate_parsed(task, parse_response_strings(vocab, tokens), optimal_plan_len)
+    evaluate_parsed(
+        task,
+        parse_response_strings(vocab, tokens),
+        optimal_plan_len,
+    )
 }
 
 /// Maze plan check (see the module docs).

@@ -17,7 +17,12 @@
 /// `heapq._siftdown`: moves `heap[pos]` up towards `startpos` while it is
 /// smaller than its parent.
 #[inline]
-fn sift_down<E: Copy>(heap: &mut [E], startpos: usize, mut pos: usize, lt: &mut impl FnMut(&E, &E) -> bool) {
+fn sift_down<E: Copy>(
+    heap: &mut [E],
+    startpos: usize,
+    mut pos: usize,
+    lt: &mut impl FnMut(&E, &E) -> bool,
+) {
     let newitem = heap[pos];
     while pos > startpos {
         let parentpos = (pos - 1) >> 1;
@@ -124,10 +129,45 @@ mod tests {
     #[test]
     fn comparison_sequence_matches_cpython() {
         let expected: Vec<(i32, i32)> = vec![
-            (3, 5), (8, 3), (1, 5), (1, 3), (9, 3), (2, 8), (2, 1), (7, 2), (4, 5), (4, 3),
-            (6, 4), (0, 9), (0, 3), (0, 1), (1, 2), (4, 3), (9, 3), (3, 2), (8, 7), (6, 7),
-            (6, 2), (3, 6), (4, 9), (5, 4), (6, 8), (5, 9), (4, 5), (4, 6), (5, 9), (3, 5),
-            (3, 4), (4, 6), (5, 9), (8, 5), (5, 6), (9, 8), (8, 6), (9, 6), (9, 8),
+            (3, 5),
+            (8, 3),
+            (1, 5),
+            (1, 3),
+            (9, 3),
+            (2, 8),
+            (2, 1),
+            (7, 2),
+            (4, 5),
+            (4, 3),
+            (6, 4),
+            (0, 9),
+            (0, 3),
+            (0, 1),
+            (1, 2),
+            (4, 3),
+            (9, 3),
+            (3, 2),
+            (8, 7),
+            (6, 7),
+            (6, 2),
+            (3, 6),
+            (4, 9),
+            (5, 4),
+            (6, 8),
+            (5, 9),
+            (4, 5),
+            (4, 6),
+            (5, 9),
+            (3, 5),
+            (3, 4),
+            (4, 6),
+            (5, 9),
+            (8, 5),
+            (5, 6),
+            (9, 8),
+            (8, 6),
+            (9, 6),
+            (9, 8),
         ];
         let mut log = Vec::new();
         let mut lt = |a: &i32, b: &i32| {

@@ -59,7 +59,13 @@ impl TryFrom<RawMaze> for MazeTask {
 impl MazeTask {
     /// Validates and builds a task; walls may come in any order and are
     /// stored sorted row-major.
-    pub fn new(width: u32, height: u32, start: Pos, goal: Pos, mut walls: Vec<Pos>) -> Result<Self> {
+    pub fn new(
+        width: u32,
+        height: u32,
+        start: Pos,
+        goal: Pos,
+        mut walls: Vec<Pos>,
+    ) -> Result<Self> {
         let (width, height) = check_size(width as i64, height as i64, 2)?;
         let inb = |what, p: Pos| check_pos(what, [p.x as i64, p.y as i64], width, height);
         inb("start", start)?;
@@ -104,7 +110,13 @@ impl MazeTask {
     }
 
     /// Builds a task from already validated parts (generator hot path).
-    pub(crate) fn from_parts_unchecked(width: u32, height: u32, start: Pos, goal: Pos, walls: Vec<Pos>) -> Self {
+    pub(crate) fn from_parts_unchecked(
+        width: u32,
+        height: u32,
+        start: Pos,
+        goal: Pos,
+        walls: Vec<Pos>,
+    ) -> Self {
         MazeTask {
             width,
             height,
@@ -143,7 +155,9 @@ impl MazeTask {
     /// `true` if `p` is a wall.
     pub fn is_wall(&self, p: Pos) -> bool {
         let w = self.width;
-        self.walls.binary_search_by_key(&p.index(w), |q| q.index(w)).is_ok()
+        self.walls
+            .binary_search_by_key(&p.index(w), |q| q.index(w))
+            .is_ok()
     }
 
     /// `true` if `(x, y)` lies inside the grid.
@@ -154,7 +168,13 @@ impl MazeTask {
     /// The reference task id `"w-h-startIdx-goalIdx-wallIdx-..."` (`MazeSpec.id`).
     pub fn reference_id(&self) -> String {
         let w = self.width;
-        let mut s = format!("{}-{}-{}-{}", w, self.height, self.start.index(w), self.goal.index(w));
+        let mut s = format!(
+            "{}-{}-{}-{}",
+            w,
+            self.height,
+            self.start.index(w),
+            self.goal.index(w)
+        );
         for p in &self.walls {
             s.push('-');
             s.push_str(&p.index(w).to_string());
@@ -165,7 +185,10 @@ impl MazeTask {
     /// Runs A* and returns the full trace (for display and inspection).
     pub fn solve(&self, mode: SearchMode, rng: &mut Rng) -> Result<Trace<Pos>> {
         let graph = MazeGraph::new(self.width, self.height, &self.walls);
-        let mut space = graph.space(self.start.index(self.width) as u32, self.goal.index(self.width) as u32);
+        let mut space = graph.space(
+            self.start.index(self.width) as u32,
+            self.goal.index(self.width) as u32,
+        );
         let mut engine = AStar::new();
         engine.run(&mut space, mode, rng, usize::MAX)?;
         let pos = |n: u32| graph.pos(engine.node(n).state);
@@ -225,12 +248,7 @@ impl MazeGraph {
                 deg[i] += 1;
             }
         }
-        MazeGraph {
-            xs,
-            ys,
-            adj,
-            deg,
-        }
+        MazeGraph { xs, ys, adj, deg }
     }
 
     pub(crate) fn pos(&self, idx: u32) -> Pos {

@@ -42,7 +42,13 @@ impl MazeSolver {
         let mut space = graph.space(task.start().index(w) as u32, task.goal().index(w) as u32);
         self.engine.run(&mut space, mode, rng, usize::MAX)?;
         let mut seq = TokenSequence::default();
-        write_prompt(vocab, task.start(), task.goal(), task.walls(), &mut seq.prompt)?;
+        write_prompt(
+            vocab,
+            task.start(),
+            task.goal(),
+            task.walls(),
+            &mut seq.prompt,
+        )?;
         write_reasoning_plan(&self.engine, &graph, vocab, &mut seq)?;
         Ok((seq, self.engine.plan().len()))
     }
@@ -51,8 +57,14 @@ impl MazeSolver {
 /// The maze vocabulary must have been built for exactly this size.
 fn check_vocab(vocab: &Vocabulary, width: u32, height: u32) -> Result<()> {
     match vocab.spec() {
-        VocabularySpec::Maze { width: w, height: h } if w == width && h == height => Ok(()),
-        VocabularySpec::Maze { width: w, height: h } => Err(Error::Config {
+        VocabularySpec::Maze {
+            width: w,
+            height: h,
+        } if w == width && h == height => Ok(()),
+        VocabularySpec::Maze {
+            width: w,
+            height: h,
+        } => Err(Error::Config {
             field: "vocabulary",
             reason: format!("maze vocabulary is for {w}x{h}, task is {width}x{height}"),
         }),
@@ -64,7 +76,13 @@ fn check_vocab(vocab: &Vocabulary, width: u32, height: u32) -> Result<()> {
 }
 
 /// Appends the maze prompt tokens.
-pub(crate) fn write_prompt(vocab: &Vocabulary, start: Pos, goal: Pos, walls: &[Pos], out: &mut Vec<u32>) -> Result<()> {
+pub(crate) fn write_prompt(
+    vocab: &Vocabulary,
+    start: Pos,
+    goal: Pos,
+    walls: &[Pos],
+    out: &mut Vec<u32>,
+) -> Result<()> {
     out.reserve(6 + 3 * walls.len());
     out.extend_from_slice(&[
         vocab.kw(Keyword::Start),
@@ -82,7 +100,12 @@ pub(crate) fn write_prompt(vocab: &Vocabulary, start: Pos, goal: Pos, walls: &[P
 }
 
 /// Appends reasoning and plan tokens straight from the engine's log.
-fn write_reasoning_plan(engine: &AStar, graph: &MazeGraph, vocab: &Vocabulary, seq: &mut TokenSequence) -> Result<()> {
+fn write_reasoning_plan(
+    engine: &AStar,
+    graph: &MazeGraph,
+    vocab: &Vocabulary,
+    seq: &mut TokenSequence,
+) -> Result<()> {
     let create = vocab.kw(Keyword::Create);
     let close = vocab.kw(Keyword::Close);
     let plan = vocab.kw(Keyword::Plan);
@@ -94,13 +117,19 @@ fn write_reasoning_plan(engine: &AStar, graph: &MazeGraph, vocab: &Vocabulary, s
             Action::Create => create,
             Action::Close => close,
         };
-        seq.reasoning
-            .extend_from_slice(&[a, vocab.num(x)?, vocab.num(y)?, vocab.cost(node.g)?, vocab.cost(node.h)?]);
+        seq.reasoning.extend_from_slice(&[
+            a,
+            vocab.num(x)?,
+            vocab.num(y)?,
+            vocab.cost(node.g)?,
+            vocab.cost(node.h)?,
+        ]);
     }
     seq.plan.reserve(3 * engine.plan().len());
     for &n in engine.plan() {
         let (x, y) = graph.xy(engine.node(n).state);
-        seq.plan.extend_from_slice(&[plan, vocab.num(x)?, vocab.num(y)?]);
+        seq.plan
+            .extend_from_slice(&[plan, vocab.num(x)?, vocab.num(y)?]);
     }
     Ok(())
 }
@@ -181,7 +210,10 @@ impl MazeGenConfig {
             if min > max || max > n - 2 {
                 return Err(Error::Config {
                     field: "walls",
-                    reason: format!("need min <= max <= {} (cells - 2), got {min}..={max}", n - 2),
+                    reason: format!(
+                        "need min <= max <= {} (cells - 2), got {min}..={max}",
+                        n - 2
+                    ),
                 });
             }
         }
@@ -271,7 +303,10 @@ impl MazeGenerator {
         let mut wall_idx: Vec<u32> = cells[..k].to_vec();
         wall_idx.sort_unstable();
         let mut free: Vec<u32> = cells[k..].to_vec();
-        let walls: Vec<Pos> = wall_idx.iter().map(|&i| Pos::from_index(i as usize, w)).collect();
+        let walls: Vec<Pos> = wall_idx
+            .iter()
+            .map(|&i| Pos::from_index(i as usize, w))
+            .collect();
         let mut layout = MazeLayout {
             walls,
             tasks: Vec::new(),

@@ -47,11 +47,16 @@ pub struct TaskScore {
 
 impl TaskScore {
     /// Scores one task from its responses.
-    pub fn new(evals: &[ResponseEval], optimal_plan_len: usize, astar_trace_tokens: Option<f64>) -> Self {
+    pub fn new(
+        evals: &[ResponseEval],
+        optimal_plan_len: usize,
+        astar_trace_tokens: Option<f64>,
+    ) -> Self {
         let correct: Vec<&ResponseEval> = evals.iter().filter(|e| e.correct).collect();
         let optimal: Vec<&ResponseEval> = evals.iter().filter(|e| e.optimal).collect();
         let mean = |v: &[&ResponseEval]| {
-            (!v.is_empty()).then(|| v.iter().map(|e| e.trace_tokens as f64).sum::<f64>() / v.len() as f64)
+            (!v.is_empty())
+                .then(|| v.iter().map(|e| e.trace_tokens as f64).sum::<f64>() / v.len() as f64)
         };
         let mut plans: Vec<&Vec<_>> = correct.iter().map(|e| &e.plan).collect();
         plans.sort();
@@ -140,7 +145,13 @@ impl Summary {
         };
         let mean_opt = |f: &dyn Fn(&TaskScore) -> Option<f64>| {
             let v: Option<Vec<f64>> = scores.iter().map(f).collect();
-            v.map(|v| if n == 0 { 0.0 } else { v.iter().sum::<f64>() / n as f64 })
+            v.map(|v| {
+                if n == 0 {
+                    0.0
+                } else {
+                    v.iter().sum::<f64>() / n as f64
+                }
+            })
         };
         Summary {
             tasks: n,
@@ -161,14 +172,25 @@ pub fn fraction_at_least(scores: &[TaskScore], k: usize, optimal: bool) -> f64 {
     }
     let hits = scores
         .iter()
-        .filter(|s| if optimal { s.n_optimal >= k } else { s.n_correct >= k })
+        .filter(|s| {
+            if optimal {
+                s.n_optimal >= k
+            } else {
+                s.n_correct >= k
+            }
+        })
         .count();
     hits as f64 / scores.len() as f64
 }
 
 /// `t*`: mean reasoning length in tokens over `runs` nondeterministic A* runs
 /// of `task` (run `i` uses `Rng::stream(seed, i)`; reference: 64 runs).
-pub fn astar_reference_length(task: &Task, vocab: &Vocabulary, runs: usize, seed: u64) -> Result<f64> {
+pub fn astar_reference_length(
+    task: &Task,
+    vocab: &Vocabulary,
+    runs: usize,
+    seed: u64,
+) -> Result<f64> {
     if runs == 0 {
         return Err(Error::Config {
             field: "runs",

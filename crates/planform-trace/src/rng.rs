@@ -179,7 +179,11 @@ mod tests {
         // xoshiro256** seeded with SplitMix64(0) — matches the reference C code.
         assert_eq!(
             got,
-            vec![0x99EC_5F36_CB75_F2B4, 0xBF6E_1F78_4956_452A, 0x1A5F_849D_4933_E6E0]
+            vec![
+                0x99EC_5F36_CB75_F2B4,
+                0xBF6E_1F78_4956_452A,
+                0x1A5F_849D_4933_E6E0
+            ]
         );
         let mut r = Rng::stream(42, 7);
         let a: Vec<u64> = (0..4).map(|_| r.below(1000)).collect();

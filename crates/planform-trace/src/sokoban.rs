@@ -28,7 +28,12 @@ pub enum Direction {
 
 impl Direction {
     /// Reference child order: up, down, left, right.
-    pub const ALL: [Direction; 4] = [Direction::Up, Direction::Down, Direction::Left, Direction::Right];
+    pub const ALL: [Direction; 4] = [
+        Direction::Up,
+        Direction::Down,
+        Direction::Left,
+        Direction::Right,
+    ];
 
     /// `(dx, dy)`.
     pub fn delta(self) -> (i64, i64) {
@@ -87,9 +92,20 @@ impl TryFrom<RawLevel> for SokobanLevel {
     type Error = Error;
     fn try_from(r: RawLevel) -> Result<Self> {
         let (w, h) = check_size(r.width, r.height, 1)?;
-        let list = |what, v: &[[i64; 2]]| v.iter().map(|&p| check_pos(what, p, w, h)).collect::<Result<Vec<_>>>();
+        let list = |what, v: &[[i64; 2]]| {
+            v.iter()
+                .map(|&p| check_pos(what, p, w, h))
+                .collect::<Result<Vec<_>>>()
+        };
         let worker = check_pos("worker", r.worker, w, h)?;
-        SokobanLevel::new(w, h, worker, list("box", &r.boxes)?, list("dock", &r.docks)?, list("wall", &r.walls)?)
+        SokobanLevel::new(
+            w,
+            h,
+            worker,
+            list("box", &r.boxes)?,
+            list("dock", &r.docks)?,
+            list("wall", &r.walls)?,
+        )
     }
 }
 
@@ -128,7 +144,10 @@ impl SokobanLevel {
         sort_unique("wall", &mut walls, width)?;
         sort_unique("box", &mut boxes, width)?;
         sort_unique("dock", &mut docks, width)?;
-        let on = |list: &[Pos], p: Pos| list.binary_search_by_key(&p.index(width), |q| q.index(width)).is_ok();
+        let on = |list: &[Pos], p: Pos| {
+            list.binary_search_by_key(&p.index(width), |q| q.index(width))
+                .is_ok()
+        };
         let overlap = |what, other, p: Pos| Error::Overlap {
             what,
             other,
@@ -169,7 +188,10 @@ impl SokobanLevel {
     /// Parses an ASCII level (reference legend). Lines may end in `\r`;
     /// short lines are padded with floor; trailing empty lines are ignored.
     pub fn from_ascii(text: &str) -> Result<Self> {
-        let mut rows: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+        let mut rows: Vec<&str> = text
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
         while rows.last().is_some_and(|r| r.is_empty()) {
             rows.pop();
         }
@@ -207,7 +229,12 @@ impl SokobanLevel {
         let worker = match workers.as_slice() {
             [p] => *p,
             [] => return Err(Error::Level("no worker ('@' or '+')".into())),
-            _ => return Err(Error::Level(format!("{} workers, expected one", workers.len()))),
+            _ => {
+                return Err(Error::Level(format!(
+                    "{} workers, expected one",
+                    workers.len()
+                )))
+            }
         };
         SokobanLevel::new(w, height as u32, worker, boxes, docks, walls)
     }
@@ -224,7 +251,10 @@ impl SokobanLevel {
 
     fn rows(&self) -> Vec<String> {
         let w = self.width;
-        let has = |list: &[Pos], p: Pos| list.binary_search_by_key(&p.index(w), |q| q.index(w)).is_ok();
+        let has = |list: &[Pos], p: Pos| {
+            list.binary_search_by_key(&p.index(w), |q| q.index(w))
+                .is_ok()
+        };
         (0..self.height)
             .map(|y| {
                 (0..w)
@@ -300,13 +330,23 @@ impl SokobanLevel {
         }
         let mut out = self.clone();
         out.worker = Pos::from_index(worker as usize, self.width);
-        out.boxes = boxes.iter().map(|&c| Pos::from_index(c as usize, self.width)).collect();
+        out.boxes = boxes
+            .iter()
+            .map(|&c| Pos::from_index(c as usize, self.width))
+            .collect();
         out
     }
 
     /// The same board with another worker and box placement (validated).
     pub fn with_state(&self, worker: Pos, boxes: Vec<Pos>) -> Result<Self> {
-        SokobanLevel::new(self.width, self.height, worker, boxes, self.docks.clone(), self.walls.clone())
+        SokobanLevel::new(
+            self.width,
+            self.height,
+            worker,
+            boxes,
+            self.docks.clone(),
+            self.walls.clone(),
+        )
     }
 
     /// Heuristic of the initial state ([`INF`] if a box is stuck).
@@ -315,7 +355,10 @@ impl SokobanLevel {
     }
 
     pub(crate) fn box_cells(&self) -> Vec<u16> {
-        self.boxes.iter().map(|p| p.index(self.width) as u16).collect()
+        self.boxes
+            .iter()
+            .map(|p| p.index(self.width) as u16)
+            .collect()
     }
 }
 
@@ -344,7 +387,11 @@ impl Board {
             height: level.height,
             wall,
             dock,
-            docks: level.docks.iter().map(|p| p.index(level.width) as u16).collect(),
+            docks: level
+                .docks
+                .iter()
+                .map(|p| p.index(level.width) as u16)
+                .collect(),
         }
     }
 

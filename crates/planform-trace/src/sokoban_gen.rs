@@ -75,7 +75,9 @@ impl SokobanGenConfig {
         if w < 5 || h < 5 {
             return Err(Error::Config {
                 field: "width/height",
-                reason: format!("need at least 5x5 so boxes fit 2 cells from the border, got {w}x{h}"),
+                reason: format!(
+                    "need at least 5x5 so boxes fit 2 cells from the border, got {w}x{h}"
+                ),
             });
         }
         let interior = (w - 2) * (h - 2);
@@ -83,7 +85,10 @@ impl SokobanGenConfig {
         if need > interior as u64 {
             return Err(Error::Config {
                 field: "interior_walls/boxes",
-                reason: format!("{} walls + {} boxes + {} docks + worker exceed {interior} interior cells", self.interior_walls, self.boxes, self.boxes),
+                reason: format!(
+                    "{} walls + {} boxes + {} docks + worker exceed {interior} interior cells",
+                    self.interior_walls, self.boxes, self.boxes
+                ),
             });
         }
         if self.boxes == 0 {
@@ -114,25 +119,34 @@ pub fn sample_level(cfg: &SokobanGenConfig, rng: &mut Rng) -> Result<SokobanLeve
     let n = (w * h) as usize;
     let mut taken = vec![false; n];
     let mut walls = Vec::new();
-    for i in 0..n {
+    for (i, t) in taken.iter_mut().enumerate() {
         let p = Pos::from_index(i, w);
         if p.x == 0 || p.y == 0 || p.x == w - 1 || p.y == h - 1 {
-            taken[i] = true;
+            *t = true;
             walls.push(p);
         }
     }
     let pick = |k: usize, taken: &mut Vec<bool>, region: &dyn Fn(Pos) -> bool, rng: &mut Rng| {
-        let mut cand: Vec<usize> = (0..n).filter(|&i| !taken[i] && region(Pos::from_index(i, w))).collect();
+        let mut cand: Vec<usize> = (0..n)
+            .filter(|&i| !taken[i] && region(Pos::from_index(i, w)))
+            .collect();
         rng.shuffle(&mut cand);
         cand.truncate(k);
         for &i in &cand {
             taken[i] = true;
         }
-        cand.into_iter().map(|i| Pos::from_index(i, w)).collect::<Vec<_>>()
+        cand.into_iter()
+            .map(|i| Pos::from_index(i, w))
+            .collect::<Vec<_>>()
     };
     let anywhere = |_: Pos| true;
     let inner = |p: Pos| p.x >= 2 && p.x + 2 < w && p.y >= 2 && p.y + 2 < h;
-    walls.extend(pick(cfg.interior_walls as usize, &mut taken, &anywhere, rng));
+    walls.extend(pick(
+        cfg.interior_walls as usize,
+        &mut taken,
+        &anywhere,
+        rng,
+    ));
     let boxes = pick(cfg.boxes as usize, &mut taken, &inner, rng);
     let worker = pick(1, &mut taken, &anywhere, rng);
     let docks = pick(cfg.boxes as usize, &mut taken, &anywhere, rng);
@@ -196,9 +210,15 @@ impl SokobanGenerator {
         let mut last = String::new();
         for tries in 1..=cfg.max_tries {
             let level = sample_level(&cfg, rng)?;
-            match self.solver.solve_tokens(&level, &self.vocab, cfg.mode, rng, budget) {
+            match self
+                .solver
+                .solve_tokens(&level, &self.vocab, cfg.mode, rng, budget)
+            {
                 Ok((tokens, plan_len)) => {
-                    if cfg.max_reasoning_tokens.is_some_and(|t| tokens.reasoning.len() >= t) {
+                    if cfg
+                        .max_reasoning_tokens
+                        .is_some_and(|t| tokens.reasoning.len() >= t)
+                    {
                         last = format!("reasoning has {} tokens", tokens.reasoning.len());
                         continue;
                     }
@@ -209,7 +229,11 @@ impl SokobanGenerator {
                         tries,
                     });
                 }
-                Err(e @ (Error::Unsolvable { .. } | Error::SearchBudget { .. } | Error::NotInVocabulary { .. })) => {
+                Err(
+                    e @ (Error::Unsolvable { .. }
+                    | Error::SearchBudget { .. }
+                    | Error::NotInVocabulary { .. }),
+                ) => {
                     last = e.to_string();
                 }
                 Err(e) => return Err(e),

@@ -203,7 +203,10 @@ impl SokobanSolver {
             let s = space.state(id);
             SokobanState {
                 worker: Pos::from_index(s[0] as usize, w),
-                boxes: s[1..].iter().map(|&c| Pos::from_index(c as usize, w)).collect(),
+                boxes: s[1..]
+                    .iter()
+                    .map(|&c| Pos::from_index(c as usize, w))
+                    .collect(),
             }
         };
         let e = &self.engine;
@@ -220,7 +223,11 @@ impl SokobanSolver {
                 }
             })
             .collect();
-        let plan = e.plan().iter().map(|&n| to_state(e.node(n).state)).collect();
+        let plan = e
+            .plan()
+            .iter()
+            .map(|&n| to_state(e.node(n).state))
+            .collect();
         Ok(Trace { steps, plan })
     }
 
@@ -241,7 +248,11 @@ impl SokobanSolver {
         let mut seq = TokenSequence::default();
         write_prompt(vocab, level, &board, &mut seq.prompt)?;
         let e = &self.engine;
-        let (create, close, plan) = (vocab.kw(Keyword::Create), vocab.kw(Keyword::Close), vocab.kw(Keyword::Plan));
+        let (create, close, plan) = (
+            vocab.kw(Keyword::Create),
+            vocab.kw(Keyword::Close),
+            vocab.kw(Keyword::Plan),
+        );
         let mut cells = Vec::new();
         for st in e.log() {
             let n = e.node(st.node);
@@ -256,7 +267,8 @@ impl SokobanSolver {
         }
         for &p in e.plan() {
             let (x, y) = board.xy(space.state(e.node(p).state)[0]);
-            seq.plan.extend_from_slice(&[plan, vocab.num(x)?, vocab.num(y)?]);
+            seq.plan
+                .extend_from_slice(&[plan, vocab.num(x)?, vocab.num(y)?]);
         }
         Ok((seq, e.plan().len()))
     }
@@ -284,7 +296,12 @@ fn check_vocab(vocab: &Vocabulary, level: &SokobanLevel) -> Result<()> {
     }
 }
 
-fn push_group(vocab: &Vocabulary, kw: Keyword, cells: &mut [(u32, u32)], out: &mut Vec<u32>) -> Result<()> {
+fn push_group(
+    vocab: &Vocabulary,
+    kw: Keyword,
+    cells: &mut [(u32, u32)],
+    out: &mut Vec<u32>,
+) -> Result<()> {
     sort_xy_string(cells);
     let k = vocab.kw(kw);
     for &(x, y) in cells.iter() {
@@ -304,19 +321,35 @@ fn write_worker_boxes(
     let (wx, wy) = board.xy(state[0]);
     out.extend_from_slice(&[vocab.kw(Keyword::Worker), vocab.num(wx)?, vocab.num(wy)?]);
     cells.clear();
-    cells.extend(state[1..].iter().filter(|&&b| !board.is_dock(b)).map(|&b| board.xy(b)));
+    cells.extend(
+        state[1..]
+            .iter()
+            .filter(|&&b| !board.is_dock(b))
+            .map(|&b| board.xy(b)),
+    );
     push_group(vocab, Keyword::Box, cells, out)
 }
 
 /// The Sokoban prompt for a level.
-pub(crate) fn write_prompt(vocab: &Vocabulary, level: &SokobanLevel, board: &Board, out: &mut Vec<u32>) -> Result<()> {
+pub(crate) fn write_prompt(
+    vocab: &Vocabulary,
+    level: &SokobanLevel,
+    board: &Board,
+    out: &mut Vec<u32>,
+) -> Result<()> {
     let mut state = vec![level.worker().index(level.width()) as u16];
     let boxes = level.box_cells();
     state.extend_from_slice(&boxes);
     let mut cells = Vec::new();
     write_worker_boxes(vocab, board, &state, &mut cells, out)?;
     cells.clear();
-    cells.extend(board.dock_cells().iter().filter(|d| !boxes.contains(d)).map(|&d| board.xy(d)));
+    cells.extend(
+        board
+            .dock_cells()
+            .iter()
+            .filter(|d| !boxes.contains(d))
+            .map(|&d| board.xy(d)),
+    );
     push_group(vocab, Keyword::Dock, &mut cells, out)?;
     cells.clear();
     cells.extend(level.walls().iter().map(|p| (p.x, p.y)));

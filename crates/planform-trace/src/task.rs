@@ -6,12 +6,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::astar::SearchMode;
 use crate::error::{Error, Result};
+use crate::grid::Pos;
 use crate::maze::MazeTask;
 use crate::maze_gen::{write_prompt as maze_prompt, MazeSolver};
 use crate::rng::Rng;
 use crate::sokoban::SokobanLevel;
-use crate::sokoban_search::{sokoban_prompt, SokobanSolver, DEFAULT_MAX_EXPANSIONS};
+use crate::sokoban_search::{sokoban_prompt, SokobanSolver, SokobanState, DEFAULT_MAX_EXPANSIONS};
 use crate::tokens::{StringSequence, TokenSequence};
+use crate::trace::Trace;
 use crate::vocab::{Vocabulary, SOKOBAN_MAX_COST};
 
 /// The two task domains.
@@ -66,14 +68,22 @@ impl<'de> Deserialize<'de> for Task {
 struct PythonFormatter;
 
 impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         if first {
             Ok(())
         } else {
             w.write_all(b", ")
         }
     }
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -112,7 +122,8 @@ impl Task {
 
     /// Parses one JSON line (a golden-format maze or a Sokoban object).
     pub fn from_json(line: &str) -> Result<Self> {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))?;
         Task::from_value(v)
     }
 
@@ -122,9 +133,13 @@ impl Task {
             .as_object()
             .ok_or_else(|| Error::Json("expected a JSON object".into()))?;
         if obj.contains_key("start") {
-            serde_json::from_value(v).map(Task::Maze).map_err(|e| Error::Json(e.to_string()))
+            serde_json::from_value(v)
+                .map(Task::Maze)
+                .map_err(|e| Error::Json(e.to_string()))
         } else if obj.contains_key("worker") {
-            serde_json::from_value(v).map(Task::Sokoban).map_err(|e| Error::Json(e.to_string()))
+            serde_json::from_value(v)
+                .map(Task::Sokoban)
+                .map_err(|e| Error::Json(e.to_string()))
         } else {
             Err(Error::Json(
                 "object is neither a maze (no `start` field) nor a Sokoban level (no `worker` field)".into(),
@@ -173,10 +188,56 @@ impl Task {
 
     /// Runs A* and tokenizes; returns the tokens and the number of plan
     /// nodes. Sokoban uses [`DEFAULT_MAX_EXPANSIONS`].
-    pub fn solve_tokens(&self, vocab: &Vocabulary, mode: SearchMode, rng: &mut Rng) -> Result<(TokenSequence, usize)> {
+    pub fn solve_tokens(
+        &self,
+        vocab: &Vocabulary,
+        mode: SearchMode,
+        rng: &mut Rng,
+    ) -> Result<(TokenSequence, usize)> {
         match self {
             Task::Maze(m) => MazeSolver::new().solve_tokens(m, vocab, mode, rng),
-            Task::Sokoban(l) => SokobanSolver::new().solve_tokens(l, vocab, mode, rng, DEFAULT_MAX_EXPANSIONS),
+            Task::Sokoban(l) => {
+                SokobanSolver::new().solve_tokens(l, vocab, mode, rng, DEFAULT_MAX_EXPANSIONS)
+            }
+        }
+    }
+}
+
+/// A materialised A* trace of either domain (see [`Task::solve`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskTrace {
+    /// Maze trace; states are cells.
+    Maze(Trace<Pos>),
+    /// Sokoban trace; states are worker and boxes.
+    Sokoban(Trace<SokobanState>),
+}
+
+impl TaskTrace {
+    /// Worker/agent cells in close (expansion) order, e.g. to shade a grid.
+    pub fn close_order_cells(&self) -> Vec<Pos> {
+        match self {
+            TaskTrace::Maze(t) => t.close_order().copied().collect(),
+            TaskTrace::Sokoban(t) => t.close_order().map(|s| s.worker).collect(),
+        }
+    }
+
+    /// Plan cells (Sokoban: worker positions), start to goal.
+    pub fn plan_cells(&self) -> Vec<Pos> {
+        match self {
+            TaskTrace::Maze(t) => t.plan.clone(),
+            TaskTrace::Sokoban(t) => t.plan.iter().map(|s| s.worker).collect(),
+        }
+    }
+}
+
+impl Task {
+    /// Runs A* and returns the full trace (Sokoban uses [`DEFAULT_MAX_EXPANSIONS`]).
+    pub fn solve(&self, mode: SearchMode, rng: &mut Rng) -> Result<TaskTrace> {
+        match self {
+            Task::Maze(m) => m.solve(mode, rng).map(TaskTrace::Maze),
+            Task::Sokoban(l) => SokobanSolver::new()
+                .solve(l, mode, rng, DEFAULT_MAX_EXPANSIONS)
+                .map(TaskTrace::Sokoban),
         }
     }
 }

@@ -84,7 +84,12 @@ impl TokenSequence {
     /// The decoder target for `variant`. `rng` is only used by
     /// [`TraceVariant::Dualformer`]; build it with
     /// [`DroppingConfig::rng_for`] to control per-epoch re-randomisation.
-    pub fn decoder_target(&self, variant: &TraceVariant, vocab: &Vocabulary, rng: &mut Rng) -> Result<DecoderTarget> {
+    pub fn decoder_target(
+        &self,
+        variant: &TraceVariant,
+        vocab: &Vocabulary,
+        rng: &mut Rng,
+    ) -> Result<DecoderTarget> {
         Ok(match variant {
             TraceVariant::SolutionOnly => DecoderTarget {
                 tokens: self.solution_only_target(),

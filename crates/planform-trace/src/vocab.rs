@@ -212,7 +212,8 @@ impl Vocabulary {
             }
         };
         let nnum = width.max(height);
-        let mut entries: Vec<(String, TokenKind)> = Vec::with_capacity((nnum + ncost) as usize + keywords.len());
+        let mut entries: Vec<(String, TokenKind)> =
+            Vec::with_capacity((nnum + ncost) as usize + keywords.len());
         for i in 0..nnum {
             entries.push((i.to_string(), TokenKind::Num(i)));
         }
@@ -315,19 +316,25 @@ impl Vocabulary {
     /// Id of the coordinate token `str(v)`.
     #[inline]
     pub fn num(&self, v: u32) -> Result<u32> {
-        self.num_ids.get(v as usize).copied().ok_or(Error::NotInVocabulary {
-            what: "number",
-            value: v as u64,
-        })
+        self.num_ids
+            .get(v as usize)
+            .copied()
+            .ok_or(Error::NotInVocabulary {
+                what: "number",
+                value: v as u64,
+            })
     }
 
     /// Id of the cost token `c{v}`.
     #[inline]
     pub fn cost(&self, v: u32) -> Result<u32> {
-        self.cost_ids.get(v as usize).copied().ok_or(Error::NotInVocabulary {
-            what: "cost",
-            value: v as u64,
-        })
+        self.cost_ids
+            .get(v as usize)
+            .copied()
+            .ok_or(Error::NotInVocabulary {
+                what: "cost",
+                value: v as u64,
+            })
     }
 
     /// Number of coordinate tokens (`max(w, h)`).

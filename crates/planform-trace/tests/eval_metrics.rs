@@ -10,7 +10,14 @@ use planform_trace::vocab::Vocabulary;
 
 /// Example A: 3×3, start (0,0), goal (0,2), walls (0,1), (1,1); optimal plan 7 nodes.
 fn example_a() -> (Task, Vocabulary) {
-    let m = MazeTask::new(3, 3, Pos::new(0, 0), Pos::new(0, 2), vec![Pos::new(0, 1), Pos::new(1, 1)]).unwrap();
+    let m = MazeTask::new(
+        3,
+        3,
+        Pos::new(0, 0),
+        Pos::new(0, 2),
+        vec![Pos::new(0, 1), Pos::new(1, 1)],
+    )
+    .unwrap();
     (Task::Maze(m), Vocabulary::maze(3, 3).unwrap())
 }
 
@@ -33,19 +40,45 @@ fn maze_response_rules() {
     assert_eq!(a2.trace_tokens, 5);
     assert!(!a2.has_eos && a2.optimal);
     // a detour (revisiting cells) is correct but not optimal
-    let b = ev(&t, &v, "bos plan 0 0 plan 1 0 plan 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos");
+    let b = ev(
+        &t,
+        &v,
+        "bos plan 0 0 plan 1 0 plan 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos",
+    );
     assert!(b.correct && !b.optimal);
     assert_eq!(b.plan_length, 9);
     // the keyword of a triplet is not checked for correctness
-    let c = ev(&t, &v, "bos create 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos");
+    let c = ev(
+        &t,
+        &v,
+        "bos create 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos",
+    );
     // the first `plan` starts the plan: `create 0 0` is trace, the plan misses the start
     assert_eq!((c.plan_length, c.trace_tokens, c.correct), (6, 3, false));
-    let c = ev(&t, &v, "bos plan 0 0 create 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos");
+    let c = ev(
+        &t,
+        &v,
+        "bos plan 0 0 create 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos",
+    );
     assert!(c.correct && c.optimal && !c.syntax_correct);
     // wrong start / wall / jump / goal
-    assert!(!ev(&t, &v, "bos plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos").correct);
+    assert!(
+        !ev(
+            &t,
+            &v,
+            "bos plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos"
+        )
+        .correct
+    );
     assert!(!ev(&t, &v, "bos plan 0 0 plan 0 1 plan 0 2 eos").correct);
-    assert!(!ev(&t, &v, "bos plan 0 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos").correct);
+    assert!(
+        !ev(
+            &t,
+            &v,
+            "bos plan 0 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos"
+        )
+        .correct
+    );
     assert!(!ev(&t, &v, "bos plan 0 0 plan 1 0 plan 2 0 eos").correct);
     // parse failures: no plan, ragged triplets, non-numbers, unknown strings, empty
     for bad in [
@@ -58,7 +91,10 @@ fn maze_response_rules() {
         "bos plan 0 0 eos plan 1 0 eos",
     ] {
         let e = ev(&t, &v, bad);
-        assert!(!e.correct && e.plan_length == 0 && e.trace_tokens == 0, "{bad:?} -> {e:?}");
+        assert!(
+            !e.correct && e.plan_length == 0 && e.trace_tokens == 0,
+            "{bad:?} -> {e:?}"
+        );
     }
     let p = parse_response_strings(&v, &["bos", "create", "plan", "0", "0", "eos"]);
     assert_eq!(p.trace_tokens, 1);
@@ -71,7 +107,12 @@ fn maze_out_of_bounds_is_incorrect_not_a_panic() {
     let m = MazeTask::new(4, 2, Pos::new(0, 0), Pos::new(0, 1), vec![]).unwrap();
     let t = Task::Maze(m);
     let v = Vocabulary::maze(4, 2).unwrap();
-    let e = evaluate_response_strings(&t, &v, &["plan", "0", "0", "plan", "0", "3", "plan", "0", "1"], 2);
+    let e = evaluate_response_strings(
+        &t,
+        &v,
+        &["plan", "0", "0", "plan", "0", "3", "plan", "0", "1"],
+        2,
+    );
     assert!(!e.correct);
 }
 
@@ -99,7 +140,13 @@ fn sokoban_response_rules() {
 #[test]
 fn metrics_hand_example() {
     let (t, v) = example_a();
-    let opt = |trace: usize| ev(&t, &v, &format!("bos {} {OPTIMAL} eos", "create 0 0 c0 c2 ".repeat(trace)));
+    let opt = |trace: usize| {
+        ev(
+            &t,
+            &v,
+            &format!("bos {} {OPTIMAL} eos", "create 0 0 c0 c2 ".repeat(trace)),
+        )
+    };
     let detour = |trace: usize| {
         ev(
             &t,
@@ -113,7 +160,10 @@ fn metrics_hand_example() {
     let wrong = ev(&t, &v, "bos plan 0 0 plan 0 1 eos");
     // task 1: optimal (trace 5), detour (trace 10), wrong; t* = 30
     let s1 = TaskScore::new(&[opt(1), detour(2), wrong.clone()], 7, Some(30.0));
-    assert_eq!((s1.n_correct, s1.n_optimal, s1.shortest_correct), (2, 1, Some(7)));
+    assert_eq!(
+        (s1.n_correct, s1.n_optimal, s1.shortest_correct),
+        (2, 1, Some(7))
+    );
     assert_eq!(s1.swc(), 1.0);
     assert_eq!(s1.ilr_solved(), Some(30.0 / 7.5));
     assert_eq!(s1.ilr_optimal(), Some(30.0 / 5.0));
@@ -125,7 +175,10 @@ fn metrics_hand_example() {
     assert_eq!(s2.ilr_optimal(), Some(0.0));
     // task 3: nothing correct
     let s3 = TaskScore::new(&[wrong.clone(), wrong], 7, Some(10.0));
-    assert_eq!((s3.swc(), s3.ilr_solved(), s3.ilr_optimal()), (0.0, Some(0.0), Some(0.0)));
+    assert_eq!(
+        (s3.swc(), s3.ilr_solved(), s3.ilr_optimal()),
+        (0.0, Some(0.0), Some(0.0))
+    );
     let sum = Summary::new(&[s1.clone(), s2.clone(), s3.clone()]);
     assert_eq!(sum.tasks, 3);
     assert!((sum.solved - 2.0 / 3.0).abs() < 1e-12);
@@ -133,7 +186,10 @@ fn metrics_hand_example() {
     assert!((sum.swc - (1.0 + 7.0 / 9.0) / 3.0).abs() < 1e-12);
     assert!((sum.ilr_on_solved.unwrap() - (4.0 + 0.5) / 3.0).abs() < 1e-12);
     assert!((sum.ilr_on_optimal.unwrap() - 6.0 / 3.0).abs() < 1e-12);
-    assert_eq!(fraction_at_least(&[s1.clone(), s2.clone(), s3], 2, false), 1.0 / 3.0);
+    assert_eq!(
+        fraction_at_least(&[s1.clone(), s2.clone(), s3], 2, false),
+        1.0 / 3.0
+    );
     // a solution-only model (no trace tokens) has no ILR
     let s4 = TaskScore::new(&[opt(0)], 7, Some(30.0));
     assert_eq!(s4.ilr_solved(), None);

@@ -18,12 +18,18 @@ fn p(x: u32, y: u32) -> Pos {
 
 /// `(action, x, y, g, h)` rows of a reference fixture; `plan` rows last.
 fn check_fixture(task: &MazeTask, rows: &[(&str, u32, u32, u32, u32)]) {
-    let trace = task.solve(SearchMode::Deterministic, &mut Rng::new(0)).expect("solvable");
+    let trace = task
+        .solve(SearchMode::Deterministic, &mut Rng::new(0))
+        .expect("solvable");
     let mut got: Vec<(&str, u32, u32, u32, u32)> = trace
         .steps
         .iter()
         .map(|s| {
-            let a = if s.action == Action::Create { "create" } else { "close" };
+            let a = if s.action == Action::Create {
+                "create"
+            } else {
+                "close"
+            };
             (a, s.state.x, s.state.y, s.g, s.h)
         })
         .collect();
@@ -151,7 +157,10 @@ fn hand_example_a_tokens() {
     assert_eq!(plan_len, 7);
     let enc = vocab.decode(&seq.encoder_input()).unwrap().join(" ");
     assert_eq!(enc, "bos start 0 0 goal 0 2 wall 0 1 wall 1 1 eos");
-    let dec = vocab.decode(&seq.search_augmented_target()).unwrap().join(" ");
+    let dec = vocab
+        .decode(&seq.search_augmented_target())
+        .unwrap()
+        .join(" ");
     let want = "bos create 0 0 c0 c2 close 0 0 c0 c2 create 1 0 c1 c3 close 1 0 c1 c3 \
         create 2 0 c2 c4 close 2 0 c2 c4 create 2 1 c3 c3 close 2 1 c3 c3 \
         create 2 2 c4 c2 close 2 2 c4 c2 create 1 2 c5 c1 close 1 2 c5 c1 \
@@ -159,7 +168,10 @@ fn hand_example_a_tokens() {
         plan 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos";
     assert_eq!(dec, want);
     let sol = vocab.decode(&seq.solution_only_target()).unwrap().join(" ");
-    assert_eq!(sol, "bos plan 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos");
+    assert_eq!(
+        sol,
+        "bos plan 0 0 plan 1 0 plan 2 0 plan 2 1 plan 2 2 plan 1 2 plan 0 2 eos"
+    );
 }
 
 /// Independent BFS distances from `start` (None = unreachable).
@@ -193,18 +205,28 @@ fn bfs(task: &MazeTask, start: Pos) -> Vec<Option<u32>> {
 }
 
 fn arb_maze() -> impl Strategy<Value = MazeTask> {
-    (2u32..9, 2u32..9, any::<u64>(), 0.0f64..0.5).prop_filter_map("needs two free cells", |(w, h, seed, density)| {
-        let mut rng = Rng::new(seed);
-        let n = (w * h) as usize;
-        let mut cells: Vec<usize> = (0..n).collect();
-        rng.shuffle(&mut cells);
-        let k = ((n as f64) * density) as usize;
-        if n - k < 2 {
-            return None;
-        }
-        let walls = cells[..k].iter().map(|&i| Pos::from_index(i, w)).collect();
-        MazeTask::new(w, h, Pos::from_index(cells[k], w), Pos::from_index(cells[k + 1], w), walls).ok()
-    })
+    (2u32..9, 2u32..9, any::<u64>(), 0.0f64..0.5).prop_filter_map(
+        "needs two free cells",
+        |(w, h, seed, density)| {
+            let mut rng = Rng::new(seed);
+            let n = (w * h) as usize;
+            let mut cells: Vec<usize> = (0..n).collect();
+            rng.shuffle(&mut cells);
+            let k = ((n as f64) * density) as usize;
+            if n - k < 2 {
+                return None;
+            }
+            let walls = cells[..k].iter().map(|&i| Pos::from_index(i, w)).collect();
+            MazeTask::new(
+                w,
+                h,
+                Pos::from_index(cells[k], w),
+                Pos::from_index(cells[k + 1], w),
+                walls,
+            )
+            .ok()
+        },
+    )
 }
 
 proptest! {
@@ -266,18 +288,36 @@ proptest! {
 #[test]
 fn nondeterministic_runs_vary_and_are_seeded() {
     let task = MazeTask::new(6, 6, p(0, 0), p(5, 5), vec![]).unwrap();
-    let a = task.solve(SearchMode::Nondeterministic, &mut Rng::new(1)).unwrap();
-    let b = task.solve(SearchMode::Nondeterministic, &mut Rng::new(1)).unwrap();
+    let a = task
+        .solve(SearchMode::Nondeterministic, &mut Rng::new(1))
+        .unwrap();
+    let b = task
+        .solve(SearchMode::Nondeterministic, &mut Rng::new(1))
+        .unwrap();
     assert_eq!(a, b, "same seed, same trace");
     let distinct: std::collections::HashSet<_> = (0..20)
-        .map(|s| format!("{:?}", task.solve(SearchMode::Nondeterministic, &mut Rng::new(s)).unwrap().steps))
+        .map(|s| {
+            format!(
+                "{:?}",
+                task.solve(SearchMode::Nondeterministic, &mut Rng::new(s))
+                    .unwrap()
+                    .steps
+            )
+        })
         .collect();
-    assert!(distinct.len() > 5, "open 6x6 grid should give many different traces");
+    assert!(
+        distinct.len() > 5,
+        "open 6x6 grid should give many different traces"
+    );
 }
 
 #[test]
 fn generator_follows_reference_rules() {
-    for (size, mode) in [(10, SearchMode::Deterministic), (10, SearchMode::Nondeterministic), (20, SearchMode::Deterministic)] {
+    for (size, mode) in [
+        (10, SearchMode::Deterministic),
+        (10, SearchMode::Nondeterministic),
+        (20, SearchMode::Deterministic),
+    ] {
         let vocab = Vocabulary::maze(size, size).unwrap();
         let mut gen = MazeGenerator::new(MazeGenConfig::reference(size, size, mode)).unwrap();
         let mut total = 0;
@@ -292,7 +332,10 @@ fn generator_follows_reference_rules() {
             let mut pairs = std::collections::HashSet::new();
             for s in &layout.tasks {
                 assert_eq!(s.task.walls(), layout.walls.as_slice());
-                assert!(pairs.insert((s.task.start(), s.task.goal())), "unique pairs");
+                assert!(
+                    pairs.insert((s.task.start(), s.task.goal())),
+                    "unique pairs"
+                );
                 assert!(s.optimal_plan_len >= size as usize);
                 let d = bfs(&s.task, s.task.start())[s.task.goal().index(size)].unwrap();
                 assert_eq!(s.optimal_plan_len as u32, d + 1);

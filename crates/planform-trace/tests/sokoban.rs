@@ -22,10 +22,18 @@ const EXAMPLE_7722: &str = "#######\n#  .  #\n#  #  #\n# @   #\n# $$. #\n#  #  #
 fn reference_fixture() {
     let level = SokobanLevel::from_ascii("#####\n#@$.#\n#####").unwrap();
     let trace = SokobanSolver::new()
-        .solve(&level, SearchMode::Deterministic, &mut Rng::new(0), DEFAULT_MAX_EXPANSIONS)
+        .solve(
+            &level,
+            SearchMode::Deterministic,
+            &mut Rng::new(0),
+            DEFAULT_MAX_EXPANSIONS,
+        )
         .unwrap();
     let render = |s: &planform_trace::sokoban_search::SokobanState| {
-        level.with_state(s.worker, s.boxes.clone()).unwrap().state_string()
+        level
+            .with_state(s.worker, s.boxes.clone())
+            .unwrap()
+            .state_string()
     };
     let got: Vec<(Action, String, u32, u32)> = trace
         .steps
@@ -58,9 +66,18 @@ fn ascii_round_trip_and_legend() {
     // JSON round trip
     let json = serde_json::to_string(&all).unwrap();
     assert_eq!(SokobanLevel::from_json(&json).unwrap(), all);
-    assert!(matches!(SokobanLevel::from_ascii("#@x#"), Err(Error::Level(_))));
-    assert!(matches!(SokobanLevel::from_ascii("# #"), Err(Error::Level(_))));
-    assert!(matches!(SokobanLevel::from_ascii("@@"), Err(Error::Level(_))));
+    assert!(matches!(
+        SokobanLevel::from_ascii("#@x#"),
+        Err(Error::Level(_))
+    ));
+    assert!(matches!(
+        SokobanLevel::from_ascii("# #"),
+        Err(Error::Level(_))
+    ));
+    assert!(matches!(
+        SokobanLevel::from_ascii("@@"),
+        Err(Error::Level(_))
+    ));
 }
 
 #[test]
@@ -72,7 +89,12 @@ fn moves_push_then_walk_and_noops() {
     assert_eq!(level.apply_moves(&[Direction::Up]), level);
     let l = level.apply_moves(&[Direction::Down]);
     assert_eq!(l.worker(), Pos::new(1, 2));
-    let l = level.apply_moves(&[Direction::Down, Direction::Right, Direction::Right, Direction::Up]);
+    let l = level.apply_moves(&[
+        Direction::Down,
+        Direction::Right,
+        Direction::Right,
+        Direction::Up,
+    ]);
     // worker at (3,2) pushes the box at (3,1) up into the wall: blocked, no-op
     assert_eq!(l.worker(), Pos::new(3, 2));
     let single = SokobanLevel::from_ascii("#####\n#@$.#\n#####").unwrap();
@@ -96,7 +118,8 @@ fn heuristic_values() {
     let placed = SokobanLevel::from_ascii("#####\n#$ *#\n# @ #\n#####").unwrap();
     assert_eq!(placed.heuristic(), 0);
     // two boxes may share the nearest dock
-    let share = SokobanLevel::from_ascii("#######\n#     #\n# $.$ #\n#  @  #\n#.    #\n#######").unwrap();
+    let share =
+        SokobanLevel::from_ascii("#######\n#     #\n# $.$ #\n#  @  #\n#.    #\n#######").unwrap();
     assert_eq!(share.heuristic(), 2);
 }
 
@@ -106,7 +129,9 @@ fn example_7722_tokens() {
     let level = SokobanLevel::from_ascii(EXAMPLE_7722).unwrap();
     let vocab = Vocabulary::sokoban(7, 7, 40_000).unwrap();
     assert_eq!(vocab.len(), 40_016);
-    let prompt = vocab.decode(&sokoban_prompt(&level, &vocab).unwrap()).unwrap();
+    let prompt = vocab
+        .decode(&sokoban_prompt(&level, &vocab).unwrap())
+        .unwrap();
     assert_eq!(prompt.len(), 93);
     assert_eq!(
         prompt[..21].join(" "),
@@ -121,11 +146,23 @@ fn example_7722_tokens() {
     sorted.sort();
     assert_eq!(walls, sorted);
     let (seq, plan_len) = SokobanSolver::new()
-        .solve_tokens(&level, &vocab, SearchMode::Nondeterministic, &mut Rng::new(4), DEFAULT_MAX_EXPANSIONS)
+        .solve_tokens(
+            &level,
+            &vocab,
+            SearchMode::Nondeterministic,
+            &mut Rng::new(4),
+            DEFAULT_MAX_EXPANSIONS,
+        )
         .unwrap();
     let reasoning = vocab.decode(&seq.reasoning).unwrap();
-    assert_eq!(reasoning[..12].join(" "), "create worker 2 3 box 2 4 box 3 4 c0 c3");
-    assert_eq!(reasoning[12..24].join(" "), "close worker 2 3 box 2 4 box 3 4 c0 c3");
+    assert_eq!(
+        reasoning[..12].join(" "),
+        "create worker 2 3 box 2 4 box 3 4 c0 c3"
+    );
+    assert_eq!(
+        reasoning[12..24].join(" "),
+        "close worker 2 3 box 2 4 box 3 4 c0 c3"
+    );
     // the plan replays to a solved level and scores as correct and optimal
     let task = Task::Sokoban(level.clone());
     let mut response = vec![0u32];
@@ -153,13 +190,18 @@ fn string_order_for_two_digit_coordinates() {
     rows.push("############".to_string());
     let level = SokobanLevel::from_ascii(&rows.join("\n")).unwrap();
     let vocab = Vocabulary::sokoban(12, 13, 100).unwrap();
-    let prompt = vocab.decode(&sokoban_prompt(&level, &vocab).unwrap()).unwrap();
+    let prompt = vocab
+        .decode(&sokoban_prompt(&level, &vocab).unwrap())
+        .unwrap();
     // boxes (3,3) and (10,10): "10-10" < "3-3"
     assert_eq!(prompt[3..9].join(" "), "box 10 10 box 3 3");
     // docks (10,1) and (1,11): "1-11" < "10-1"
     assert_eq!(prompt[9..15].join(" "), "dock 1 11 dock 10 1");
     // walls: "0-0" < "0-1" < "0-10" < "0-11" < "0-12" < "0-2"
-    let walls: Vec<String> = prompt[15..33].chunks(3).map(|c| format!("{}-{}", c[1], c[2])).collect();
+    let walls: Vec<String> = prompt[15..33]
+        .chunks(3)
+        .map(|c| format!("{}-{}", c[1], c[2]))
+        .collect();
     assert_eq!(walls, vec!["0-0", "0-1", "0-10", "0-11", "0-12", "0-2"]);
 }
 
@@ -169,8 +211,16 @@ fn bfs_plan_nodes(level: &SokobanLevel) -> Option<usize> {
     let wall = |x: i64, y: i64| {
         x < 0 || y < 0 || x >= w || y >= h || level.walls().contains(&Pos::new(x as u32, y as u32))
     };
-    let docks: Vec<(i64, i64)> = level.docks().iter().map(|p| (p.x as i64, p.y as i64)).collect();
-    let mut boxes: Vec<(i64, i64)> = level.boxes().iter().map(|p| (p.x as i64, p.y as i64)).collect();
+    let docks: Vec<(i64, i64)> = level
+        .docks()
+        .iter()
+        .map(|p| (p.x as i64, p.y as i64))
+        .collect();
+    let mut boxes: Vec<(i64, i64)> = level
+        .boxes()
+        .iter()
+        .map(|p| (p.x as i64, p.y as i64))
+        .collect();
     boxes.sort();
     let start = ((level.worker().x as i64, level.worker().y as i64), boxes);
     let done = |b: &Vec<(i64, i64)>| b.iter().all(|x| docks.contains(x));
@@ -207,23 +257,28 @@ fn bfs_plan_nodes(level: &SokobanLevel) -> Option<usize> {
 }
 
 fn arb_level() -> impl Strategy<Value = SokobanLevel> {
-    (4u32..7, 4u32..7, 1usize..3, 0usize..3, any::<u64>()).prop_filter_map("fits", |(w, h, nb, nw, seed)| {
-        let mut rng = Rng::new(seed);
-        let mut interior: Vec<Pos> = (1..h - 1).flat_map(|y| (1..w - 1).map(move |x| Pos::new(x, y))).collect();
-        if interior.len() < nw + 2 * nb + 1 {
-            return None;
-        }
-        rng.shuffle(&mut interior);
-        let mut walls: Vec<Pos> = (0..h)
-            .flat_map(|y| (0..w).map(move |x| Pos::new(x, y)))
-            .filter(|p| p.x == 0 || p.y == 0 || p.x == w - 1 || p.y == h - 1)
-            .collect();
-        walls.extend_from_slice(&interior[..nw]);
-        let boxes = interior[nw..nw + nb].to_vec();
-        let worker = interior[nw + nb];
-        let docks = interior[nw + nb + 1..nw + 2 * nb + 1].to_vec();
-        SokobanLevel::new(w, h, worker, boxes, docks, walls).ok()
-    })
+    (4u32..7, 4u32..7, 1usize..3, 0usize..3, any::<u64>()).prop_filter_map(
+        "fits",
+        |(w, h, nb, nw, seed)| {
+            let mut rng = Rng::new(seed);
+            let mut interior: Vec<Pos> = (1..h - 1)
+                .flat_map(|y| (1..w - 1).map(move |x| Pos::new(x, y)))
+                .collect();
+            if interior.len() < nw + 2 * nb + 1 {
+                return None;
+            }
+            rng.shuffle(&mut interior);
+            let mut walls: Vec<Pos> = (0..h)
+                .flat_map(|y| (0..w).map(move |x| Pos::new(x, y)))
+                .filter(|p| p.x == 0 || p.y == 0 || p.x == w - 1 || p.y == h - 1)
+                .collect();
+            walls.extend_from_slice(&interior[..nw]);
+            let boxes = interior[nw..nw + nb].to_vec();
+            let worker = interior[nw + nb];
+            let docks = interior[nw + nb + 1..nw + 2 * nb + 1].to_vec();
+            SokobanLevel::new(w, h, worker, boxes, docks, walls).ok()
+        },
+    )
 }
 
 proptest! {
@@ -307,7 +362,16 @@ fn cost_out_of_vocabulary_is_an_error() {
     let level = SokobanLevel::from_ascii(EXAMPLE_7722).unwrap();
     let vocab = Vocabulary::sokoban(7, 7, 3).unwrap();
     let err = SokobanSolver::new()
-        .solve_tokens(&level, &vocab, SearchMode::Deterministic, &mut Rng::new(0), DEFAULT_MAX_EXPANSIONS)
+        .solve_tokens(
+            &level,
+            &vocab,
+            SearchMode::Deterministic,
+            &mut Rng::new(0),
+            DEFAULT_MAX_EXPANSIONS,
+        )
         .unwrap_err();
-    assert!(matches!(err, Error::NotInVocabulary { what: "cost", .. }), "{err}");
+    assert!(
+        matches!(err, Error::NotInVocabulary { what: "cost", .. }),
+        "{err}"
+    );
 }
