@@ -1,0 +1,434 @@
+//! Hand-written, deterministic SVG pictures of a board with a search on top.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use planform_trace::astar::Action;
+use planform_trace::grid::Pos;
+
+use crate::board::{Board, Cell};
+use crate::check::{check_plan, StepStatus};
+use crate::color;
+use crate::search::Search;
+
+/// SVG options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SvgOptions {
+    /// Cell side in pixels. Default 28.
+    pub cell: u32,
+    /// Optional title drawn above the board. Default `None`.
+    pub title: Option<String>,
+    /// Prefix for element ids (the gradient), so several pictures can be
+    /// inlined in one HTML page. Default `"pf"`.
+    pub id_prefix: String,
+    /// Draw x/y coordinate labels. Default `true`.
+    pub axes: bool,
+}
+
+impl Default for SvgOptions {
+    fn default() -> Self {
+        SvgOptions {
+            cell: 28,
+            title: None,
+            id_prefix: "pf".into(),
+            axes: true,
+        }
+    }
+}
+
+/// XML-escapes text content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Layout {
+    cell: f64,
+    ox: f64,
+    oy: f64,
+    w: u32,
+    h: u32,
+}
+
+impl Layout {
+    fn x(&self, x: u32) -> f64 {
+        self.ox + x as f64 * self.cell
+    }
+    fn y(&self, y: u32) -> f64 {
+        self.oy + y as f64 * self.cell
+    }
+    fn centre(&self, p: Pos) -> (f64, f64) {
+        (self.x(p.x) + self.cell / 2.0, self.y(p.y) + self.cell / 2.0)
+    }
+    fn rect(&self, out: &mut String, p: Pos, inset: f64, attrs: &str) {
+        let s = self.cell - 2.0 * inset;
+        let _ = writeln!(
+            out,
+            r#"<rect x="{:.1}" y="{:.1}" width="{s:.1}" height="{s:.1}" {attrs}/>"#,
+            self.x(p.x) + inset,
+            self.y(p.y) + inset
+        );
+    }
+}
+
+/// First-close rank of every in-board cell that was closed, and the set of
+/// cells that were created but never closed.
+pub(crate) fn close_ranks(board: &Board, search: &Search) -> (HashMap<Pos, usize>, Vec<Pos>) {
+    let mut rank = HashMap::new();
+    for c in search.clauses.iter().filter(|c| c.action == Action::Close) {
+        if let Some(p) = board.pos(c.cell) {
+            let n = rank.len();
+            rank.entry(p).or_insert(n);
+        }
+    }
+    let mut created: Vec<Pos> = search
+        .clauses
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .filter_map(|c| board.pos(c.cell))
+        .filter(|p| !rank.contains_key(p))
+        .collect();
+    created.sort_by_key(|p| (p.y, p.x));
+    created.dedup();
+    (rank, created)
+}
+
+/// Renders `board` with an optional search (an A* trace or a model response).
+///
+/// Cells closed by the search are shaded on [`color::RAMP`] by the order of
+/// their *first* close (Sokoban: the worker cell of each closed state);
+/// created-but-never-closed cells get a dashed orange outline; the plan is a
+/// dark polyline through cell centres, and every invalid plan step (see
+/// [`check_plan`]) is a red dashed segment plus a red cross. Steps off the
+/// board cannot be placed and are counted in the caption. The same input
+/// always gives the same bytes.
+pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> String {
+    let cell = opts.cell.max(4) as f64;
+    let font = (cell * 0.45).clamp(8.0, 14.0);
+    let (w, h) = (board.width(), board.height());
+    let title_h = if opts.title.is_some() { 26.0 } else { 0.0 };
+    let axis = if opts.axes { font * 2.2 } else { 0.0 };
+    let lay = Layout {
+        cell,
+        ox: 10.0 + axis,
+        oy: 10.0 + title_h + axis,
+        w,
+        h,
+    };
+    let grid_w = w as f64 * cell;
+    let legend_h = if search.is_some() { 64.0 } else { 8.0 };
+    let width = (lay.ox + grid_w + 10.0).max(300.0).ceil();
+    let height = (lay.oy + h as f64 * cell + legend_h + 10.0).ceil();
+    let id = escape(&opts.id_prefix);
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font:.1}">"#
+    );
+    out.push_str("<defs>");
+    let _ = write!(out, r#"<linearGradient id="{id}-ramp" x1="0" x2="1" y1="0" y2="0">"#);
+    for (i, c) in color::RAMP.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<stop offset="{:.3}" stop-color="{c}"/>"#,
+            i as f64 / (color::RAMP.len() - 1) as f64
+        );
+    }
+    out.push_str("</linearGradient></defs>\n");
+    let _ = writeln!(out, r##"<rect width="{width}" height="{height}" fill="#fafafa"/>"##);
+    if let Some(t) = &opts.title {
+        let _ = writeln!(
+            out,
+            r#"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"#,
+            escape(t)
+        );
+    }
+    // Floor and walls.
+    let _ = writeln!(
+        out,
+        r#"<rect x="{:.1}" y="{:.1}" width="{grid_w:.1}" height="{:.1}" fill="{}"/>"#,
+        lay.ox,
+        lay.oy,
+        h as f64 * cell,
+        color::FLOOR
+    );
+    for p in board.walls() {
+        lay.rect(&mut out, *p, 0.0, &format!(r#"fill="{}""#, color::WALL));
+    }
+    // Search shading.
+    let (ranks, created) = match search {
+        Some(s) => close_ranks(board, s),
+        None => (HashMap::new(), Vec::new()),
+    };
+    let mut ranked: Vec<(&Pos, &usize)> = ranks.iter().collect();
+    ranked.sort_by_key(|(_, r)| **r);
+    for (p, r) in &ranked {
+        let fill = color::ramp_rank(**r, ranked.len());
+        lay.rect(&mut out, **p, 0.0, &format!(r#"fill="{fill}""#));
+    }
+    for p in &created {
+        lay.rect(
+            &mut out,
+            *p,
+            cell * 0.12,
+            &format!(r#"fill="none" stroke="{}" stroke-width="2" stroke-dasharray="3 2""#, color::CREATED),
+        );
+    }
+    grid_lines(&mut out, &lay);
+    if opts.axes {
+        axes(&mut out, &lay, font);
+    }
+    objects(&mut out, board, &lay, search);
+    let mut caption = Vec::new();
+    if let Some(s) = search {
+        let off = plan_lines(&mut out, board, &lay, &s.plan);
+        legend(&mut out, &lay, &id, ranked.len(), width);
+        caption.push(format!(
+            "trace {} clauses ({} closed cells), plan {} cells",
+            s.clauses.len(),
+            ranked.len(),
+            s.plan.len()
+        ));
+        let check = check_plan(board, &s.plan);
+        if check.invalid() > 0 {
+            caption.push(format!("{} invalid steps", check.invalid()));
+        }
+        if off > 0 {
+            caption.push(format!("{off} off board, not drawn"));
+        }
+        if !s.issues.is_empty() {
+            caption.push(format!("{} parse issues", s.issues.len()));
+        }
+        let _ = writeln!(
+            out,
+            r##"<text x="10" y="{:.1}" font-size="11" fill="#333">{}</text>"##,
+            height - 8.0,
+            escape(&caption.join("; "))
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn grid_lines(out: &mut String, lay: &Layout) {
+    let mut d = String::new();
+    let (x1, y1) = (lay.x(lay.w), lay.y(lay.h));
+    for x in 0..=lay.w {
+        let _ = write!(d, "M{:.1} {:.1}V{:.1}", lay.x(x), lay.oy, y1);
+    }
+    for y in 0..=lay.h {
+        let _ = write!(d, "M{:.1} {:.1}H{:.1}", lay.ox, lay.y(y), x1);
+    }
+    let _ = writeln!(out, r#"<path d="{d}" stroke="{}" stroke-width="0.6" fill="none"/>"#, color::GRID);
+}
+
+fn axes(out: &mut String, lay: &Layout, font: f64) {
+    let step = if lay.cell < font * 1.2 { 5 } else { 1 };
+    for x in (0..lay.w).step_by(step) {
+        let (cx, _) = lay.centre(Pos::new(x, 0));
+        let _ = writeln!(
+            out,
+            r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="#666">{x}</text>"##,
+            lay.oy - font * 0.5
+        );
+    }
+    for y in (0..lay.h).step_by(step) {
+        let (_, cy) = lay.centre(Pos::new(0, y));
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#666">{y}</text>"##,
+            lay.ox - font * 0.4,
+            cy + font * 0.35
+        );
+    }
+}
+
+fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search>) {
+    let r = lay.cell * 0.32;
+    let label = |out: &mut String, p: Pos, fill: &str, text: &str| {
+        let (cx, cy) = lay.centre(p);
+        let _ = writeln!(
+            out,
+            r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="{r:.1}" fill="{fill}" stroke="white" stroke-width="1.5"/>"#
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="{:.1}" font-weight="bold" fill="white">{text}</text>"#,
+            cy + r * 0.45,
+            r * 1.25
+        );
+    };
+    match board {
+        Board::Maze(m) => {
+            label(out, m.start(), color::START, "S");
+            label(out, m.goal(), color::GOAL, "G");
+        }
+        Board::Sokoban(s) => {
+            for d in s.docks() {
+                lay.rect(
+                    out,
+                    *d,
+                    lay.cell * 0.08,
+                    &format!(r#"fill="none" stroke="{}" stroke-width="2.5""#, color::DOCK),
+                );
+            }
+            for b in s.boxes() {
+                let fill = if s.is_dock(*b) { color::BOX_DOCKED } else { color::BOX };
+                lay.rect(
+                    out,
+                    *b,
+                    lay.cell * 0.2,
+                    &format!(r##"fill="{fill}" stroke="#4e342e" stroke-width="1.5""##),
+                );
+            }
+            if let Some(search) = search {
+                let check = check_plan(board, &search.plan);
+                for b in &check.final_boxes {
+                    if let Some(p) = board.pos(*b) {
+                        if !s.boxes().contains(&p) {
+                            lay.rect(
+                                out,
+                                p,
+                                lay.cell * 0.2,
+                                &format!(
+                                    r#"fill="none" stroke="{}" stroke-width="1.5" stroke-dasharray="3 2""#,
+                                    color::BOX
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            label(out, s.worker(), color::START, "W");
+        }
+    }
+}
+
+/// Draws the plan; returns the number of off-board steps.
+fn plan_lines(out: &mut String, board: &Board, lay: &Layout, plan: &[Cell]) -> usize {
+    let check = check_plan(board, plan);
+    let sw = (lay.cell * 0.16).max(1.5);
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut run: Vec<(f64, f64)> = Vec::new();
+    let mut bad: Vec<(Option<(f64, f64)>, (f64, f64))> = Vec::new();
+    let mut prev: Option<(f64, f64)> = None;
+    let mut off = 0;
+    for (c, st) in plan.iter().zip(&check.steps) {
+        let Some(p) = board.pos(*c) else {
+            off += 1;
+            runs.push(std::mem::take(&mut run));
+            prev = None;
+            continue;
+        };
+        let pt = lay.centre(p);
+        if *st == StepStatus::Ok {
+            if run.is_empty() {
+                if let Some(q) = prev {
+                    run.push(q);
+                }
+            }
+            run.push(pt);
+        } else {
+            runs.push(std::mem::take(&mut run));
+            bad.push((prev, pt));
+            run.push(pt);
+        }
+        prev = Some(pt);
+    }
+    runs.push(run);
+    for r in runs.iter().filter(|r| r.len() >= 2) {
+        let pts: Vec<String> = r.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let _ = writeln!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="{sw:.1}" stroke-linecap="round" stroke-linejoin="round" opacity="0.85"/>"#,
+            pts.join(" "),
+            color::PLAN
+        );
+    }
+    let k = lay.cell * 0.22;
+    for (from, (x, y)) in bad {
+        if let Some((fx, fy)) = from {
+            let _ = writeln!(
+                out,
+                r#"<line x1="{fx:.1}" y1="{fy:.1}" x2="{x:.1}" y2="{y:.1}" stroke="{}" stroke-width="{sw:.1}" stroke-dasharray="4 3"/>"#,
+                color::INVALID
+            );
+        }
+        let _ = writeln!(
+            out,
+            r#"<path d="M{:.1} {:.1}L{:.1} {:.1}M{:.1} {:.1}L{:.1} {:.1}" stroke="{}" stroke-width="{:.1}"/>"#,
+            x - k,
+            y - k,
+            x + k,
+            y + k,
+            x - k,
+            y + k,
+            x + k,
+            y - k,
+            color::INVALID,
+            sw * 1.2
+        );
+    }
+    off
+}
+
+fn legend(out: &mut String, lay: &Layout, id: &str, closed: usize, width: f64) {
+    let y = lay.y(lay.h) + 12.0;
+    let bar_w = 120.0;
+    let _ = writeln!(
+        out,
+        r##"<rect x="10" y="{y:.1}" width="{bar_w}" height="12" fill="url(#{id}-ramp)" stroke="#999" stroke-width="0.5"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="10" y="{:.1}" font-size="10">first close</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">last ({closed})</text>"#,
+        y + 24.0,
+        10.0 + bar_w,
+        y + 24.0
+    );
+    let x = 10.0 + bar_w + 14.0;
+    if x + 200.0 > width {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="none" stroke="{}" stroke-width="2" stroke-dasharray="3 2"/><text x="{:.1}" y="{:.1}" font-size="10">created</text>"#,
+        y + 1.0,
+        color::CREATED,
+        x + 14.0,
+        y + 10.0
+    );
+    let x2 = x + 64.0;
+    let _ = writeln!(
+        out,
+        r#"<line x1="{x2:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{}" stroke-width="3"/><text x="{:.1}" y="{:.1}" font-size="10">plan</text>"#,
+        y + 6.0,
+        x2 + 14.0,
+        y + 6.0,
+        color::PLAN,
+        x2 + 18.0,
+        y + 10.0
+    );
+    let x3 = x2 + 50.0;
+    let _ = writeln!(
+        out,
+        r#"<line x1="{x3:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{}" stroke-width="3" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10">invalid</text>"#,
+        y + 6.0,
+        x3 + 14.0,
+        y + 6.0,
+        color::INVALID,
+        x3 + 18.0,
+        y + 10.0
+    );
+}
