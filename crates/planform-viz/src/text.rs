@@ -142,9 +142,12 @@ fn render_maze(board: &Board, search: Option<&Search>, opts: &TextOptions) -> St
     let idx = |p: Pos| p.y as usize * w + p.x as usize;
     let mut invalid = 0;
     let mut off_board = 0;
+    for p in m.walls() {
+        marks[idx(*p)] = Mark::Wall;
+    }
     if let Some(s) = search {
         for c in &s.clauses {
-            if let Some(p) = board.pos(c.cell) {
+            if let Some(p) = board.pos(c.cell).filter(|p| !m.is_wall(*p)) {
                 let m = &mut marks[idx(p)];
                 match c.action {
                     Action::Close => *m = Mark::Closed,
@@ -169,9 +172,6 @@ fn render_maze(board: &Board, search: Option<&Search>, opts: &TextOptions) -> St
             }
         }
     }
-    for p in m.walls() {
-        marks[idx(*p)] = Mark::Wall;
-    }
     marks[idx(m.start())] = Mark::Start;
     marks[idx(m.goal())] = Mark::Goal;
     let mut out = String::new();
@@ -186,17 +186,17 @@ fn render_maze(board: &Board, search: Option<&Search>, opts: &TextOptions) -> St
         m.goal().y
     );
     let lw = (h.saturating_sub(1)).to_string().len();
-    out.push_str(&" ".repeat(lw + 1));
+    out.push_str(&" ".repeat(lw));
     for x in 0..w {
-        let _ = write!(out, "{} ", x % 10);
+        let _ = write!(out, " {}", x % 10);
     }
     out.push('\n');
     for y in 0..h {
-        let _ = write!(out, "{y:>lw$} ");
+        let _ = write!(out, "{y:>lw$}");
         for x in 0..w {
             let mk = marks[y * w + x];
-            paint(&mut out, opts.color, mk.ansi(), &mk.glyph().to_string());
             out.push(' ');
+            paint(&mut out, opts.color, mk.ansi(), &mk.glyph().to_string());
         }
         out.push('\n');
     }
