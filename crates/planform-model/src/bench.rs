@@ -1,0 +1,1 @@
+//! Throughput measurements (used by the `bench` example and `planform bench`).
