@@ -11,21 +11,21 @@
 //!
 //! | module | main items |
 //! |---|---|
-//! | [`rng`] | [`Rng`](rng::Rng): xoshiro256**, `new`, `stream(seed, index)`, `keyed`, `below`, `coin`, `f64`, `shuffle`, `choose_k`, `range_inclusive` — stable across versions |
-//! | [`grid`] | [`Pos`](grid::Pos) (`[x, y]` in JSON), [`MAX_SIDE`](grid::MAX_SIDE) = 100 |
-//! | [`maze`] | [`MazeTask`](maze::MazeTask): validated task, golden JSON, `solve` → [`Trace`](trace::Trace) |
-//! | [`maze_gen`] | [`MazeGenerator`](maze_gen::MazeGenerator) / [`MazeGenConfig`](maze_gen::MazeGenConfig): one wall layout → [`MazeLayout`](maze_gen::MazeLayout) of [`MazeSample`](maze_gen::MazeSample)s; [`MazeSolver`](maze_gen::MazeSolver) (A* + tokens) |
-//! | [`sokoban`] | [`SokobanLevel`](sokoban::SokobanLevel): validated level, ASCII and JSON, moves, heuristic |
-//! | [`sokoban_search`] | [`SokobanSolver`](sokoban_search::SokobanSolver), [`SokobanState`](sokoban_search::SokobanState), [`DEFAULT_MAX_EXPANSIONS`](sokoban_search::DEFAULT_MAX_EXPANSIONS) |
-//! | [`sokoban_gen`] | [`SokobanGenerator`](sokoban_gen::SokobanGenerator) / [`SokobanGenConfig`](sokoban_gen::SokobanGenConfig) → [`SokobanSample`](sokoban_gen::SokobanSample) |
-//! | [`astar`] | generic [`AStar`](astar::AStar) engine over a [`SearchSpace`](astar::SearchSpace), [`SearchMode`](astar::SearchMode) |
-//! | [`task`] | [`Task`](task::Task) (either domain; JSON lines), [`Domain`](task::Domain), [`TaskTrace`](task::TaskTrace) |
-//! | [`vocab`] | [`Vocabulary`](vocab::Vocabulary) (reference order, `bos = PAD = 0`, `eos = 1`), [`VocabularySpec`](vocab::VocabularySpec), [`Keyword`](vocab::Keyword), [`TokenKind`](vocab::TokenKind) |
-//! | [`tokens`] | [`TokenSequence`](tokens::TokenSequence) (ids), [`StringSequence`](tokens::StringSequence), [`TraceVariant`](tokens::TraceVariant), encoder/decoder sequences |
-//! | [`dropping`] | [`DroppingConfig`](dropping::DroppingConfig), [`DropLevel`](dropping::DropLevel), [`Level3`](dropping::Level3), [`Resample`](dropping::Resample) |
+//! | [`rng`] | [`Rng`]: xoshiro256**, `new`, `stream(seed, index)`, `keyed`, `below`, `coin`, `f64`, `shuffle`, `choose_k`, `range_inclusive` — stable across versions |
+//! | [`grid`] | [`Pos`] (`[x, y]` in JSON), [`MAX_SIDE`](grid::MAX_SIDE) = 100 |
+//! | [`maze`] | [`MazeTask`]: validated task, golden JSON, `solve` → [`Trace`] |
+//! | [`maze_gen`] | [`MazeGenerator`] / [`MazeGenConfig`]: one wall layout → [`MazeLayout`] of [`MazeSample`]s; [`MazeSolver`] (A* + tokens) |
+//! | [`sokoban`] | [`SokobanLevel`]: validated level, ASCII and JSON, moves, heuristic |
+//! | [`sokoban_search`] | [`SokobanSolver`], [`SokobanState`](sokoban_search::SokobanState), [`DEFAULT_MAX_EXPANSIONS`](sokoban_search::DEFAULT_MAX_EXPANSIONS) |
+//! | [`sokoban_gen`] | [`SokobanGenerator`] / [`SokobanGenConfig`] → [`SokobanSample`] |
+//! | [`astar`] | generic [`AStar`](astar::AStar) engine over a [`SearchSpace`](astar::SearchSpace), [`SearchMode`] |
+//! | [`task`] | [`Task`] (either domain; JSON lines), [`Domain`], [`TaskTrace`] |
+//! | [`vocab`] | [`Vocabulary`] (reference order, `bos = PAD = 0`, `eos = 1`), [`VocabularySpec`](vocab::VocabularySpec), [`Keyword`](vocab::Keyword), [`TokenKind`](vocab::TokenKind) |
+//! | [`tokens`] | [`TokenSequence`] (ids), [`StringSequence`], [`TraceVariant`], encoder/decoder sequences |
+//! | [`dropping`] | [`DroppingConfig`], [`DropLevel`], [`Level3`], [`Resample`] |
 //! | [`eval`] | [`parse_response`](eval::parse_response), [`evaluate_response`](eval::evaluate_response) → [`ResponseEval`](eval::ResponseEval) |
 //! | [`metrics`] | [`TaskScore`](metrics::TaskScore), [`Summary`](metrics::Summary) (solved, optimal, SWC, ILR), [`astar_reference_length`](metrics::astar_reference_length) (t*) |
-//! | [`error`] | [`Error`](error::Error), [`Result`](error::Result) |
+//! | [`error`] | [`Error`], [`Result`] |
 //!
 //! ## Typical use
 //!

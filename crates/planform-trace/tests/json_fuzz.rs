@@ -145,3 +145,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sokoban_typed_errors() {
+    let ok = r#"{"width": 5, "height": 3, "worker": [1, 1], "boxes": [[2, 1]], "docks": [[3, 1]], "walls": [[0, 0], [0, 1]], "prompt": []}"#;
+    assert!(matches!(Task::from_json(ok), Ok(Task::Sokoban(_))));
+    let bad = [
+        (
+            r#"{"width": 5, "height": 3, "worker": [0, 1], "boxes": [], "docks": [], "walls": [[0, 1]]}"#,
+            "worker at (0, 1) overlaps a wall",
+        ),
+        (
+            r#"{"width": 5, "height": 3, "worker": [1, 1], "boxes": [[0, 0]], "docks": [], "walls": [[0, 0]]}"#,
+            "box at (0, 0) overlaps a wall",
+        ),
+        (
+            r#"{"width": 5, "height": 3, "worker": [1, 1], "boxes": [[2, 1], [2, 1]], "docks": [], "walls": []}"#,
+            "duplicate box",
+        ),
+        (
+            r#"{"width": 5, "height": 3, "worker": [1, 1], "boxes": [], "docks": [[5, 1]], "walls": []}"#,
+            "dock (5, 1) lies outside",
+        ),
+        (
+            r#"{"width": 5, "height": 3, "worker": [2, 1], "boxes": [[2, 1]], "docks": [], "walls": []}"#,
+            "worker at (2, 1) overlaps a box",
+        ),
+        (
+            r#"{"width": 5, "height": 3, "worker": [2, 1], "boxes": [], "walls": []}"#,
+            "missing field `docks`",
+        ),
+    ];
+    for (line, msg) in bad {
+        match Task::from_json(line) {
+            Err(Error::Json(m)) => assert!(m.contains(msg), "{m} should mention {msg}"),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+}

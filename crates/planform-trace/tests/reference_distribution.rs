@@ -32,7 +32,10 @@ fn stats(v: &[usize]) -> (f64, f64) {
 
 fn compare(name: &str, lens: &[usize], r: &Recorded) {
     let (mean, sd) = stats(lens);
-    eprintln!("{name}: mean {mean:.2} sd {sd:.2} (reference {:.2} / {:.2})", r.mean, r.sd);
+    eprintln!(
+        "{name}: mean {mean:.2} sd {sd:.2} (reference {:.2} / {:.2})",
+        r.mean, r.sd
+    );
     let se = (r.sd * r.sd / r.n as f64 + sd * sd / lens.len() as f64).sqrt();
     assert!(
         (mean - r.mean).abs() <= 4.5 * se + 1e-9,
@@ -46,7 +49,10 @@ fn compare(name: &str, lens: &[usize], r: &Recorded) {
     );
     let lo = *lens.iter().min().unwrap();
     let hi = *lens.iter().max().unwrap();
-    assert!(lo >= r.min.saturating_sub(r.min / 10) && hi <= r.max + r.max / 10, "{name}: range {lo}..{hi}");
+    assert!(
+        lo >= r.min.saturating_sub(r.min / 10) && hi <= r.max + r.max / 10,
+        "{name}: range {lo}..{hi}"
+    );
 }
 
 fn maze_lens(task: &MazeTask, runs: usize) -> Vec<usize> {
@@ -71,20 +77,103 @@ fn golden(file: &str, line: usize) -> MazeTask {
 
 #[test]
 fn maze_nondeterministic_distribution() {
-    let open8 = MazeTask::from_json(r#"{"width": 8, "height": 8, "start": [0, 0], "goal": [7, 7], "walls": []}"#).unwrap();
+    let open8 = MazeTask::from_json(
+        r#"{"width": 8, "height": 8, "start": [0, 0], "goal": [7, 7], "walls": []}"#,
+    )
+    .unwrap();
     let bar9 = MazeTask::from_json(
         r#"{"width": 9, "height": 9, "start": [4, 0], "goal": [4, 8], "walls": [[1,4],[2,4],[3,4],[4,4],[5,4],[6,4],[7,4]]}"#,
     )
     .unwrap();
     let cases = [
-        ("open 8x8", open8, Recorded { n: 4000, mean: 609.85375, sd: 63.71261539865947, min: 310, max: 725 }),
-        ("bar 9x9", bar9, Recorded { n: 4000, mean: 649.05875, sd: 69.9192055049076, min: 470, max: 775 }),
-        ("maze-10 line 0", golden("maze-10-det.jsonl", 0), Recorded { n: 4000, mean: 162.58375, sd: 7.342886757774493, min: 150, max: 170 }),
-        ("maze-10 line 1", golden("maze-10-det.jsonl", 1), Recorded { n: 4000, mean: 203.195, sd: 4.552963320739582, min: 180, max: 205 }),
-        ("maze-10 line 2", golden("maze-10-det.jsonl", 2), Recorded { n: 4000, mean: 147.87375, sd: 4.004411434593104, min: 120, max: 150 }),
-        ("maze-20 line 0", golden("maze-20-det.jsonl", 0), Recorded { n: 2000, mean: 517.72, sd: 7.5250647837742894, min: 475, max: 535 }),
-        ("maze-20 line 1", golden("maze-20-det.jsonl", 1), Recorded { n: 2000, mean: 593.3525, sd: 10.100655609909685, min: 565, max: 605 }),
-        ("maze-30 line 0", golden("maze-30-det.jsonl", 0), Recorded { n: 1000, mean: 1189.065, sd: 18.01251717556433, min: 1115, max: 1230 }),
+        (
+            "open 8x8",
+            open8,
+            Recorded {
+                n: 4000,
+                mean: 609.85375,
+                sd: 63.71261539865947,
+                min: 310,
+                max: 725,
+            },
+        ),
+        (
+            "bar 9x9",
+            bar9,
+            Recorded {
+                n: 4000,
+                mean: 649.05875,
+                sd: 69.9192055049076,
+                min: 470,
+                max: 775,
+            },
+        ),
+        (
+            "maze-10 line 0",
+            golden("maze-10-det.jsonl", 0),
+            Recorded {
+                n: 4000,
+                mean: 162.58375,
+                sd: 7.342886757774493,
+                min: 150,
+                max: 170,
+            },
+        ),
+        (
+            "maze-10 line 1",
+            golden("maze-10-det.jsonl", 1),
+            Recorded {
+                n: 4000,
+                mean: 203.195,
+                sd: 4.552963320739582,
+                min: 180,
+                max: 205,
+            },
+        ),
+        (
+            "maze-10 line 2",
+            golden("maze-10-det.jsonl", 2),
+            Recorded {
+                n: 4000,
+                mean: 147.87375,
+                sd: 4.004411434593104,
+                min: 120,
+                max: 150,
+            },
+        ),
+        (
+            "maze-20 line 0",
+            golden("maze-20-det.jsonl", 0),
+            Recorded {
+                n: 2000,
+                mean: 517.72,
+                sd: 7.5250647837742894,
+                min: 475,
+                max: 535,
+            },
+        ),
+        (
+            "maze-20 line 1",
+            golden("maze-20-det.jsonl", 1),
+            Recorded {
+                n: 2000,
+                mean: 593.3525,
+                sd: 10.100655609909685,
+                min: 565,
+                max: 605,
+            },
+        ),
+        (
+            "maze-30 line 0",
+            golden("maze-30-det.jsonl", 0),
+            Recorded {
+                n: 1000,
+                mean: 1189.065,
+                sd: 18.01251717556433,
+                min: 1115,
+                max: 1230,
+            },
+        ),
     ];
     for (name, task, rec) in cases {
         compare(name, &maze_lens(&task, 4000), &rec);
@@ -93,14 +182,22 @@ fn maze_nondeterministic_distribution() {
 
 #[test]
 fn sokoban_nondeterministic_distribution() {
-    let level = SokobanLevel::from_ascii("#######\n#  .  #\n#  #  #\n# @   #\n# $$. #\n#  #  #\n#######\n").unwrap();
+    let level =
+        SokobanLevel::from_ascii("#######\n#  .  #\n#  #  #\n# @   #\n# $$. #\n#  #  #\n#######\n")
+            .unwrap();
     let vocab = Vocabulary::sokoban(7, 7, 40_000).unwrap();
     let mut solver = SokobanSolver::new();
     let lens: Vec<usize> = (0..600)
         .map(|i| {
             let mut rng = Rng::stream(5, i);
             let (seq, _) = solver
-                .solve_tokens(&level, &vocab, SearchMode::Nondeterministic, &mut rng, DEFAULT_MAX_EXPANSIONS)
+                .solve_tokens(
+                    &level,
+                    &vocab,
+                    SearchMode::Nondeterministic,
+                    &mut rng,
+                    DEFAULT_MAX_EXPANSIONS,
+                )
                 .unwrap();
             seq.reasoning.len()
         })
@@ -108,6 +205,12 @@ fn sokoban_nondeterministic_distribution() {
     compare(
         "example-7722",
         &lens,
-        &Recorded { n: 300, mean: 2362.54, sd: 207.5594575055543, min: 1740, max: 2622 },
+        &Recorded {
+            n: 300,
+            mean: 2362.54,
+            sd: 207.5594575055543,
+            min: 1740,
+            max: 2622,
+        },
     );
 }
