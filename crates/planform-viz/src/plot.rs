@@ -315,7 +315,10 @@ where
         .configure_mesh()
         .x_desc("step")
         .y_desc(title)
-        .light_line_style(RGBColor(235, 235, 235))
+        .x_label_formatter(&|v| fmt_num(*v))
+        .y_label_formatter(&|v| fmt_num(*v))
+        .max_light_lines(2)
+        .light_line_style(RGBColor(238, 238, 238))
         .draw()
         .map_err(plot_err)?;
     for (i, (name, pts)) in series.iter().enumerate() {
@@ -341,4 +344,48 @@ where
         .draw()
         .map_err(plot_err)?;
     Ok(())
+}
+
+/// Axis label: at most 4 significant digits, no trailing zeros (`2000`, `0.5`, `1.2e-5`).
+pub fn fmt_num(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if !(1e-3..1e6).contains(&a) {
+        return format!("{v:.2e}");
+    }
+    let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_labels() {
+        assert_eq!(fmt_num(2000.0), "2000");
+        assert_eq!(fmt_num(0.6000000000001), "0.6");
+        assert_eq!(fmt_num(0.05), "0.05");
+        assert_eq!(fmt_num(1234.5678), "1235");
+        assert_eq!(fmt_num(3.14159), "3.142");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(0.00001234), "1.23e-5");
+        assert_eq!(fmt_num(-0.25), "-0.25");
+    }
+
+    #[test]
+    fn panels() {
+        assert_eq!(panel_of("test_loss"), Some(Panel::Loss));
+        assert_eq!(panel_of("seq_accuracy"), Some(Panel::Accuracy));
+        assert_eq!(panel_of("optimal_rate"), Some(Panel::Accuracy));
+        assert_eq!(panel_of("lr"), None);
+        assert_eq!(panel_of("tokens_per_s"), None);
+    }
 }

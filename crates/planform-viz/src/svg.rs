@@ -127,7 +127,8 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
     };
     let grid_w = w as f64 * cell;
     let legend_h = if search.is_some() { 64.0 } else { 8.0 };
-    let width = (lay.ox + grid_w + 10.0).max(300.0).ceil();
+    let min_w = if search.is_some() { 430.0 } else { 120.0 };
+    let width = (lay.ox + grid_w + 10.0).max(min_w).ceil();
     let height = (lay.oy + h as f64 * cell + legend_h + 10.0).ceil();
     let id = escape(&opts.id_prefix);
 
@@ -191,8 +192,11 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
     }
     objects(&mut out, board, &lay, search);
     let mut caption = Vec::new();
+    let mut crosses = String::new();
+    let off = search.map_or(0, |s| plan_lines(&mut out, &mut crosses, board, &lay, &s.plan));
+    markers(&mut out, board, &lay);
+    out.push_str(&crosses);
     if let Some(s) = search {
-        let off = plan_lines(&mut out, board, &lay, &s.plan);
         legend(&mut out, &lay, &id, ranked.len(), width);
         caption.push(format!(
             "trace {} clauses ({} closed cells), plan {} cells",
@@ -254,7 +258,8 @@ fn axes(out: &mut String, lay: &Layout, font: f64) {
     }
 }
 
-fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search>) {
+/// Start/goal (maze) or worker (Sokoban) discs, drawn on top of the plan.
+fn markers(out: &mut String, board: &Board, lay: &Layout) {
     let r = lay.cell * 0.32;
     let label = |out: &mut String, p: Pos, fill: &str, text: &str| {
         let (cx, cy) = lay.centre(p);
@@ -274,6 +279,14 @@ fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search
             label(out, m.start(), color::START, "S");
             label(out, m.goal(), color::GOAL, "G");
         }
+        Board::Sokoban(s) => label(out, s.worker(), color::START, "W"),
+    }
+}
+
+/// Sokoban docks, boxes and (dashed) final box cells after the plan.
+fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search>) {
+    match board {
+        Board::Maze(_) => {}
         Board::Sokoban(s) => {
             for d in s.docks() {
                 lay.rect(
@@ -310,13 +323,13 @@ fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search
                     }
                 }
             }
-            label(out, s.worker(), color::START, "W");
         }
     }
 }
 
-/// Draws the plan; returns the number of off-board steps.
-fn plan_lines(out: &mut String, board: &Board, lay: &Layout, plan: &[Cell]) -> usize {
+/// Draws the plan into `out` and red crosses at invalid steps into `crosses`
+/// (drawn later, above the markers); returns the number of off-board steps.
+fn plan_lines(out: &mut String, crosses: &mut String, board: &Board, lay: &Layout, plan: &[Cell]) -> usize {
     let check = check_plan(board, plan);
     let sw = (lay.cell * 0.16).max(1.5);
     let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -366,7 +379,7 @@ fn plan_lines(out: &mut String, board: &Board, lay: &Layout, plan: &[Cell]) -> u
             );
         }
         let _ = writeln!(
-            out,
+            crosses,
             r#"<path d="M{:.1} {:.1}L{:.1} {:.1}M{:.1} {:.1}L{:.1} {:.1}" stroke="{}" stroke-width="{:.1}"/>"#,
             x - k,
             y - k,
