@@ -369,6 +369,7 @@ pub(crate) struct Board {
     wall: Vec<bool>,
     dock: Vec<bool>,
     docks: Vec<u16>,
+    xy: Vec<(u32, u32)>,
 }
 
 impl Board {
@@ -392,12 +393,15 @@ impl Board {
                 .iter()
                 .map(|p| p.index(level.width) as u16)
                 .collect(),
+            xy: (0..n)
+                .map(|i| (i as u32 % level.width, i as u32 / level.width))
+                .collect(),
         }
     }
 
     #[inline]
     pub(crate) fn xy(&self, c: u16) -> (u32, u32) {
-        (c as u32 % self.width, c as u32 / self.width)
+        self.xy[c as usize]
     }
 
     #[inline]
@@ -458,19 +462,21 @@ impl Board {
     /// the Manhattan distance to the nearest open dock (docks may be shared).
     pub(crate) fn heuristic(&self, boxes: &[u16]) -> u32 {
         let unplaced = boxes.iter().filter(|&&b| !self.dock[b as usize]);
-        let mut open = self.docks.iter().filter(|d| !boxes.contains(d)).peekable();
-        if open.peek().is_none() || unplaced.clone().next().is_none() {
+        let open = || self.docks.iter().filter(|d| !boxes.contains(d));
+        if open().next().is_none() || unplaced.clone().next().is_none() {
             return 0;
         }
         if unplaced.clone().any(|&b| !self.movable(b)) {
             return INF;
         }
-        let open: Vec<(u32, u32)> = open.map(|&d| self.xy(d)).collect();
         unplaced
             .map(|&b| {
                 let (bx, by) = self.xy(b);
-                open.iter()
-                    .map(|&(dx, dy)| bx.abs_diff(dx) + by.abs_diff(dy))
+                open()
+                    .map(|&d| {
+                        let (dx, dy) = self.xy(d);
+                        bx.abs_diff(dx) + by.abs_diff(dy)
+                    })
                     .min()
                     .unwrap_or(0)
             })

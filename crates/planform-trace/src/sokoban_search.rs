@@ -21,9 +21,6 @@
 //! docks (sorted by `"x-y"`); the plan is `plan x y` for the worker of each
 //! plan node, start to goal inclusive.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use serde::{Deserialize, Serialize};
 
 use crate::astar::{AStar, Action, SearchMode, SearchSpace, INF};
@@ -49,31 +46,16 @@ pub struct SokobanState {
     pub boxes: Vec<Pos>,
 }
 
-/// Small multiplicative hasher (FxHash) for interning states.
-#[derive(Default)]
-struct FxHasher(u64);
+const EMPTY: u32 = u32::MAX;
 
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(buf));
-        }
+/// FxHash-style hash of a state.
+#[inline]
+fn hash_state(key: &[u16]) -> u64 {
+    let mut h = 0u64;
+    for &k in key {
+        h = (h.rotate_left(5) ^ k as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    #[inline]
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    h
 }
 
 /// A* view of a level; states are interned as they are met.
@@ -83,9 +65,11 @@ pub(crate) struct SokobanSpace<'a> {
     states: Vec<u16>,
     h: Vec<u32>,
     goal: Vec<bool>,
-    index: HashMap<Vec<u16>, u32, BuildHasherDefault<FxHasher>>,
+    /// Open-addressing table of state ids keyed by the arena contents.
+    slots: Vec<u32>,
     start: Vec<u16>,
     scratch: Vec<u16>,
+    parent: Vec<u16>,
 }
 
 impl<'a> SokobanSpace<'a> {
@@ -98,22 +82,48 @@ impl<'a> SokobanSpace<'a> {
             states: Vec::new(),
             h: Vec::new(),
             goal: Vec::new(),
-            index: HashMap::default(),
+            slots: vec![EMPTY; 1024],
             start,
             scratch: Vec::new(),
+            parent: Vec::new(),
         }
     }
 
     fn intern(&mut self, key: &[u16], h: u32) -> u32 {
-        if let Some(&id) = self.index.get(key) {
-            return id;
+        if 2 * (self.h.len() + 1) > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash_state(key) as usize & mask;
+        loop {
+            let id = self.slots[i];
+            if id == EMPTY {
+                break;
+            }
+            if self.state(id) == key {
+                return id;
+            }
+            i = (i + 1) & mask;
         }
         let id = self.h.len() as u32;
+        self.slots[i] = id;
         self.states.extend_from_slice(key);
         self.h.push(h);
         self.goal.push(self.board.is_complete(&key[1..]));
-        self.index.insert(key.to_vec(), id);
         id
+    }
+
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        self.slots = vec![EMPTY; n];
+        let mask = n - 1;
+        for id in 0..self.h.len() as u32 {
+            let mut i = hash_state(self.state(id)) as usize & mask;
+            while self.slots[i] != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = id;
+        }
     }
 
     pub(crate) fn state(&self, id: u32) -> &[u16] {
@@ -141,7 +151,9 @@ impl SearchSpace for SokobanSpace<'_> {
     }
     fn children(&mut self, s: u32, out: &mut Vec<u32>) {
         let mut key = std::mem::take(&mut self.scratch);
-        let parent: Vec<u16> = self.state(s).to_vec();
+        let mut parent = std::mem::take(&mut self.parent);
+        parent.clear();
+        parent.extend_from_slice(self.state(s));
         for d in Direction::ALL {
             key.clear();
             key.extend_from_slice(&parent);
@@ -156,6 +168,7 @@ impl SearchSpace for SokobanSpace<'_> {
             out.push(self.intern(&key, h));
         }
         self.scratch = key;
+        self.parent = parent;
     }
     fn tie_less(&self, a: u32, b: u32) -> bool {
         self.state(a) < self.state(b)
