@@ -10,8 +10,15 @@ use planform_viz::io::write_atomic;
 use planform_viz::*;
 
 fn main() -> Result<()> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "viz-samples".into()));
-    std::fs::create_dir_all(&out).map_err(|source| Error::Io { path: out.clone(), source })?;
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "viz-samples".into()),
+    );
+    std::fs::create_dir_all(&out).map_err(|source| Error::Io {
+        path: out.clone(),
+        source,
+    })?;
     let line = include_str!("../tests/data/maze-10-first.json");
     let task = MazeTask::from_json(line)?;
     let trace = task.solve(SearchMode::Deterministic, &mut Rng::new(0))?;
@@ -25,7 +32,9 @@ fn main() -> Result<()> {
     );
     let sok_json: serde_json::Value =
         serde_json::from_str(include_str!("../tests/data/sokoban-7722.json")).expect("fixture");
-    let sok = Board::Sokoban(SokobanBoard::from_level(sok_json["level"].as_str().unwrap_or_default())?);
+    let sok = Board::Sokoban(SokobanBoard::from_level(
+        sok_json["level"].as_str().unwrap_or_default(),
+    )?);
     let toks: Vec<&str> = ["reasoning", "plan"]
         .iter()
         .flat_map(|k| sok_json[*k].as_array().into_iter().flatten())
@@ -34,7 +43,10 @@ fn main() -> Result<()> {
     let sok_search = Search::parse(&toks);
 
     let svg = |name: &str, b: &Board, s: &Search, title: &str| {
-        let opts = SvgOptions { title: Some(title.into()), ..Default::default() };
+        let opts = SvgOptions {
+            title: Some(title.into()),
+            ..Default::default()
+        };
         write_atomic(&out.join(name), render_svg(b, Some(s), &opts).as_bytes())
     };
     svg("maze-astar.svg", &maze, &astar, "A* (deterministic)")?;
@@ -51,7 +63,10 @@ fn main() -> Result<()> {
     t1.correct = Some(false);
     t1.optimal = Some(false);
     let t2 = ViewerTask::new("sokoban 7722", sok, sok_search);
-    let page = render_viewer(&ViewerInput { title: "planform viewer samples".into(), tasks: vec![t1, t2] });
+    let page = render_viewer(&ViewerInput {
+        title: "planform viewer samples".into(),
+        tasks: vec![t1, t2],
+    });
     write_atomic(&out.join("viewer.html"), page.as_bytes())?;
 
     let mut jsonl = String::new();
@@ -74,7 +89,10 @@ fn main() -> Result<()> {
     }
     let metrics = out.join("metrics.jsonl");
     write_atomic(&metrics, jsonl.as_bytes())?;
-    let opts = PlotOptions { title: Some("synthetic run".into()), ..Default::default() };
+    let opts = PlotOptions {
+        title: Some("synthetic run".into()),
+        ..Default::default()
+    };
     plot_metrics(&[&metrics], &out.join("curves.svg"), PlotFormat::Svg, &opts)?;
     plot_metrics(&[&metrics], &out.join("curves.png"), PlotFormat::Png, &opts)?;
     println!("wrote samples to {}", out.display());

@@ -58,9 +58,18 @@ impl SokobanBoard {
     /// Validates and builds a board: every object in bounds; worker and boxes
     /// off walls; worker off boxes; no duplicates; as many docks as boxes is
     /// not required (a model-visualisation input need not be solvable).
-    pub fn new(width: u32, height: u32, worker: Pos, boxes: Vec<Pos>, docks: Vec<Pos>, walls: Vec<Pos>) -> Result<Self> {
+    pub fn new(
+        width: u32,
+        height: u32,
+        worker: Pos,
+        boxes: Vec<Pos>,
+        docks: Vec<Pos>,
+        walls: Vec<Pos>,
+    ) -> Result<Self> {
         if width == 0 || height == 0 || width > 100 || height > 100 {
-            return Err(Error::Board(format!("size {width}x{height} must be 1..=100 per side")));
+            return Err(Error::Board(format!(
+                "size {width}x{height} must be 1..=100 per side"
+            )));
         }
         let check = |what: &str, list: &[Pos]| -> Result<Vec<Pos>> {
             let mut seen = BTreeSet::new();
@@ -72,7 +81,10 @@ impl SokobanBoard {
                     )));
                 }
                 if !seen.insert((p.y, p.x)) {
-                    return Err(Error::Board(format!("duplicate {what} at ({}, {})", p.x, p.y)));
+                    return Err(Error::Board(format!(
+                        "duplicate {what} at ({}, {})",
+                        p.x, p.y
+                    )));
                 }
             }
             Ok(seen.into_iter().map(|(y, x)| Pos::new(x, y)).collect())
@@ -81,17 +93,27 @@ impl SokobanBoard {
         let boxes = check("box", &boxes)?;
         let docks = check("dock", &docks)?;
         check("worker", &[worker])?;
-        let on_wall = |p: &Pos| walls.binary_search_by_key(&(p.y, p.x), |w| (w.y, w.x)).is_ok();
+        let on_wall = |p: &Pos| {
+            walls
+                .binary_search_by_key(&(p.y, p.x), |w| (w.y, w.x))
+                .is_ok()
+        };
         for (what, p) in std::iter::once(("worker", &worker))
             .chain(boxes.iter().map(|b| ("box", b)))
             .chain(docks.iter().map(|d| ("dock", d)))
         {
             if on_wall(p) {
-                return Err(Error::Board(format!("{what} at ({}, {}) is on a wall", p.x, p.y)));
+                return Err(Error::Board(format!(
+                    "{what} at ({}, {}) is on a wall",
+                    p.x, p.y
+                )));
             }
         }
         if boxes.contains(&worker) {
-            return Err(Error::Board(format!("worker at ({}, {}) is on a box", worker.x, worker.y)));
+            return Err(Error::Board(format!(
+                "worker at ({}, {}) is on a box",
+                worker.x, worker.y
+            )));
         }
         Ok(SokobanBoard {
             width,
@@ -109,7 +131,10 @@ impl SokobanBoard {
     pub fn from_level(text: &str) -> Result<Self> {
         let rows: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
         let rows: Vec<&str> = {
-            let end = rows.iter().rposition(|r| !r.trim().is_empty()).map_or(0, |i| i + 1);
+            let end = rows
+                .iter()
+                .rposition(|r| !r.trim().is_empty())
+                .map_or(0, |i| i + 1);
             rows[..end].to_vec()
         };
         let height = rows.len();
@@ -117,7 +142,8 @@ impl SokobanBoard {
         if height == 0 || width == 0 {
             return Err(Error::Board("empty level text".into()));
         }
-        let (mut worker, mut boxes, mut docks, mut walls) = (None, Vec::new(), Vec::new(), Vec::new());
+        let (mut worker, mut boxes, mut docks, mut walls) =
+            (None, Vec::new(), Vec::new(), Vec::new());
         for (y, row) in rows.iter().enumerate() {
             for (x, ch) in row.chars().enumerate() {
                 let p = Pos::new(x as u32, y as u32);
@@ -139,12 +165,15 @@ impl SokobanBoard {
                         }
                     }
                     other => {
-                        return Err(Error::Board(format!("unknown level character {other:?} at ({x}, {y})")));
+                        return Err(Error::Board(format!(
+                            "unknown level character {other:?} at ({x}, {y})"
+                        )));
                     }
                 }
             }
         }
-        let worker = worker.ok_or_else(|| Error::Board("level has no worker (`@` or `+`)".into()))?;
+        let worker =
+            worker.ok_or_else(|| Error::Board("level has no worker (`@` or `+`)".into()))?;
         SokobanBoard::new(width as u32, height as u32, worker, boxes, docks, walls)
     }
 
@@ -153,19 +182,25 @@ impl SokobanBoard {
     /// objects (the border walls). Note that the reference prompt omits boxes
     /// already on docks, so such boxes cannot be recovered from a prompt.
     pub fn from_prompt<S: AsRef<str>>(tokens: &[S]) -> Result<Self> {
-        let toks: Vec<&str> = tokens.iter().map(|t| t.as_ref()).filter(|t| !matches!(*t, "bos" | "eos")).collect();
+        let toks: Vec<&str> = tokens
+            .iter()
+            .map(|t| t.as_ref())
+            .filter(|t| !matches!(*t, "bos" | "eos"))
+            .collect();
         if toks.len() % 3 != 0 {
             return Err(Error::Board(format!(
                 "prompt has {} tokens, not a multiple of 3 (`kind x y` triples)",
                 toks.len()
             )));
         }
-        let (mut worker, mut boxes, mut docks, mut walls) = (None, Vec::new(), Vec::new(), Vec::new());
+        let (mut worker, mut boxes, mut docks, mut walls) =
+            (None, Vec::new(), Vec::new(), Vec::new());
         let (mut w, mut h) = (0u32, 0u32);
         for (i, t) in toks.chunks(3).enumerate() {
             let num = |s: &str| {
-                s.parse::<u32>()
-                    .map_err(|_| Error::Board(format!("prompt triple {i}: {s:?} is not a coordinate")))
+                s.parse::<u32>().map_err(|_| {
+                    Error::Board(format!("prompt triple {i}: {s:?} is not a coordinate"))
+                })
             };
             let p = Pos::new(num(t[1])?, num(t[2])?);
             w = w.max(p.x + 1);
@@ -179,7 +214,11 @@ impl SokobanBoard {
                 "box" => boxes.push(p),
                 "dock" => docks.push(p),
                 "wall" => walls.push(p),
-                other => return Err(Error::Board(format!("prompt triple {i}: unknown kind {other:?}"))),
+                other => {
+                    return Err(Error::Board(format!(
+                        "prompt triple {i}: unknown kind {other:?}"
+                    )))
+                }
             }
         }
         let worker = worker.ok_or_else(|| Error::Board("prompt has no `worker x y`".into()))?;
@@ -190,7 +229,9 @@ impl SokobanBoard {
     pub fn to_level(&self) -> String {
         let mut rows = Vec::with_capacity(self.height as usize);
         for y in 0..self.height {
-            let row: String = (0..self.width).map(|x| self.glyph(Pos::new(x, y), self.worker, &self.boxes)).collect();
+            let row: String = (0..self.width)
+                .map(|x| self.glyph(Pos::new(x, y), self.worker, &self.boxes))
+                .collect();
             rows.push(row);
         }
         rows.join("\n")
@@ -246,11 +287,15 @@ impl SokobanBoard {
     }
     /// `true` if `p` is a wall.
     pub fn is_wall(&self, p: Pos) -> bool {
-        self.walls.binary_search_by_key(&(p.y, p.x), |w| (w.y, w.x)).is_ok()
+        self.walls
+            .binary_search_by_key(&(p.y, p.x), |w| (w.y, w.x))
+            .is_ok()
     }
     /// `true` if `p` is a dock.
     pub fn is_dock(&self, p: Pos) -> bool {
-        self.docks.binary_search_by_key(&(p.y, p.x), |w| (w.y, w.x)).is_ok()
+        self.docks
+            .binary_search_by_key(&(p.y, p.x), |w| (w.y, w.x))
+            .is_ok()
     }
 }
 
@@ -282,7 +327,8 @@ impl Board {
 
     /// The board position of `c`, or `None` when it lies outside the board.
     pub fn pos(&self, c: Cell) -> Option<Pos> {
-        let inside = c.x >= 0 && c.y >= 0 && c.x < self.width() as i64 && c.y < self.height() as i64;
+        let inside =
+            c.x >= 0 && c.y >= 0 && c.x < self.width() as i64 && c.y < self.height() as i64;
         inside.then(|| Pos::new(c.x as u32, c.y as u32))
     }
 

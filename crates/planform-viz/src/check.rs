@@ -153,7 +153,8 @@ fn check_sokoban(board: &Board, s: &SokobanBoard, plan: &[Cell]) -> PlanCheck {
         steps.push(status);
         box_frames.push(sorted(&boxes));
     }
-    let solved = !plan.is_empty() && steps.iter().all(|s| s.is_ok()) && boxes.iter().all(|&b| s.is_dock(b));
+    let solved =
+        !plan.is_empty() && steps.iter().all(|s| s.is_ok()) && boxes.iter().all(|&b| s.is_dock(b));
     PlanCheck {
         steps,
         solved,
@@ -207,7 +208,14 @@ mod tests {
     #[test]
     fn maze_statuses() {
         // 3x3, start (0,0), goal (0,2), walls (0,1), (1,1) (reference fixture).
-        let m = MazeTask::new(3, 3, Pos::new(0, 0), Pos::new(0, 2), vec![Pos::new(0, 1), Pos::new(1, 1)]).unwrap();
+        let m = MazeTask::new(
+            3,
+            3,
+            Pos::new(0, 0),
+            Pos::new(0, 2),
+            vec![Pos::new(0, 1), Pos::new(1, 1)],
+        )
+        .unwrap();
         let b = Board::Maze(m);
         let good = cells(&[(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (0, 2)]);
         let c = check_plan(&b, &good);

@@ -2,7 +2,9 @@
 
 /// Ramp used to shade cells by close order, first (index 0) to last
 /// (ColorBrewer YlGnBu, without its darkest stops so plan lines stay visible).
-pub const RAMP: [&str; 7] = ["#ffffd9", "#edf8b1", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8"];
+pub const RAMP: [&str; 7] = [
+    "#ffffd9", "#edf8b1", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8",
+];
 
 /// Plan line colour.
 pub const PLAN: &str = "#212121";

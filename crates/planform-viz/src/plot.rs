@@ -78,7 +78,10 @@ pub fn panel_of(field: &str) -> Option<Panel> {
     let f = field.to_ascii_lowercase();
     if f.contains("loss") {
         Some(Panel::Loss)
-    } else if ["acc", "correct", "optimal", "solved", "swc", "success"].iter().any(|k| f.contains(k)) {
+    } else if ["acc", "correct", "optimal", "solved", "swc", "success"]
+        .iter()
+        .any(|k| f.contains(k))
+    {
         Some(Panel::Accuracy)
     } else {
         None
@@ -86,7 +89,10 @@ pub fn panel_of(field: &str) -> Option<Panel> {
 }
 
 fn run_name(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if stem == "metrics" {
         if let Some(dir) = path.parent().and_then(|p| p.file_name()) {
             return dir.to_string_lossy().into_owned();
@@ -114,8 +120,11 @@ pub fn read_metrics(path: &Path) -> Result<Run> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-        let obj = value.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
         let step = obj
             .get("step")
             .ok_or_else(|| bad("missing `step`".into()))?
@@ -132,7 +141,10 @@ pub fn read_metrics(path: &Path) -> Result<Run> {
                 continue;
             }
             if let Some(x) = v.as_f64().filter(|x| x.is_finite()) {
-                run.series.entry(format!("{prefix}{key}")).or_default().push((step, x));
+                run.series
+                    .entry(format!("{prefix}{key}"))
+                    .or_default()
+                    .push((step, x));
             }
         }
     }
@@ -141,7 +153,12 @@ pub fn read_metrics(path: &Path) -> Result<Run> {
 
 /// Reads metrics files and draws the loss and accuracy panels to `out`
 /// (written atomically). Runs are overlaid, one colour per (run, field).
-pub fn plot_metrics<P: AsRef<Path>>(paths: &[P], out: &Path, format: PlotFormat, opts: &PlotOptions) -> Result<()> {
+pub fn plot_metrics<P: AsRef<Path>>(
+    paths: &[P],
+    out: &Path,
+    format: PlotFormat,
+    opts: &PlotOptions,
+) -> Result<()> {
     let mut runs = Vec::with_capacity(paths.len());
     for p in paths {
         runs.push(read_metrics(p.as_ref())?);
@@ -167,7 +184,11 @@ pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOption
     for r in runs {
         for (k, pts) in &r.series {
             let field = k.rsplit('.').next().unwrap_or(k);
-            let name = if runs.len() > 1 { format!("{} {k}", r.name) } else { k.clone() };
+            let name = if runs.len() > 1 {
+                format!("{} {k}", r.name)
+            } else {
+                k.clone()
+            };
             match panel_of(field) {
                 Some(Panel::Loss) => loss.push((name, pts)),
                 Some(Panel::Accuracy) => acc.push((name, pts)),
@@ -186,7 +207,9 @@ pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOption
         }
     }
     if loss.is_empty() && acc.is_empty() {
-        return Err(Error::NoData("no loss or accuracy fields in the metrics files".into()));
+        return Err(Error::NoData(
+            "no loss or accuracy fields in the metrics files".into(),
+        ));
     }
     let size = (opts.width.max(200), opts.height.max(200));
     match format {
@@ -277,7 +300,9 @@ fn x_range(series: &[Series]) -> Range<f64> {
     let (lo, hi) = series
         .iter()
         .flat_map(|s| s.1.iter())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
     if lo >= hi {
         lo - 1.0..hi + 1.0
     } else {
@@ -289,7 +314,9 @@ fn y_extent(series: &[Series]) -> (f64, f64) {
     let (lo, hi) = series
         .iter()
         .flat_map(|s| s.1.iter())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
     if lo >= hi {
         let d = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
         (lo - d, hi + d)
@@ -298,7 +325,13 @@ fn y_extent(series: &[Series]) -> (f64, f64) {
     }
 }
 
-fn panel<DB, Y>(area: &DrawingArea<DB, Shift>, title: &str, x: Range<f64>, y: Y, series: &[Series]) -> Result<()>
+fn panel<DB, Y>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x: Range<f64>,
+    y: Y,
+    series: &[Series],
+) -> Result<()>
 where
     DB: DrawingBackend,
     Y: AsRangedCoord<Value = f64>,
@@ -374,7 +407,7 @@ mod tests {
         assert_eq!(fmt_num(0.6000000000001), "0.6");
         assert_eq!(fmt_num(0.05), "0.05");
         assert_eq!(fmt_num(1234.5678), "1235");
-        assert_eq!(fmt_num(3.14159), "3.142");
+        assert_eq!(fmt_num(4.56789), "4.568");
         assert_eq!(fmt_num(0.0), "0");
         assert_eq!(fmt_num(0.00001234), "1.23e-5");
         assert_eq!(fmt_num(-0.25), "-0.25");

@@ -115,12 +115,18 @@ impl Search {
             match seg[0] {
                 "create" | "close" => out.clause(i, seg),
                 "plan" => out.plan_step(i, seg),
-                other => out.issue(i, format!("stray token {other:?} ({} tokens skipped)", seg.len())),
+                other => out.issue(
+                    i,
+                    format!("stray token {other:?} ({} tokens skipped)", seg.len()),
+                ),
             }
             i = seg_end;
         }
         if end + 1 < toks.len() {
-            out.issue(end + 1, format!("{} tokens after `eos` ignored", toks.len() - end - 1));
+            out.issue(
+                end + 1,
+                format!("{} tokens after `eos` ignored", toks.len() - end - 1),
+            );
         }
         out
     }
@@ -145,13 +151,19 @@ impl Search {
                 (Some(x), Some(y)) => self.plan.push(Cell::new(x, y)),
                 _ => self.issue(at, format!("malformed plan step `{}`", seg.join(" "))),
             },
-            _ => self.issue(at, format!("malformed plan step `{}` (want `plan x y`)", seg.join(" "))),
+            _ => self.issue(
+                at,
+                format!("malformed plan step `{}` (want `plan x y`)", seg.join(" ")),
+            ),
         }
     }
 
     /// Number of `close` clauses.
     pub fn closes(&self) -> usize {
-        self.clauses.iter().filter(|c| c.action == Action::Close).count()
+        self.clauses
+            .iter()
+            .filter(|c| c.action == Action::Close)
+            .count()
     }
 
     /// Reasoning length in tokens as the reference tokenizer would write these
@@ -160,7 +172,11 @@ impl Search {
         self.clauses
             .iter()
             .map(|c| {
-                1 + usize::from(sokoban) + 2 + 3 * c.boxes.len() + usize::from(c.g.is_some()) + usize::from(c.h.is_some())
+                1 + usize::from(sokoban)
+                    + 2
+                    + 3 * c.boxes.len()
+                    + usize::from(c.g.is_some())
+                    + usize::from(c.h.is_some())
             })
             .sum()
     }
@@ -182,7 +198,11 @@ fn cost(t: &str) -> Option<u64> {
 }
 
 fn read_clause(seg: &[&str]) -> std::result::Result<Clause, String> {
-    let action = if seg[0] == "create" { Action::Create } else { Action::Close };
+    let action = if seg[0] == "create" {
+        Action::Create
+    } else {
+        Action::Close
+    };
     let mut i = 1;
     if seg.get(i) == Some(&"worker") {
         i += 1;
@@ -247,7 +267,9 @@ mod tests {
 
     #[test]
     fn parses_sokoban_clauses() {
-        let s = Search::parse(&toks("create worker 2 3 box 2 4 box 3 4 c0 c3 close worker 2 3 c0 c0 plan 2 3"));
+        let s = Search::parse(&toks(
+            "create worker 2 3 box 2 4 box 3 4 c0 c3 close worker 2 3 c0 c0 plan 2 3",
+        ));
         assert!(s.issues.is_empty(), "{:?}", s.issues);
         assert_eq!(s.clauses[0].cell, Cell::new(2, 3));
         assert_eq!(s.clauses[0].boxes, vec![Cell::new(2, 4), Cell::new(3, 4)]);

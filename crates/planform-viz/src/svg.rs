@@ -138,7 +138,10 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font:.1}">"#
     );
     out.push_str("<defs>");
-    let _ = write!(out, r#"<linearGradient id="{id}-ramp" x1="0" x2="1" y1="0" y2="0">"#);
+    let _ = write!(
+        out,
+        r#"<linearGradient id="{id}-ramp" x1="0" x2="1" y1="0" y2="0">"#
+    );
     for (i, c) in color::RAMP.iter().enumerate() {
         let _ = write!(
             out,
@@ -147,7 +150,10 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
         );
     }
     out.push_str("</linearGradient></defs>\n");
-    let _ = writeln!(out, r##"<rect width="{width}" height="{height}" fill="#fafafa"/>"##);
+    let _ = writeln!(
+        out,
+        r##"<rect width="{width}" height="{height}" fill="#fafafa"/>"##
+    );
     if let Some(t) = &opts.title {
         let _ = writeln!(
             out,
@@ -183,7 +189,10 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
             &mut out,
             *p,
             cell * 0.12,
-            &format!(r#"fill="none" stroke="{}" stroke-width="2" stroke-dasharray="3 2""#, color::CREATED),
+            &format!(
+                r#"fill="none" stroke="{}" stroke-width="2" stroke-dasharray="3 2""#,
+                color::CREATED
+            ),
         );
     }
     grid_lines(&mut out, &lay);
@@ -193,7 +202,9 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
     objects(&mut out, board, &lay, search);
     let mut caption = Vec::new();
     let mut crosses = String::new();
-    let off = search.map_or(0, |s| plan_lines(&mut out, &mut crosses, board, &lay, &s.plan));
+    let off = search.map_or(0, |s| {
+        plan_lines(&mut out, &mut crosses, board, &lay, &s.plan)
+    });
     markers(&mut out, board, &lay);
     out.push_str(&crosses);
     if let Some(s) = search {
@@ -234,7 +245,11 @@ fn grid_lines(out: &mut String, lay: &Layout) {
     for y in 0..=lay.h {
         let _ = write!(d, "M{:.1} {:.1}H{:.1}", lay.ox, lay.y(y), x1);
     }
-    let _ = writeln!(out, r#"<path d="{d}" stroke="{}" stroke-width="0.6" fill="none"/>"#, color::GRID);
+    let _ = writeln!(
+        out,
+        r#"<path d="{d}" stroke="{}" stroke-width="0.6" fill="none"/>"#,
+        color::GRID
+    );
 }
 
 fn axes(out: &mut String, lay: &Layout, font: f64) {
@@ -297,7 +312,11 @@ fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search
                 );
             }
             for b in s.boxes() {
-                let fill = if s.is_dock(*b) { color::BOX_DOCKED } else { color::BOX };
+                let fill = if s.is_dock(*b) {
+                    color::BOX_DOCKED
+                } else {
+                    color::BOX
+                };
                 lay.rect(
                     out,
                     *b,
@@ -327,14 +346,23 @@ fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search
     }
 }
 
+/// A point in SVG user units.
+type Pt = (f64, f64);
+
 /// Draws the plan into `out` and red crosses at invalid steps into `crosses`
 /// (drawn later, above the markers); returns the number of off-board steps.
-fn plan_lines(out: &mut String, crosses: &mut String, board: &Board, lay: &Layout, plan: &[Cell]) -> usize {
+fn plan_lines(
+    out: &mut String,
+    crosses: &mut String,
+    board: &Board,
+    lay: &Layout,
+    plan: &[Cell],
+) -> usize {
     let check = check_plan(board, plan);
     let sw = (lay.cell * 0.16).max(1.5);
     let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut run: Vec<(f64, f64)> = Vec::new();
-    let mut bad: Vec<(Option<(f64, f64)>, (f64, f64))> = Vec::new();
+    let mut bad: Vec<(Option<Pt>, Pt)> = Vec::new();
     let mut prev: Option<(f64, f64)> = None;
     let mut off = 0;
     for (c, st) in plan.iter().zip(&check.steps) {

@@ -104,7 +104,12 @@ pub fn render_board(board: &Board, search: Option<&Search>, opts: &TextOptions) 
                         '.' => "\x1b[35m",
                         _ => "",
                     };
-                    paint(&mut out, opts.color && !code.is_empty(), code, &ch.to_string());
+                    paint(
+                        &mut out,
+                        opts.color && !code.is_empty(),
+                        code,
+                        &ch.to_string(),
+                    );
                 }
                 out.push('\n');
             }
@@ -121,7 +126,11 @@ fn plan_summary(out: &mut String, board: &Board, search: &Search, opts: &TextOpt
     let moves = move_string(board, &search.plan);
     let _ = write!(out, "plan ({} cells): ", search.plan.len());
     for ch in moves.chars() {
-        let code = if ch == '?' { Mark::BadPlan.ansi() } else { Mark::Plan.ansi() };
+        let code = if ch == '?' {
+            Mark::BadPlan.ansi()
+        } else {
+            Mark::Plan.ansi()
+        };
         paint(out, opts.color, code, &ch.to_string());
     }
     out.push('\n');
@@ -165,7 +174,11 @@ fn render_maze(board: &Board, search: Option<&Search>, opts: &TextOptions) -> St
                 Some(p) => {
                     let m = &mut marks[idx(p)];
                     if *m != Mark::BadPlan {
-                        *m = if st.is_ok() { Mark::Plan } else { Mark::BadPlan };
+                        *m = if st.is_ok() {
+                            Mark::Plan
+                        } else {
+                            Mark::BadPlan
+                        };
                     }
                 }
                 None => off_board += 1,
@@ -200,7 +213,9 @@ fn render_maze(board: &Board, search: Option<&Search>, opts: &TextOptions) -> St
         }
         out.push('\n');
     }
-    out.push_str("# wall  . free  S start  G goal  * plan  ! invalid plan step  o closed  + created\n");
+    out.push_str(
+        "# wall  . free  S start  G goal  * plan  ! invalid plan step  o closed  + created\n",
+    );
     if let Some(s) = search {
         let _ = writeln!(
             out,
@@ -251,8 +266,17 @@ pub fn render_listing(board: &Board, search: &Search, opts: &TextOptions) -> Str
             continue;
         }
         let _ = write!(out, "{i:>width$} ");
-        let code = if c.action == Action::Close { Mark::Closed.ansi() } else { Mark::Created.ansi() };
-        paint(&mut out, opts.color, code, &format!("{:<6}", action_name(c.action)));
+        let code = if c.action == Action::Close {
+            Mark::Closed.ansi()
+        } else {
+            Mark::Created.ansi()
+        };
+        paint(
+            &mut out,
+            opts.color,
+            code,
+            &format!("{:<6}", action_name(c.action)),
+        );
         let _ = write!(out, " {}", cell_text(c.cell));
         for b in &c.boxes {
             let _ = write!(out, " B{}", cell_text(*b));
@@ -278,7 +302,11 @@ pub fn render_listing(board: &Board, search: &Search, opts: &TextOptions) -> Str
     }
     out.push('\n');
     for issue in &search.issues {
-        let _ = writeln!(out, "parse issue at token {}: {}", issue.token, issue.message);
+        let _ = writeln!(
+            out,
+            "parse issue at token {}: {}",
+            issue.token, issue.message
+        );
     }
     out
 }

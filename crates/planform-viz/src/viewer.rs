@@ -154,16 +154,25 @@ fn side<'a>(label: &'a str, board: &Board, s: &Search) -> SideData<'a> {
             .collect(),
         plan: s.plan.iter().map(|&c| xy(c)).collect(),
         status: check.steps,
-        box_frames: check.box_frames.iter().map(|f| f.iter().map(|&b| xy(b)).collect()).collect(),
+        box_frames: check
+            .box_frames
+            .iter()
+            .map(|f| f.iter().map(|&b| xy(b)).collect())
+            .collect(),
         solved: check.solved,
         trace_tokens: s.reasoning_tokens(matches!(board, Board::Sokoban(_))),
         closed_cells: ranks.len(),
-        issues: s.issues.iter().map(|i| format!("token {}: {}", i.token, i.message)).collect(),
+        issues: s
+            .issues
+            .iter()
+            .map(|i| format!("token {}: {}", i.token, i.message))
+            .collect(),
     }
 }
 
 fn task_data(t: &ViewerTask) -> TaskData<'_> {
-    let cells = |v: &[planform_trace::grid::Pos]| v.iter().map(|&p| xy(Cell::from(p))).collect::<Vec<_>>();
+    let cells =
+        |v: &[planform_trace::grid::Pos]| v.iter().map(|&p| xy(Cell::from(p))).collect::<Vec<_>>();
     let mut sides = vec![side("A*", &t.board, &t.reference)];
     if let Some(m) = &t.model {
         sides.push(side(&t.model_label, &t.board, m));
@@ -220,12 +229,19 @@ pub fn render_viewer(input: &ViewerInput) -> String {
     };
     // Serialising plain structs of strings, numbers and vectors cannot fail.
     let json = serde_json::to_string(&data).unwrap_or_else(|_| "{\"tasks\":[]}".into());
-    fill(TEMPLATE, &[("__PF_TITLE__", &escape(&input.title)), ("__PF_DATA__", &script_safe(&json))])
+    fill(
+        TEMPLATE,
+        &[
+            ("__PF_TITLE__", &escape(&input.title)),
+            ("__PF_DATA__", &script_safe(&json)),
+        ],
+    )
 }
 
 /// Replaces placeholders found in `template` itself (never inside inserted values).
 fn fill(template: &str, subs: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + subs.iter().map(|s| s.1.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(template.len() + subs.iter().map(|s| s.1.len()).sum::<usize>());
     let mut rest = template;
     loop {
         let next = subs

@@ -66,7 +66,9 @@ fn rgb(hex: &str) -> [u8; 3] {
 #[test]
 fn viewer_runs_in_chromium() {
     if !Path::new(CHROMIUM).exists() {
-        println!("SKIPPED viewer_runs_in_chromium: {CHROMIUM} is absent (apt-get install -y chromium)");
+        println!(
+            "SKIPPED viewer_runs_in_chromium: {CHROMIUM} is absent (apt-get install -y chromium)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -88,22 +90,40 @@ fn viewer_runs_in_chromium() {
 
     // Maze: A* has 30 clauses + 10 plan cells (golden file), the model 3 + 8: 40 steps.
     let golden: serde_json::Value = serde_json::from_str(GOLDEN_10).unwrap();
-    let steps = golden["reasoning"].as_array().unwrap().len() / 5 + golden["plan"].as_array().unwrap().len() / 3;
+    let steps = golden["reasoning"].as_array().unwrap().len() / 5
+        + golden["plan"].as_array().unwrap().len() / 3;
     assert_eq!(steps, 40);
     let dom = chromium(&profile, &["--dump-dom", &format!("{url}#autoplay-end")]);
-    assert!(dom.contains(&format!("<title>planform-viewer:ready:{steps}</title>")), "JS marker missing:\n{dom:.2000}");
-    assert!(dom.contains("plan 10/10 (5,4) ok"), "final A* plan step not shown");
-    let dom = chromium(&profile, &["--dump-dom", &format!("{url}#task=1&autoplay-end")]);
+    assert!(
+        dom.contains(&format!("<title>planform-viewer:ready:{steps}</title>")),
+        "JS marker missing:\n{dom:.2000}"
+    );
+    assert!(
+        dom.contains("plan 10/10 (5,4) ok"),
+        "final A* plan step not shown"
+    );
+    let dom = chromium(
+        &profile,
+        &["--dump-dom", &format!("{url}#task=1&autoplay-end")],
+    );
     assert!(dom.contains(&format!("<title>planform-viewer:ready:{sok_steps}</title>")));
 
     // Screenshot mid-trace: closed cells shaded on the ramp, walls drawn.
     let shot = dir.path().join("shot.png");
     chromium(
         &profile,
-        &[&format!("--screenshot={}", shot.display()), "--window-size=1200,700", &format!("{url}#step=14")],
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,700",
+            &format!("{url}#step=14"),
+        ],
     );
     let bytes = std::fs::read(&shot).expect("screenshot written");
-    assert!(bytes.len() > 10_000, "screenshot only {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 10_000,
+        "screenshot only {} bytes",
+        bytes.len()
+    );
     let decoder = png::Decoder::new(bytes.as_slice());
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
@@ -114,9 +134,16 @@ fn viewer_runs_in_chromium() {
     for px in buf[..info.buffer_size()].chunks(ch) {
         colors.insert([px[0], px[1], px[2]]);
     }
-    assert!(colors.len() > 50, "screenshot looks blank ({} colours)", colors.len());
+    assert!(
+        colors.len() > 50,
+        "screenshot looks blank ({} colours)",
+        colors.len()
+    );
     // The first closed cell uses the first ramp stop exactly; walls use WALL.
-    assert!(colors.contains(&rgb(RAMP[0])), "no closed-cell shading in the screenshot");
+    assert!(
+        colors.contains(&rgb(RAMP[0])),
+        "no closed-cell shading in the screenshot"
+    );
     assert!(colors.contains(&rgb(WALL)), "no walls in the screenshot");
     if let Ok(keep) = std::env::var("PLANFORM_VIZ_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, keep).unwrap();

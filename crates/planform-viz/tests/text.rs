@@ -26,7 +26,9 @@ fn strip_ansi(s: &str) -> String {
 
 fn example_a() -> (Board, Search) {
     let task = example_a_task();
-    let trace = task.solve(SearchMode::Deterministic, &mut Rng::new(0)).unwrap();
+    let trace = task
+        .solve(SearchMode::Deterministic, &mut Rng::new(0))
+        .unwrap();
     (Board::Maze(task), Search::from_maze_trace(&trace))
 }
 
@@ -49,7 +51,14 @@ fn maze_grid_example_a() {
                 # wall  . free  S start  G goal  * plan  ! invalid plan step  o closed  + created\n\
                 plan: 7 cells, 0 invalid (0 off board); trace: 14 clauses, 7 closed\n";
     assert_eq!(plain, want);
-    let color = render_board(&board, Some(&search), &TextOptions { color: true, ..Default::default() });
+    let color = render_board(
+        &board,
+        Some(&search),
+        &TextOptions {
+            color: true,
+            ..Default::default()
+        },
+    );
     assert!(color.contains("\x1b[1;32m*\x1b[0m"));
     assert_eq!(strip_ansi(&color), plain);
 }
@@ -59,7 +68,11 @@ fn maze_grid_marks_closed_created_and_invalid_cells() {
     let (board, search) = golden_10();
     let out = render_board(&board, Some(&search), &TextOptions::default());
     let grid: Vec<&str> = out.lines().skip(2).take(10).collect();
-    let count = |ch: char| grid.iter().map(|l| l[2..].chars().filter(|&c| c == ch).count()).sum::<usize>();
+    let count = |ch: char| {
+        grid.iter()
+            .map(|l| l[2..].chars().filter(|&c| c == ch).count())
+            .sum::<usize>()
+    };
     // Independent count: closed cells minus plan cells (start and goal are on the plan).
     let closed: std::collections::HashSet<_> = search
         .clauses
@@ -79,7 +92,10 @@ fn maze_grid_marks_closed_created_and_invalid_cells() {
     // (9,9) is a wall -> `!` wins over `#`; (5,4) is the goal (jump) -> stays `G`.
     assert_eq!(grid[9].chars().nth(2 + 2 * 9), Some('!'));
     // `create 5 9 c2 c5 bogus 1` is malformed and skipped.
-    assert!(out.contains("plan: 8 cells, 3 invalid (1 off board); trace: 3 clauses, 0 closed"), "{out}");
+    assert!(
+        out.contains("plan: 8 cells, 3 invalid (1 off board); trace: 3 clauses, 0 closed"),
+        "{out}"
+    );
     // `create 4 7` is a created-only cell; (5,9) was never created.
     assert_eq!(grid[7].chars().nth(2 + 2 * 4), Some('+'));
     assert_eq!(grid[9].chars().nth(2 + 2 * 5), Some('.'));
@@ -88,7 +104,14 @@ fn maze_grid_marks_closed_created_and_invalid_cells() {
 #[test]
 fn listing_example_a() {
     let (board, search) = example_a();
-    let out = render_listing(&board, &search, &TextOptions { color: false, max_clauses: Some(4) });
+    let out = render_listing(
+        &board,
+        &search,
+        &TextOptions {
+            color: false,
+            max_clauses: Some(4),
+        },
+    );
     let want = "trace: 14 clauses (7 create, 7 close), plan: 7 cells\n 0 create (0,0) g=0 h=2\n 1 close  (0,0) g=0 h=2\n\
                 \x20  ... 10 clauses elided\n12 create (0,2) g=6 h=0\n13 close  (0,2) g=6 h=0\n\
                 plan: (0,0) (1,0) (2,0) (2,1) (2,2) (1,2) (0,2)\n";
@@ -96,8 +119,14 @@ fn listing_example_a() {
     let model = Search::parse(&tokens("create 0 0 plan 0 0 plan 1 1 plan 9 9 plan 2 junk"));
     let out = render_listing(&board, &model, &TextOptions::default());
     assert!(out.contains("\n0 create (0,0)\n"), "{out}");
-    assert!(out.contains("plan: (0,0) (1,1)!wall (9,9)!off-board\n"), "{out}");
-    assert!(out.contains("parse issue at token 12: malformed plan step `plan 2 junk`"), "{out}");
+    assert!(
+        out.contains("plan: (0,0) (1,1)!wall (9,9)!off-board\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("parse issue at token 12: malformed plan step `plan 2 junk`"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -106,11 +135,22 @@ fn sokoban_board_and_move_string() {
     let out = render_board(&board, Some(&search), &TextOptions::default());
     let level = "#######\n#  .  #\n#  #  #\n# @   #\n# $$. #\n#  #  #\n#######\n";
     // Hand-worked: l d d r, push up, push right, l, push up twice, l, u, push right.
-    let want = format!("sokoban 7x7\n{level}plan (13 cells): lddrURlUUluR\n0 invalid steps, solved\n");
+    let want =
+        format!("sokoban 7x7\n{level}plan (13 cells): lddrURlUUluR\n0 invalid steps, solved\n");
     assert_eq!(out, want);
     let listing = render_listing(&board, &search, &TextOptions::default());
     assert!(listing.starts_with(&format!("trace: {} clauses", search.clauses.len())));
-    assert!(listing.contains(" 0 create (2,3) B(2,4) B(3,4) g=0 h=3\n"), "{listing}");
-    let color = render_board(&board, Some(&search), &TextOptions { color: true, ..Default::default() });
+    assert!(
+        listing.contains(" 0 create (2,3) B(2,4) B(3,4) g=0 h=3\n"),
+        "{listing}"
+    );
+    let color = render_board(
+        &board,
+        Some(&search),
+        &TextOptions {
+            color: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(strip_ansi(&color), out);
 }

@@ -6,7 +6,9 @@ use common::*;
 use planform_viz::{render_viewer, Search, ViewerInput, ViewerTask};
 
 fn embedded_json(html: &str) -> serde_json::Value {
-    let start = html.find(r#"<script type="application/json" id="pf-data">"#).expect("data element");
+    let start = html
+        .find(r#"<script type="application/json" id="pf-data">"#)
+        .expect("data element");
     let body = &html[start..];
     let body = &body[body.find('>').unwrap() + 1..];
     let end = body.find("</script>").unwrap();
@@ -48,7 +50,10 @@ fn page_is_deterministic_self_contained_and_holds_the_data() {
     let maze = &tasks[0];
     assert_eq!(maze["name"], "maze #0 </script><b>x</b>");
     assert_eq!(maze["domain"], "maze");
-    assert_eq!((maze["width"].as_u64(), maze["height"].as_u64()), (Some(10), Some(10)));
+    assert_eq!(
+        (maze["width"].as_u64(), maze["height"].as_u64()),
+        (Some(10), Some(10))
+    );
     assert_eq!(maze["start"], serde_json::json!([5, 7]));
     assert_eq!(maze["goal"], serde_json::json!([5, 4]));
     assert_eq!(maze["walls"].as_array().unwrap().len(), 35);
@@ -56,15 +61,24 @@ fn page_is_deterministic_self_contained_and_holds_the_data() {
     let astar = &maze["sides"][0];
     let golden: serde_json::Value = serde_json::from_str(GOLDEN_10).unwrap();
     let reasoning = golden["reasoning"].as_array().unwrap();
-    assert_eq!(astar["clauses"].as_array().unwrap().len(), reasoning.len() / 5);
+    assert_eq!(
+        astar["clauses"].as_array().unwrap().len(),
+        reasoning.len() / 5
+    );
     assert_eq!(astar["trace_tokens"].as_u64(), Some(reasoning.len() as u64));
-    assert_eq!(astar["plan"].as_array().unwrap().len(), golden["plan"].as_array().unwrap().len() / 3);
+    assert_eq!(
+        astar["plan"].as_array().unwrap().len(),
+        golden["plan"].as_array().unwrap().len() / 3
+    );
     // First clause: create 5 7 c0 c3.
     assert_eq!(astar["clauses"][0], serde_json::json!([0, 5, 7, 0, 3, []]));
     assert_eq!(astar["solved"], true);
     let model = &maze["sides"][1];
     assert_eq!(model["label"], "model (slow)");
-    assert_eq!(model["clauses"][1], serde_json::json!([0, 5, 8, null, null, []]));
+    assert_eq!(
+        model["clauses"][1],
+        serde_json::json!([0, 5, 8, null, null, []])
+    );
     assert_eq!(
         model["status"],
         serde_json::json!(["ok", "ok", "ok", "ok", "ok", "wall", "off_board", "jump"])
@@ -82,6 +96,9 @@ fn page_is_deterministic_self_contained_and_holds_the_data() {
 
 #[test]
 fn empty_task_list_renders() {
-    let html = render_viewer(&ViewerInput { title: "none".into(), tasks: vec![] });
+    let html = render_viewer(&ViewerInput {
+        title: "none".into(),
+        tasks: vec![],
+    });
     assert_eq!(embedded_json(&html)["tasks"], serde_json::json!([]));
 }

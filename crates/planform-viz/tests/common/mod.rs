@@ -10,11 +10,19 @@ use planform_viz::{Board, Search, SokobanBoard};
 /// Reference fixture `test/trace_maze_walls.json` (searchformer.md, example A):
 /// 3×3, start (0,0), goal (0,2), walls (0,1), (1,1).
 pub fn example_a_task() -> MazeTask {
-    MazeTask::new(3, 3, Pos::new(0, 0), Pos::new(0, 2), vec![Pos::new(0, 1), Pos::new(1, 1)]).unwrap()
+    MazeTask::new(
+        3,
+        3,
+        Pos::new(0, 0),
+        Pos::new(0, 2),
+        vec![Pos::new(0, 1), Pos::new(1, 1)],
+    )
+    .unwrap()
 }
 
 /// Example A decoder tokens, hand-tokenized in searchformer.md.
-pub const EXAMPLE_A_TOKENS: &str = "bos create 0 0 c0 c2 close 0 0 c0 c2 create 1 0 c1 c3 close 1 0 c1 c3 \
+pub const EXAMPLE_A_TOKENS: &str =
+    "bos create 0 0 c0 c2 close 0 0 c0 c2 create 1 0 c1 c3 close 1 0 c1 c3 \
     create 2 0 c2 c4 close 2 0 c2 c4 create 2 1 c3 c3 close 2 1 c3 c3 \
     create 2 2 c4 c2 close 2 2 c4 c2 create 1 2 c5 c1 close 1 2 c5 c1 \
     create 0 2 c6 c0 close 0 2 c6 c0 \
@@ -29,7 +37,9 @@ pub const GOLDEN_10: &str = include_str!("../data/maze-10-first.json");
 
 pub fn golden_10() -> (Board, Search) {
     let task = MazeTask::from_json(GOLDEN_10).unwrap();
-    let trace = task.solve(SearchMode::Deterministic, &mut Rng::new(0)).unwrap();
+    let trace = task
+        .solve(SearchMode::Deterministic, &mut Rng::new(0))
+        .unwrap();
     (Board::Maze(task), Search::from_maze_trace(&trace))
 }
 
@@ -47,7 +57,8 @@ pub fn golden_10_tokens() -> Vec<String> {
 
 /// A Sokoban level with a trace from a simple A* (see `data/gen_sokoban_fixture.py`).
 pub fn sokoban() -> (Board, Search) {
-    let v: serde_json::Value = serde_json::from_str(include_str!("../data/sokoban-7722.json")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../data/sokoban-7722.json")).unwrap();
     let board = SokobanBoard::from_level(v["level"].as_str().unwrap()).unwrap();
     let mut toks: Vec<String> = Vec::new();
     for k in ["reasoning", "plan"] {
