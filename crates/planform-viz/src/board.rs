@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 
 use planform_trace::grid::Pos;
 use planform_trace::maze::MazeTask;
+use planform_trace::sokoban::SokobanLevel;
+use planform_trace::task::Task;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -361,6 +363,34 @@ impl Board {
         match self {
             Board::Maze(_) => "maze",
             Board::Sokoban(_) => "sokoban",
+        }
+    }
+}
+
+impl From<&SokobanLevel> for SokobanBoard {
+    /// A validated level is always a valid board (same invariants).
+    fn from(l: &SokobanLevel) -> Self {
+        let rm = |v: &[Pos]| {
+            let mut v = v.to_vec();
+            v.sort_by_key(|p| (p.y, p.x));
+            v
+        };
+        SokobanBoard {
+            width: l.width(),
+            height: l.height(),
+            worker: l.worker(),
+            boxes: rm(l.boxes()),
+            docks: rm(l.docks()),
+            walls: rm(l.walls()),
+        }
+    }
+}
+
+impl From<&Task> for Board {
+    fn from(t: &Task) -> Self {
+        match t {
+            Task::Maze(m) => Board::Maze(m.clone()),
+            Task::Sokoban(l) => Board::Sokoban(SokobanBoard::from(l)),
         }
     }
 }

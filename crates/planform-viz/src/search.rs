@@ -16,10 +16,11 @@
 
 use planform_trace::astar::Action;
 use planform_trace::grid::Pos;
+use planform_trace::task::TaskTrace;
 use planform_trace::trace::Trace;
 use serde::Serialize;
 
-use crate::board::Cell;
+use crate::board::{Board, Cell};
 
 /// One `create`/`close` clause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +75,32 @@ impl Search {
     /// From a typed maze A* trace.
     pub fn from_maze_trace(trace: &Trace<Pos>) -> Self {
         Search::from_trace(trace, |p| (Cell::from(*p), Vec::new()))
+    }
+
+    /// From a typed trace of either domain. Sokoban clauses list only the
+    /// boxes that are not on a dock of `board`, as the reference tokenizer
+    /// writes them (so [`Search::reasoning_tokens`] matches the token count).
+    pub fn from_task_trace(trace: &TaskTrace, board: &Board) -> Self {
+        match trace {
+            TaskTrace::Maze(t) => Search::from_maze_trace(t),
+            TaskTrace::Sokoban(t) => {
+                let on_dock = |p: &Pos| match board {
+                    Board::Sokoban(s) => s.is_dock(*p),
+                    Board::Maze(_) => false,
+                };
+                Search::from_trace(t, |s| {
+                    let mut boxes: Vec<Cell> = s
+                        .boxes
+                        .iter()
+                        .filter(|b| !on_dock(b))
+                        .map(|&b| Cell::from(b))
+                        .collect();
+                    // Reference clause order: sorted by the string "x-y".
+                    boxes.sort_by_cached_key(|c| format!("{}-{}", c.x, c.y));
+                    (Cell::from(s.worker), boxes)
+                })
+            }
+        }
     }
 
     /// From any typed trace, given how to split a state into the agent cell

@@ -154,3 +154,37 @@ fn sokoban_board_and_move_string() {
     );
     assert_eq!(strip_ansi(&color), out);
 }
+
+#[test]
+fn typed_sokoban_trace_equals_parsed_tokens() {
+    use planform_trace::task::Task;
+    let level = planform_trace::sokoban::SokobanLevel::from_ascii(
+        "#######\n#  .  #\n#  #  #\n# @   #\n# $$. #\n#  #  #\n#######",
+    )
+    .unwrap();
+    let task = Task::Sokoban(level);
+    let board = Board::from(&task);
+    let (sok_board, _) = sokoban();
+    assert_eq!(
+        board, sok_board,
+        "SokobanLevel converts to the same board as the ASCII parser"
+    );
+    let vocab = task.vocabulary().unwrap();
+    for seed in 0..3 {
+        let trace = task
+            .solve(SearchMode::Nondeterministic, &mut Rng::new(seed))
+            .unwrap();
+        let typed = Search::from_task_trace(&trace, &board);
+        let (seq, _) = task
+            .solve_tokens(&vocab, SearchMode::Nondeterministic, &mut Rng::new(seed))
+            .unwrap();
+        let strings = seq.to_strings(&vocab).unwrap();
+        let toks: Vec<&String> = strings.reasoning.iter().chain(&strings.plan).collect();
+        let parsed = Search::parse(&toks);
+        assert!(parsed.issues.is_empty(), "{:?}", parsed.issues);
+        assert_eq!(typed, parsed, "seed {seed}");
+        assert_eq!(typed.reasoning_tokens(true), strings.reasoning.len());
+        let check = planform_viz::check_plan(&board, &typed.plan);
+        assert!(check.solved && check.invalid() == 0);
+    }
+}
