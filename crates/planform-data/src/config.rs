@@ -122,8 +122,13 @@ impl Default for TStarConfig {
     }
 }
 
+fn default_row_group_rows() -> u64 {
+    crate::writer::ROW_GROUP_ROWS as u64
+}
+
 /// Everything `generate` needs. Defaults (`GenerateConfig::new`): test fraction 0.1,
-/// seed 0, reference filters, no t*, 100,000 rows per shard, no overwrite.
+/// seed 0, reference filters, no t*, 100,000 rows per shard, row groups of 16,384 rows,
+/// no overwrite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateConfig {
     /// Domain and size.
@@ -143,6 +148,10 @@ pub struct GenerateConfig {
     pub tstar: Option<TStarConfig>,
     /// Rows per Parquet shard (default 100,000).
     pub shard_rows: u64,
+    /// Most rows per Parquet row group (default 16,384; a row group is also cut at
+    /// 8M tokens). Row groups are the unit of parallel encoding and of streaming reads.
+    #[serde(default = "default_row_group_rows")]
+    pub row_group_rows: u64,
     /// Replace an existing dataset at the output path (default false). Not stored.
     #[serde(skip)]
     pub overwrite: bool,
@@ -164,6 +173,7 @@ impl GenerateConfig {
             filters: LengthFilters::reference(&domain),
             tstar: None,
             shard_rows: 100_000,
+            row_group_rows: default_row_group_rows(),
             overwrite: false,
         }
     }
@@ -190,6 +200,9 @@ impl GenerateConfig {
         }
         if self.shard_rows == 0 {
             return bad("shard_rows must be > 0".into());
+        }
+        if self.row_group_rows == 0 {
+            return bad("row_group_rows must be > 0".into());
         }
         if self.tstar.is_some_and(|t| t.runs == 0) {
             return bad("tstar.runs must be > 0".into());

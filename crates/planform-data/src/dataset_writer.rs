@@ -68,7 +68,7 @@ impl DatasetWriter {
     /// ids must be in the vocabulary and `reasoning_length` must equal the reasoning length.
     pub fn push(&mut self, split: Split, row: Example) -> Result<()> {
         let vocab_size = self.vocabulary.len();
-        let shard_rows = self.config.shard_rows;
+        let (shard_rows, group_rows) = (self.config.shard_rows, self.config.row_group_rows);
         let dir = self.partial.path().to_path_buf();
         let state = match split {
             Split::Train => &mut self.train,
@@ -117,7 +117,7 @@ impl DatasetWriter {
         state.layouts.insert(row.layout);
         state.tasks += 1;
         if state.writer.is_none() {
-            state.writer = Some(ShardWriter::new(&dir, split, shard_rows)?);
+            state.writer = Some(ShardWriter::new(&dir, split, shard_rows, group_rows)?);
         }
         match state.writer.as_mut() {
             Some(w) => w.push(row),

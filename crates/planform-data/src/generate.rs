@@ -191,12 +191,15 @@ pub fn generate(
                 })
             })?;
         }
-        for p in pending {
-            writer.push(p.split, p.row)?;
-        }
+        // Shard encoding runs on the same pool (row groups and columns in parallel).
+        pool.install(|| {
+            pending
+                .into_iter()
+                .try_for_each(|p| writer.push(p.split, p.row))
+        })?;
         progress(done[0] + done[1], config.num_tasks);
     }
-    let dir = writer.finish(counts)?;
+    let dir = pool.install(|| writer.finish(counts))?;
     let (manifest, _) = Manifest::load(&dir)?;
     Ok(manifest)
 }

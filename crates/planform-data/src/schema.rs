@@ -19,7 +19,7 @@ use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::{
     Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use planform_trace::task::Task;
 
 use crate::error::{DataError, Result};
@@ -105,8 +105,8 @@ fn token_list<'a>(rows: &'a [Example], f: impl Fn(&'a Example) -> &'a [u32]) -> 
     Arc::new(b.finish())
 }
 
-/// Build a record batch from rows (in order).
-pub(crate) fn to_batch(rows: &[Example]) -> std::result::Result<RecordBatch, String> {
+/// Build a record batch with the shard schema from rows (in order).
+pub fn to_batch(rows: &[Example]) -> std::result::Result<RecordBatch, ArrowError> {
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.id))),
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.layout))),
@@ -126,7 +126,7 @@ pub(crate) fn to_batch(rows: &[Example]) -> std::result::Result<RecordBatch, Str
             rows.iter().map(|r| r.astar_mean_reasoning),
         )),
     ];
-    RecordBatch::try_new(arrow_schema(), cols).map_err(|e| e.to_string())
+    RecordBatch::try_new(arrow_schema(), cols)
 }
 
 /// Check that `schema` has our columns with our types (list item nullability and

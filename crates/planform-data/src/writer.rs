@@ -1,18 +1,24 @@
 //! Streaming shard writer: rows in, `<split>-NNNNN.parquet` files out, each with its size
 //! and sha256 recorded.
 //!
-//! Rows are buffered into fixed-size record batches (boundaries depend only on the row
-//! stream, never on timing), so the bytes written are a pure function of the rows.
+//! Row-group boundaries depend only on the row stream (never on timing or thread count),
+//! so the bytes written are a pure function of the rows.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, DataError, Result};
@@ -21,10 +27,12 @@ use crate::manifest::{
 };
 use crate::schema::{arrow_schema, to_batch, Example};
 
-/// Rows per record batch handed to the Parquet encoder.
-const BATCH_ROWS: usize = 4096;
-/// Rows per Parquet row group (readers such as `datasets` stream by row group).
+/// Default most rows per Parquet row group (readers such as `datasets` stream by row group).
 pub const ROW_GROUP_ROWS: usize = 16_384;
+/// A row group is also cut once it holds this many tokens (bounds memory for long traces).
+pub const ROW_GROUP_TOKENS: usize = 8 << 20;
+/// Encode pending row groups once they hold this many tokens, even if fewer than threads.
+const PENDING_TOKENS: usize = 32 << 20;
 /// zstd level of all columns.
 pub const ZSTD_LEVEL: i32 = 3;
 
@@ -68,7 +76,6 @@ fn properties(split: Split) -> Result<WriterProperties> {
     ];
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_key_value_metadata(Some(kv));
     // Task JSON is unique per row, so a dictionary would only overflow and fall back.
@@ -79,97 +86,188 @@ fn properties(split: Split) -> Result<WriterProperties> {
 }
 
 struct OpenShard {
-    writer: ArrowWriter<HashingWriter>,
+    writer: SerializedFileWriter<HashingWriter>,
+    factory: ArrowRowGroupWriterFactory,
     path: PathBuf,
     file: String,
+    /// Rows assigned to this shard (encoded, pending or in the open row group).
     rows: u64,
+    /// Row groups appended to the file so far.
+    row_groups: usize,
 }
 
 /// Writes one split's rows into rolling shards of `shard_rows` rows in `dir`.
+///
+/// Row groups are cut at fixed points of the row stream (every `row_group_rows` rows or
+/// [`ROW_GROUP_TOKENS`] tokens, and at shard ends), buffered, and encoded in parallel on
+/// the current rayon pool (row groups × columns), then appended in order. Encoding a row
+/// group does not depend on any other, so the bytes do not depend on the pool size.
 pub struct ShardWriter {
     dir: PathBuf,
     split: Split,
     shard_rows: u64,
+    group_rows: usize,
     props: WriterProperties,
-    buffer: Vec<Example>,
+    /// Sealed row groups of the current shard awaiting encoding.
+    pending: Vec<Vec<Example>>,
+    pending_tokens: usize,
+    /// The row group being filled.
+    group: Vec<Example>,
+    group_tokens: usize,
     current: Option<OpenShard>,
     done: Vec<ShardInfo>,
 }
 
+fn tokens(e: &Example) -> usize {
+    e.prompt.len() + e.reasoning.len() + e.plan.len()
+}
+
 impl ShardWriter {
     /// A writer for `split` into directory `dir` (which must exist).
-    pub fn new(dir: &Path, split: Split, shard_rows: u64) -> Result<Self> {
+    /// `row_group_rows` caps the rows per row group.
+    pub fn new(dir: &Path, split: Split, shard_rows: u64, row_group_rows: u64) -> Result<Self> {
         Ok(Self {
             dir: dir.to_path_buf(),
             split,
             shard_rows: shard_rows.max(1),
+            group_rows: usize::try_from(row_group_rows).unwrap_or(usize::MAX).max(1),
             props: properties(split)?,
-            buffer: Vec::with_capacity(BATCH_ROWS),
+            pending: Vec::new(),
+            pending_tokens: 0,
+            group: Vec::new(),
+            group_tokens: 0,
             current: None,
             done: Vec::new(),
         })
     }
 
-    /// Rows of the current shard already written or buffered.
-    fn current_rows(&self) -> u64 {
-        self.current.as_ref().map_or(0, |s| s.rows) + self.buffer.len() as u64
+    fn open_shard(&mut self) -> Result<()> {
+        let file = self.split.shard_file(self.done.len());
+        let path = self.dir.join(&file);
+        let f = File::create(&path).map_err(io_err(&path))?;
+        let sink = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, f),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        // ArrowWriter embeds the Arrow schema in the key-value metadata (so readers get
+        // uint32/uint64 back); its low-level parts then allow parallel encoding.
+        let (writer, factory) =
+            ArrowWriter::try_new(sink, arrow_schema(), Some(self.props.clone()))
+                .and_then(|w| w.into_serialized_writer())
+                .map_err(|e| write_err(&path, e))?;
+        self.current = Some(OpenShard {
+            writer,
+            factory,
+            path,
+            file,
+            rows: 0,
+            row_groups: 0,
+        });
+        Ok(())
     }
 
     /// Append one row.
     pub fn push(&mut self, row: Example) -> Result<()> {
-        self.buffer.push(row);
-        let room = self.shard_rows - self.current_rows();
-        if self.buffer.len() >= BATCH_ROWS || room == 0 {
-            self.flush_buffer()?;
+        if self.current.is_none() {
+            self.open_shard()?;
         }
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|s| s.rows == self.shard_rows)
+        self.group_tokens += tokens(&row);
+        self.group.push(row);
+        let shard_full = match self.current.as_mut() {
+            Some(s) => {
+                s.rows += 1;
+                s.rows == self.shard_rows
+            }
+            None => false,
+        };
+        if shard_full
+            || self.group.len() >= self.group_rows
+            || self.group_tokens >= ROW_GROUP_TOKENS
         {
+            self.seal_group();
+        }
+        if shard_full {
             self.close_shard()?;
+        } else if self.pending.len() >= rayon::current_num_threads().max(2)
+            || self.pending_tokens >= PENDING_TOKENS
+        {
+            self.encode_pending()?;
         }
         Ok(())
     }
 
-    fn flush_buffer(&mut self) -> Result<()> {
-        if self.buffer.is_empty() {
+    fn seal_group(&mut self) {
+        if !self.group.is_empty() {
+            self.pending.push(std::mem::take(&mut self.group));
+            self.pending_tokens += self.group_tokens;
+            self.group_tokens = 0;
+        }
+    }
+
+    /// Encode the pending row groups in parallel and append them to the shard in order.
+    fn encode_pending(&mut self) -> Result<()> {
+        let Some(shard) = self.current.as_mut() else {
             return Ok(());
+        };
+        let groups = std::mem::take(&mut self.pending);
+        self.pending_tokens = 0;
+        let path = shard.path.clone();
+        let err = |e: parquet::errors::ParquetError| write_err(&path, e);
+        let schema = arrow_schema();
+        let mut writers = Vec::with_capacity(groups.len());
+        for i in 0..groups.len() {
+            writers.push(
+                shard
+                    .factory
+                    .create_column_writers(shard.row_groups + i)
+                    .map_err(err)?,
+            );
         }
-        if self.current.is_none() {
-            let file = self.split.shard_file(self.done.len());
-            let path = self.dir.join(&file);
-            let f = File::create(&path).map_err(io_err(&path))?;
-            let sink = HashingWriter {
-                inner: BufWriter::with_capacity(1 << 20, f),
-                hasher: Sha256::new(),
-                bytes: 0,
-            };
-            let writer = ArrowWriter::try_new(sink, arrow_schema(), Some(self.props.clone()))
-                .map_err(|e| write_err(&path, e))?;
-            self.current = Some(OpenShard {
-                writer,
-                path,
-                file,
-                rows: 0,
-            });
+        // Arrow conversion and level computation per row group, in parallel.
+        let jobs: Vec<Vec<(ArrowColumnWriter, ArrowLeafColumn)>> = groups
+            .into_par_iter()
+            .zip(writers)
+            .map(|(rows, writers)| {
+                let batch = to_batch(&rows).map_err(|e| DataError::Write {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let mut leaves = Vec::with_capacity(writers.len());
+                for (field, col) in schema.fields().iter().zip(batch.columns()) {
+                    leaves.extend(compute_leaves(field, col).map_err(err)?);
+                }
+                Ok(writers.into_iter().zip(leaves).collect())
+            })
+            .collect::<Result<_>>()?;
+        let per_group: Vec<usize> = jobs.iter().map(Vec::len).collect();
+        // Column chunks of all row groups, in parallel.
+        let mut chunks = jobs
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(mut w, leaf)| {
+                w.write(&leaf)?;
+                w.close()
+            })
+            .collect::<std::result::Result<Vec<ArrowColumnChunk>, _>>()
+            .map_err(err)?
+            .into_iter();
+        for n in per_group {
+            let mut rg = shard.writer.next_row_group().map_err(err)?;
+            for chunk in chunks.by_ref().take(n) {
+                chunk.append_to_row_group(&mut rg).map_err(err)?;
+            }
+            rg.close().map_err(err)?;
+            shard.row_groups += 1;
         }
-        let batch = to_batch(&self.buffer).map_err(|reason| DataError::Write {
-            path: self.dir.join(self.split.shard_file(self.done.len())),
-            reason,
-        })?;
-        if let Some(shard) = self.current.as_mut() {
-            shard
-                .writer
-                .write(&batch)
-                .map_err(|e| write_err(&shard.path, e))?;
-            shard.rows += self.buffer.len() as u64;
-        }
-        self.buffer.clear();
         Ok(())
     }
 
     fn close_shard(&mut self) -> Result<()> {
+        self.seal_group();
+        self.encode_pending()?;
         let Some(shard) = self.current.take() else {
             return Ok(());
         };
@@ -197,7 +295,6 @@ impl ShardWriter {
 
     /// Flush, close the last shard and return all shards written.
     pub fn finish(mut self) -> Result<Vec<ShardInfo>> {
-        self.flush_buffer()?;
         self.close_shard()?;
         Ok(self.done)
     }

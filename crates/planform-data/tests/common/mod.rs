@@ -5,12 +5,14 @@ use std::path::Path;
 
 use planform_data::{generate, Domain, GenerateConfig, Manifest};
 
-/// A small 5×5 maze config (fast): `n` tasks, 20% test.
+/// A small 5×5 maze config (fast): `n` tasks, 20% test, shards of 97 rows in row groups
+/// of 10 rows.
 pub fn small_maze(n: u64, seed: u64) -> GenerateConfig {
     let mut c = GenerateConfig::new(Domain::maze(5, 5), n);
     c.seed = seed;
     c.test_fraction = 0.2;
     c.shard_rows = 97;
+    c.row_group_rows = 10;
     c
 }
 

@@ -1,0 +1,159 @@
+//! Generation throughput: pure generation vs `generate` (with Parquet writes), plus a
+//! Parquet encoding comparison on the generated rows.
+//!
+//! ```text
+//! cargo run --release -p planform-data --example gen_bench -- TASKS THREADS OUT_DIR [SIZE]
+//! ```
+//! Maze `SIZE×SIZE` (default 10), deterministic A*, seed 1.
+
+use std::path::Path;
+use std::time::Instant;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use planform_data::schema::to_batch;
+use planform_data::{generate, Dataset, Domain, Example, GenerateConfig, SearchMode, Split};
+use planform_trace::maze_gen::{MazeGenConfig, MazeGenerator};
+use planform_trace::rng::Rng;
+use planform_trace::vocab::Vocabulary;
+use rayon::prelude::*;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        return Err("usage: gen_bench TASKS THREADS OUT_DIR [SIZE]".into());
+    }
+    let n: u64 = args[1].parse()?;
+    let threads: usize = args[2].parse()?;
+    let out = Path::new(&args[3]);
+    let size: u32 = args.get(4).map_or(Ok(10), |s| s.parse())?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+
+    // 1. Pure generation (A* + tokens, no JSON, no Parquet), same chunked scheme.
+    let vocab = Vocabulary::maze(size, size)?;
+    let cfg = MazeGenConfig::reference(size, size, SearchMode::Deterministic);
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let (mut tasks, mut tokens, mut next) = (0u64, 0u64, 0u64);
+    while tasks < n {
+        let chunk = 64 * threads as u64;
+        let r: Vec<(u64, u64)> = pool.install(|| {
+            (next..next + chunk)
+                .into_par_iter()
+                .map_init(
+                    || MazeGenerator::new(cfg).expect("valid config"),
+                    |g, i| {
+                        let l = g
+                            .generate_layout(&vocab, &mut Rng::stream(1, i))
+                            .expect("layout");
+                        let tok = l.tasks.iter().map(|s| s.tokens.len() as u64).sum();
+                        (l.tasks.len() as u64, tok)
+                    },
+                )
+                .collect()
+        });
+        next += chunk;
+        for (a, b) in r {
+            tasks += a;
+            tokens += b;
+        }
+    }
+    let pure = t.elapsed().as_secs_f64();
+    let pure_cpu = cpu_seconds() - cpu;
+    println!(
+        "pure generation: {tasks} tasks in {pure:.2}s wall = {:.0} tasks/s, {:.2}M tokens/s \
+         ({threads} threads); {pure_cpu:.2} CPU-s = {:.0} tasks per CPU-second",
+        tasks as f64 / pure,
+        tokens as f64 / pure / 1e6,
+        tasks as f64 / pure_cpu
+    );
+
+    // 2. Full generate() with Parquet writes.
+    let mut c = GenerateConfig::new(Domain::maze(size, size), n);
+    c.seed = 1;
+    c.overwrite = true;
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let m = generate(&c, out, threads, |_, _| {})?;
+    let full = t.elapsed().as_secs_f64();
+    let full_cpu = cpu_seconds() - cpu;
+    let bytes: u64 = Split::ALL
+        .iter()
+        .flat_map(|&s| m.split(s).shards.iter().map(|x| x.bytes))
+        .sum();
+    println!(
+        "generate (with Parquet): {n} tasks in {full:.2}s wall = {:.0} tasks/s ({threads} \
+         threads); {full_cpu:.2} CPU-s = {:.0} tasks per CPU-second; {bytes} bytes on disk = \
+         {:.1} MB per million tasks",
+        n as f64 / full,
+        n as f64 / full_cpu,
+        bytes as f64 / n as f64
+    );
+
+    // 3. Read back (checksums verified) and time the Parquet encoding alone.
+    let ds = Dataset::open(out)?;
+    let t = Instant::now();
+    let rows = ds.read_split(Split::Train)?;
+    println!(
+        "read_split(train): {} rows in {:.2}s",
+        rows.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let sample: Vec<Example> = rows.into_iter().take(100_000).collect();
+    for (name, level, token_dict) in [
+        ("zstd(1) dict", 1, true),
+        ("zstd(3) dict [default]", 3, true),
+        ("zstd(3) plain", 3, false),
+        ("zstd(9) dict", 9, true),
+    ] {
+        let (secs, len) = encode(&sample, level, token_dict)?;
+        println!(
+            "  encode {} rows, {name:<24}: {secs:.2} CPU-s ({:.0} rows per CPU-s), {:.1} MB per million rows",
+            sample.len(),
+            sample.len() as f64 / secs,
+            len as f64 / sample.len() as f64
+        );
+    }
+    Ok(())
+}
+
+/// CPU seconds (user + system) of this process so far, from /proc (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn encode(
+    rows: &[Example],
+    level: i32,
+    token_dict: bool,
+) -> Result<(f64, usize), Box<dyn std::error::Error>> {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(level)?))
+        .set_max_row_group_row_count(Some(planform_data::ROW_GROUP_ROWS))
+        .set_column_dictionary_enabled(ColumnPath::from("task"), false);
+    if !token_dict {
+        for col in ["prompt", "reasoning", "plan"] {
+            let path = ColumnPath::new(vec![col.into(), "list".into(), "item".into()]);
+            b = b.set_column_dictionary_enabled(path, false);
+        }
+    }
+    let t = cpu_seconds();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(
+        &mut buf,
+        planform_data::schema::arrow_schema(),
+        Some(b.build()),
+    )?;
+    for chunk in rows.chunks(4096) {
+        w.write(&to_batch(chunk)?)?;
+    }
+    w.close()?;
+    Ok((cpu_seconds() - t, buf.len()))
+}
