@@ -51,7 +51,11 @@ impl KvCache {
     /// positions (grown by doubling when a step needs more).
     pub fn new(cross: CrossKv, initial_capacity: usize) -> Self {
         let layers = cross.k.len();
-        KvCache { cross, self_kv: (0..layers).map(|_| None).collect(), capacity: initial_capacity.max(1) as i64 }
+        KvCache {
+            cross,
+            self_kv: (0..layers).map(|_| None).collect(),
+            capacity: initial_capacity.max(1) as i64,
+        }
     }
 
     /// Number of rows `B`.
@@ -96,7 +100,13 @@ impl KvCache {
     /// left stale; the caller restarts those rows at position 0.
     pub fn replace_rows(&mut self, slots: &Tensor, src: &CrossKv, src_rows: &Tensor) {
         let picked = src.select(src_rows);
-        for (dst, s) in self.cross.k.iter_mut().zip(&picked.k).chain(self.cross.v.iter_mut().zip(&picked.v)) {
+        for (dst, s) in self
+            .cross
+            .k
+            .iter_mut()
+            .zip(&picked.k)
+            .chain(self.cross.v.iter_mut().zip(&picked.v))
+        {
             let _ = dst.index_copy_(0, slots, s);
         }
         let _ = self.cross.keep.index_copy_(0, slots, &picked.keep);

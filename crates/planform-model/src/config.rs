@@ -180,7 +180,11 @@ impl FromStr for ModelSize {
         ModelSize::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| ModelError::Config(format!("unknown model size {s:?} (expected one of tiny, mini, s, m-s, l, xl-2)")))
+            .ok_or_else(|| {
+                ModelError::Config(format!(
+                    "unknown model size {s:?} (expected one of tiny, mini, s, m-s, l, xl-2)"
+                ))
+            })
     }
 }
 
@@ -188,7 +192,7 @@ impl FromStr for ModelSize {
 /// `multiple_of * ((floor(2 * 4 dim / 3) + multiple_of - 1) / multiple_of)`.
 pub fn ffn_hidden(dim: usize, multiple_of: usize) -> usize {
     let h = (2 * 4 * dim) / 3;
-    multiple_of * ((h + multiple_of - 1) / multiple_of)
+    multiple_of * h.div_ceil(multiple_of)
 }
 
 impl ModelConfig {
@@ -216,20 +220,32 @@ impl ModelConfig {
         }
         for (name, s) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
             if s.dim == 0 || s.layers == 0 || s.heads == 0 {
-                return bad(format!("{name}: dim, layers and heads must be > 0 (got {s:?})"));
+                return bad(format!(
+                    "{name}: dim, layers and heads must be > 0 (got {s:?})"
+                ));
             }
             if s.dim % s.heads != 0 {
-                return bad(format!("{name}: dim {} is not divisible by heads {}", s.dim, s.heads));
+                return bad(format!(
+                    "{name}: dim {} is not divisible by heads {}",
+                    s.dim, s.heads
+                ));
             }
             if s.head_dim() % 2 != 0 {
-                return bad(format!("{name}: head_dim {} must be even for RoPE", s.head_dim()));
+                return bad(format!(
+                    "{name}: head_dim {} must be even for RoPE",
+                    s.head_dim()
+                ));
             }
         }
         if self.ffn_multiple_of == 0 {
             return bad("ffn_multiple_of must be > 0".into());
         }
-        if !(self.rope_base > 0.0) || !(self.norm_eps > 0.0) {
-            return bad(format!("rope_base ({}) and norm_eps ({}) must be > 0", self.rope_base, self.norm_eps));
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(self.rope_base) || !positive(self.norm_eps) {
+            return bad(format!(
+                "rope_base ({}) and norm_eps ({}) must be > 0",
+                self.rope_base, self.norm_eps
+            ));
         }
         if self.max_positions < 2 {
             return bad("max_positions must be >= 2".into());
@@ -239,7 +255,8 @@ impl ModelConfig {
 
     /// Parses a TOML document.
     pub fn from_toml(text: &str) -> Result<Self, ModelError> {
-        let c: ModelConfig = toml::from_str(text).map_err(|e| ModelError::Config(format!("model config TOML: {e}")))?;
+        let c: ModelConfig = toml::from_str(text)
+            .map_err(|e| ModelError::Config(format!("model config TOML: {e}")))?;
         c.validate()?;
         Ok(c)
     }
@@ -251,15 +268,16 @@ impl ModelConfig {
 
     /// Parses a JSON document.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let c: ModelConfig =
-            serde_json::from_str(text).map_err(|e| ModelError::Config(format!("model config JSON: {e}")))?;
+        let c: ModelConfig = serde_json::from_str(text)
+            .map_err(|e| ModelError::Config(format!("model config JSON: {e}")))?;
         c.validate()?;
         Ok(c)
     }
 
     /// Serialises to pretty JSON.
     pub fn to_json(&self) -> Result<String, ModelError> {
-        serde_json::to_string_pretty(self).map_err(|e| ModelError::Config(format!("model config to JSON: {e}")))
+        serde_json::to_string_pretty(self)
+            .map_err(|e| ModelError::Config(format!("model config to JSON: {e}")))
     }
 
     /// SwiGLU hidden width of the given stack.
@@ -275,9 +293,15 @@ impl ModelConfig {
         let fe = self.ffn_hidden(e);
         let fd = self.ffn_hidden(d);
         // Encoder: embedding, blocks (attn 4 d², SwiGLU 3 d h, 2 norms), norm + Linear(d_enc -> d_dec).
-        let enc = v * e.dim + e.layers * (4 * e.dim * e.dim + 3 * e.dim * fe + 2 * e.dim) + e.dim + e.dim * d.dim;
+        let enc = v * e.dim
+            + e.layers * (4 * e.dim * e.dim + 3 * e.dim * fe + 2 * e.dim)
+            + e.dim
+            + e.dim * d.dim;
         // Decoder: embedding, blocks (self + cross attn 8 d², SwiGLU, 3 norms), norm + Linear(d -> V).
-        let dec = v * d.dim + d.layers * (8 * d.dim * d.dim + 3 * d.dim * fd + 3 * d.dim) + d.dim + d.dim * v;
+        let dec = v * d.dim
+            + d.layers * (8 * d.dim * d.dim + 3 * d.dim * fd + 3 * d.dim)
+            + d.dim
+            + d.dim * v;
         enc + dec
     }
 
@@ -285,7 +309,8 @@ impl ModelConfig {
     /// (`nn.Parameter(requires_grad=False)`, one pair per stack, each
     /// `max_positions x head_dim/2`), which `num_model_parameters` counts.
     pub fn rope_table_parameters(&self) -> usize {
-        2 * self.max_positions * (self.encoder.head_dim() / 2) + 2 * self.max_positions * (self.decoder.head_dim() / 2)
+        2 * self.max_positions * (self.encoder.head_dim() / 2)
+            + 2 * self.max_positions * (self.decoder.head_dim() / 2)
     }
 
     /// Trainable parameters plus RoPE tables: the reference's
@@ -316,15 +341,25 @@ mod tests {
         // searchformer.md §3.1 for V = 118: trainable 6.3M / 33.3M / 149.5M,
         // with RoPE tables 14.7M / 45.9M / 174.7M (s / m-s / l).
         let m = |n: usize| (n as f64 / 1e5).round() / 10.0;
-        let cases = [(ModelSize::S, 6.3, 14.7), (ModelSize::MS, 33.3, 45.9), (ModelSize::L, 149.5, 174.7)];
+        let cases = [
+            (ModelSize::S, 6.3, 14.7),
+            (ModelSize::MS, 33.3, 45.9),
+            (ModelSize::L, 149.5, 174.7),
+        ];
         for (size, trainable, with_rope) in cases {
             let c = ModelConfig::from_size(size, 118);
             assert_eq!(m(c.trainable_parameters()), trainable, "{size} trainable");
             assert_eq!(m(c.parameters_with_rope()), with_rope, "{size} with rope");
         }
         // Exact count for `s`, worked by hand in the crate docs.
-        assert_eq!(ModelConfig::from_size(ModelSize::S, 118).trainable_parameters(), 6_304_128);
-        assert_eq!(ModelConfig::from_size(ModelSize::S, 118).parameters_with_rope(), 14_692_736);
+        assert_eq!(
+            ModelConfig::from_size(ModelSize::S, 118).trainable_parameters(),
+            6_304_128
+        );
+        assert_eq!(
+            ModelConfig::from_size(ModelSize::S, 118).parameters_with_rope(),
+            14_692_736
+        );
     }
 
     #[test]
@@ -332,9 +367,15 @@ mod tests {
         // searchformer.md §3.1: V = 40,016: about 79M/92M (m-s) and 241M/267M (l).
         let m = |n: usize| (n as f64 / 1e6).round();
         let ms = ModelConfig::from_size(ModelSize::MS, 40_016);
-        assert_eq!((m(ms.trainable_parameters()), m(ms.parameters_with_rope())), (79.0, 92.0));
+        assert_eq!(
+            (m(ms.trainable_parameters()), m(ms.parameters_with_rope())),
+            (79.0, 92.0)
+        );
         let l = ModelConfig::from_size(ModelSize::L, 40_016);
-        assert_eq!((m(l.trainable_parameters()), m(l.parameters_with_rope())), (241.0, 267.0));
+        assert_eq!(
+            (m(l.trainable_parameters()), m(l.parameters_with_rope())),
+            (241.0, 267.0)
+        );
     }
 
     #[test]

@@ -71,6 +71,11 @@ pub struct DecodeConfig {
     pub max_rows: usize,
     /// Seed of the sampler.
     pub seed: u64,
+    /// Sampler key of `prompts[0]`: prompt `i` draws from the stream of
+    /// (seed, `first_prompt_index + i`, sample). Lets a caller split a prompt
+    /// set into several `generate` calls and get the same samples. Default 0.
+    #[serde(default)]
+    pub first_prompt_index: usize,
     /// Step precision. Default fp32.
     pub precision: Precision,
 }
@@ -87,6 +92,7 @@ impl DecodeConfig {
             prefix: Vec::new(),
             max_rows: 256,
             seed: 0,
+            first_prompt_index: 0,
             precision: Precision::F32,
         }
     }
@@ -109,17 +115,27 @@ impl DecodeConfig {
             return bad(format!("decode: bos and eos are both {}", self.bos));
         }
         if self.max_len < 1 + self.prefix.len() {
-            return bad(format!("decode: max_len {} cannot hold bos + {} prefix tokens", self.max_len, self.prefix.len()));
+            return bad(format!(
+                "decode: max_len {} cannot hold bos + {} prefix tokens",
+                self.max_len,
+                self.prefix.len()
+            ));
         }
         if self.max_len > model.max_positions {
-            return Err(ModelError::TooLong { name: "decode max_len", len: self.max_len, max: model.max_positions });
+            return Err(ModelError::TooLong {
+                name: "decode max_len",
+                len: self.max_len,
+                max: model.max_positions,
+            });
         }
         if self.samples_per_prompt == 0 || self.max_rows == 0 {
             return bad("decode: samples_per_prompt and max_rows must be >= 1".into());
         }
         if let Sampler::Multinomial { temperature } = self.sampler {
             if !(temperature.is_finite() && temperature > 0.0) {
-                return bad(format!("decode: temperature must be finite and > 0, got {temperature}"));
+                return bad(format!(
+                    "decode: temperature must be finite and > 0, got {temperature}"
+                ));
             }
         }
         Ok(())
@@ -180,7 +196,11 @@ pub struct DecodeOutput {
 
 /// Decodes `samples_per_prompt` sequences for every prompt (token ids of the
 /// encoder input, e.g. `bos prompt eos`, unpadded).
-pub fn generate<P: AsRef<[i64]>>(model: &EncoderDecoder, prompts: &[P], cfg: &DecodeConfig) -> Result<DecodeOutput, ModelError> {
+pub fn generate<P: AsRef<[i64]>>(
+    model: &EncoderDecoder,
+    prompts: &[P],
+    cfg: &DecodeConfig,
+) -> Result<DecodeOutput, ModelError> {
     let mcfg = model.config();
     cfg.validate(mcfg)?;
     let vocab = mcfg.vocab_size;
@@ -190,10 +210,18 @@ pub fn generate<P: AsRef<[i64]>>(model: &EncoderDecoder, prompts: &[P], cfg: &De
             return Err(ModelError::Config("decode: empty prompt".into()));
         }
         if p.len() >= mcfg.max_positions {
-            return Err(ModelError::TooLong { name: "prompt", len: p.len(), max: mcfg.max_positions });
+            return Err(ModelError::TooLong {
+                name: "prompt",
+                len: p.len(),
+                max: mcfg.max_positions,
+            });
         }
         if let Some(&id) = p.iter().find(|&&t| t < 0 || t as usize >= vocab) {
-            return Err(ModelError::TokenOutOfRange { name: "prompt", id, vocab });
+            return Err(ModelError::TokenOutOfRange {
+                name: "prompt",
+                id,
+                vocab,
+            });
         }
     }
     let prompts: Vec<&[i64]> = prompts.iter().map(|p| p.as_ref()).collect();
@@ -246,7 +274,10 @@ impl<'a> Scheduler<'a> {
             cfg,
             device: model.device(),
             prompt_len: prompts.iter().map(|p| p.len()).max().unwrap_or(1),
-            block_prompts: cfg.max_rows.div_ceil(samples).clamp(1, prompts.len().max(1)),
+            block_prompts: cfg
+                .max_rows
+                .div_ceil(samples)
+                .clamp(1, prompts.len().max(1)),
             next_row: 0,
             total_rows,
             slots: (0..cfg.max_rows.min(total_rows)).map(|_| None).collect(),
@@ -269,24 +300,45 @@ impl<'a> Scheduler<'a> {
         let generations = self
             .done
             .into_iter()
-            .map(|per_prompt| per_prompt.into_iter().map(|g| g.ok_or_else(|| ModelError::Config("decode: internal: row never finished".into()))).collect())
+            .map(|per_prompt| {
+                per_prompt
+                    .into_iter()
+                    .map(|g| {
+                        g.ok_or_else(|| {
+                            ModelError::Config("decode: internal: row never finished".into())
+                        })
+                    })
+                    .collect()
+            })
             .collect::<Result<_, _>>()?;
-        Ok(DecodeOutput { generations, stats: self.stats })
+        Ok(DecodeOutput {
+            generations,
+            stats: self.stats,
+        })
     }
 
     /// Fills idle slots with queued sequences, encoding prompts as needed.
     fn admit(&mut self) -> Result<(), ModelError> {
-        let free: Vec<usize> = (0..self.slots.len()).filter(|&i| self.slots[i].is_none()).collect();
+        let free: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_none())
+            .collect();
         let mut free = free.into_iter();
         let (mut slot_ids, mut src_rows) = (Vec::new(), Vec::new());
         while self.next_row < self.total_rows {
             let prompt = self.next_row / self.cfg.samples_per_prompt;
             let sample = self.next_row % self.cfg.samples_per_prompt;
-            let row = Row { prompt, sample, tokens: vec![self.cfg.bos] };
+            let row = Row {
+                prompt,
+                sample,
+                tokens: vec![self.cfg.bos],
+            };
             if row.tokens.len() >= self.cfg.max_len {
                 // max_len == 1: nothing to decode.
                 self.next_row += 1;
-                self.done[prompt][sample] = Some(Generation { tokens: row.tokens, stop: StopReason::MaxLen });
+                self.done[prompt][sample] = Some(Generation {
+                    tokens: row.tokens,
+                    stop: StopReason::MaxLen,
+                });
                 continue;
             }
             let Some(slot) = free.next() else { break };
@@ -330,14 +382,23 @@ impl<'a> Scheduler<'a> {
         }
         let ids = Tensor::from_slice(&ids).view([n, l]).to(self.device);
         let mask = Tensor::from_slice(&mask).view([n, l]).to(self.device);
-        let memory = self.model.encode_with(&ids, &mask, EncoderAttention::PaddingMasked)?;
+        let memory = self
+            .model
+            .encode_with(&ids, &mask, EncoderAttention::PaddingMasked)?;
         let cross = self.model.cross_kv(&memory, &mask)?;
         if self.cache.is_none() {
             // All slots start pointing at row 0; admission overwrites them.
             let zeros = Tensor::zeros([self.slots.len() as i64], (Kind::Int64, self.device));
-            self.cache = Some(KvCache::new(cross.select(&zeros), self.cfg.max_len.min(256)));
+            self.cache = Some(KvCache::new(
+                cross.select(&zeros),
+                self.cfg.max_len.min(256),
+            ));
         }
-        self.block = Some(PromptBlock { start: first, end, cross });
+        self.block = Some(PromptBlock {
+            start: first,
+            end,
+            cross,
+        });
         self.stats.encoder_batches += 1;
         Ok(())
     }
@@ -348,7 +409,10 @@ impl<'a> Scheduler<'a> {
         if self.next_row < self.total_rows || idle == 0 || idle * 8 < self.slots.len() {
             return;
         }
-        let keep: Vec<i64> = (0..self.slots.len()).filter(|&i| self.slots[i].is_some()).map(|i| i as i64).collect();
+        let keep: Vec<i64> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .map(|i| i as i64)
+            .collect();
         if let Some(cache) = self.cache.as_mut() {
             cache.select_rows(&Tensor::from_slice(&keep).to(self.device));
         }
@@ -359,14 +423,30 @@ impl<'a> Scheduler<'a> {
     /// One decoder step for every row; appends a token to each live row.
     fn step(&mut self) -> Result<(), ModelError> {
         let cfg = self.cfg;
-        let cache = self.cache.as_mut().ok_or_else(|| ModelError::Config("decode: internal: no cache".into()))?;
-        let fed = |s: &Option<Row>| s.as_ref().map_or((cfg.bos, 0), |r| (r.tokens[r.tokens.len() - 1], r.tokens.len() as i64 - 1));
+        let cache = self
+            .cache
+            .as_mut()
+            .ok_or_else(|| ModelError::Config("decode: internal: no cache".into()))?;
+        let fed = |s: &Option<Row>| {
+            s.as_ref().map_or((cfg.bos, 0), |r| {
+                (r.tokens[r.tokens.len() - 1], r.tokens.len() as i64 - 1)
+            })
+        };
         let (tokens, positions): (Vec<i64>, Vec<i64>) = self.slots.iter().map(fed).unzip();
         let logits = self.model.decode_step(cache, &tokens, &positions)?; // [B,V]
         let uniforms: Vec<f64> = self
             .slots
             .iter()
-            .map(|s| s.as_ref().map_or(0.5, |r| uniform(cfg.seed, r.prompt, r.sample, r.tokens.len())))
+            .map(|s| {
+                s.as_ref().map_or(0.5, |r| {
+                    uniform(
+                        cfg.seed,
+                        cfg.first_prompt_index + r.prompt,
+                        r.sample,
+                        r.tokens.len(),
+                    )
+                })
+            })
             .collect();
         let next = sample(&logits, cfg.sampler, &uniforms)?;
         self.stats.steps += 1;
@@ -390,7 +470,10 @@ impl<'a> Scheduler<'a> {
             };
             if let Some(stop) = stop {
                 if let Some(row) = slot.take() {
-                    self.done[row.prompt][row.sample] = Some(Generation { tokens: row.tokens, stop });
+                    self.done[row.prompt][row.sample] = Some(Generation {
+                        tokens: row.tokens,
+                        stop,
+                    });
                 }
             }
         }
@@ -405,9 +488,16 @@ fn sample(logits: &Tensor, sampler: Sampler, uniforms: &[f64]) -> Result<Vec<i64
         Sampler::Greedy => logits.argmax(-1, false),
         Sampler::Multinomial { temperature } => {
             let (b, v) = logits.size2()?;
-            let cdf = (logits.to_kind(Kind::Double) / temperature).softmax(-1, Kind::Double).cumsum(-1, Kind::Double); // [B,V]
-            let u = Tensor::from_slice(uniforms).to(logits.device()).view([b, 1]) * cdf.narrow(1, v - 1, 1);
-            cdf.lt_tensor(&u).sum_dim_intlist(-1, false, Kind::Int64).clamp_max(v - 1)
+            let cdf = (logits.to_kind(Kind::Double) / temperature)
+                .softmax(-1, Kind::Double)
+                .cumsum(-1, Kind::Double); // [B,V]
+            let u = Tensor::from_slice(uniforms)
+                .to(logits.device())
+                .view([b, 1])
+                * cdf.narrow(1, v - 1, 1);
+            cdf.lt_tensor(&u)
+                .sum_dim_intlist(-1, false, Kind::Int64)
+                .clamp_max(v - 1)
         }
     };
     Ok(Vec::<i64>::try_from(&idx.to(Device::Cpu))?)
@@ -423,7 +513,9 @@ fn mix(mut z: u64) -> u64 {
 
 /// Uniform in (0,1) for the token at `position` of (prompt, sample).
 fn uniform(seed: u64, prompt: usize, sample: usize, position: usize) -> f64 {
-    let h = [prompt as u64, sample as u64, position as u64].into_iter().fold(mix(seed), |h, x| mix(h ^ x));
+    let h = [prompt as u64, sample as u64, position as u64]
+        .into_iter()
+        .fold(mix(seed), |h, x| mix(h ^ x));
     ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64
 }
 
@@ -435,12 +527,18 @@ mod tests {
     fn inverse_cdf_sampling_matches_probabilities() {
         // logits ln(1), ln(2), ln(3), ln(4) -> p = 0.1, 0.2, 0.3, 0.4; counts of
         // 20,000 hashed uniforms must match within 4 standard errors.
-        let logits = Tensor::from_slice(&[1f32, 2., 3., 4.]).log().view([1, 4]).repeat([20_000, 1]);
+        let logits = Tensor::from_slice(&[1f32, 2., 3., 4.])
+            .log()
+            .view([1, 4])
+            .repeat([20_000, 1]);
         let u: Vec<f64> = (0..20_000).map(|i| uniform(7, 0, i, 3)).collect();
         let draws = sample(&logits, Sampler::Multinomial { temperature: 1.0 }, &u).unwrap();
         for (k, p) in [0.1, 0.2, 0.3, 0.4].into_iter().enumerate() {
             let f = draws.iter().filter(|&&d| d == k as i64).count() as f64 / 20_000.0;
-            assert!((f - p).abs() < 4.0 * (p * (1.0 - p) / 20_000.0f64).sqrt(), "token {k}: {f} vs {p}");
+            assert!(
+                (f - p).abs() < 4.0 * (p * (1.0 - p) / 20_000.0f64).sqrt(),
+                "token {k}: {f} vs {p}"
+            );
         }
         // Temperature 0.5 squares the odds: p ∝ 1,4,9,16.
         let draws = sample(&logits, Sampler::Multinomial { temperature: 0.5 }, &u).unwrap();

@@ -19,8 +19,12 @@ pub mod model;
 pub mod state;
 
 pub use cache::{CrossKv, KvCache};
-pub use config::{ffn_hidden, AttentionKernel, EncoderAttention, ModelConfig, ModelSize, StackConfig};
-pub use decode::{generate, DecodeConfig, DecodeOutput, DecodeStats, Generation, Precision, Sampler, StopReason};
+pub use config::{
+    ffn_hidden, AttentionKernel, EncoderAttention, ModelConfig, ModelSize, StackConfig,
+};
+pub use decode::{
+    generate, DecodeConfig, DecodeOutput, DecodeStats, Generation, Precision, Sampler, StopReason,
+};
 pub use error::ModelError;
 pub use model::{attend, AttnMask, EncoderDecoder, Linear};
 pub use state::{is_rope_table_key, load_named, LoadReport};

@@ -47,7 +47,14 @@ pub struct Linear {
 impl Linear {
     fn new(p: nn::Path, in_dim: i64, out_dim: i64) -> Self {
         let bound = 1.0 / (in_dim as f64).sqrt();
-        let weight = p.var("weight", &[out_dim, in_dim], nn::Init::Uniform { lo: -bound, up: bound });
+        let weight = p.var(
+            "weight",
+            &[out_dim, in_dim],
+            nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        );
         Linear { weight }
     }
 
@@ -66,12 +73,18 @@ struct RmsNorm {
 
 impl RmsNorm {
     fn new(p: nn::Path, dim: i64, eps: f64) -> Self {
-        RmsNorm { weight: p.var("weight", &[dim], nn::Init::Const(1.0)), eps }
+        RmsNorm {
+            weight: p.var("weight", &[dim], nn::Init::Const(1.0)),
+            eps,
+        }
     }
 
     /// `[.., D] -> [.., D]`: `w * x / sqrt(mean(x²) + eps)`.
     fn forward(&self, x: &Tensor) -> Tensor {
-        let var = x.to_kind(Kind::Float).square().mean_dim(-1, true, Kind::Float);
+        let var = x
+            .to_kind(Kind::Float)
+            .square()
+            .mean_dim(-1, true, Kind::Float);
         let y = x * (var + self.eps).rsqrt();
         let y = match self.weight.kind() {
             Kind::Half | Kind::BFloat16 => y.to_kind(self.weight.kind()),
@@ -91,12 +104,17 @@ struct FeedForward {
 
 impl FeedForward {
     fn new(p: nn::Path, dim: i64, hidden: i64) -> Self {
-        FeedForward { w1: Linear::new(&p / "w1", dim, hidden), w2: Linear::new(&p / "w2", hidden, dim), w3: Linear::new(&p / "w3", dim, hidden) }
+        FeedForward {
+            w1: Linear::new(&p / "w1", dim, hidden),
+            w2: Linear::new(&p / "w2", hidden, dim),
+            w3: Linear::new(&p / "w3", dim, hidden),
+        }
     }
 
     /// `[B,T,D] -> [B,T,hidden] -> [B,T,D]`.
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.w2.forward(&(self.w1.forward(x).silu() * self.w3.forward(x)))
+        self.w2
+            .forward(&(self.w1.forward(x).silu() * self.w3.forward(x)))
     }
 }
 
@@ -109,7 +127,8 @@ struct RopeAngles {
 
 /// `inv_freq[i] = 1 / base^(2i/hd)`, fp32 (as `RoPE.__init__`).
 fn rope_inv_freq(head_dim: i64, base: f64, device: Device) -> Tensor {
-    let exponents = Tensor::arange_start_step(0, head_dim, 2, (Kind::Float, device)) / head_dim as f64;
+    let exponents =
+        Tensor::arange_start_step(0, head_dim, 2, (Kind::Float, device)) / head_dim as f64;
     Tensor::pow_scalar(base, &exponents).reciprocal()
 }
 
@@ -119,8 +138,15 @@ impl RopeAngles {
     /// `[P, 1, 1, hd/2]` when true (one position per batch row).
     fn new(inv_freq: &Tensor, positions: &Tensor, per_row: bool) -> Self {
         let freqs = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq.unsqueeze(0); // [P, hd/2]
-        let shape: [i64; 4] = if per_row { [-1, 1, 1, freqs.size()[1]] } else { [1, -1, 1, freqs.size()[1]] };
-        RopeAngles { cos: freqs.cos().view(shape), sin: freqs.sin().view(shape) }
+        let shape: [i64; 4] = if per_row {
+            [-1, 1, 1, freqs.size()[1]]
+        } else {
+            [1, -1, 1, freqs.size()[1]]
+        };
+        RopeAngles {
+            cos: freqs.cos().view(shape),
+            sin: freqs.sin().view(shape),
+        }
     }
 
     /// Rotates pairs `(x[2i], x[2i+1])`: `[B,T,H,hd] -> [B,T,H,hd]`, same dtype as `x`.
@@ -129,7 +155,9 @@ impl RopeAngles {
         let odd = x.slice(-1, 1, None, 2);
         let r0 = &self.cos * &even - &self.sin * &odd;
         let r1 = &self.sin * &even + &self.cos * &odd;
-        Tensor::stack(&[r0, r1], -1).flatten(-2, -1).to_kind(x.kind())
+        Tensor::stack(&[r0, r1], -1)
+            .flatten(-2, -1)
+            .to_kind(x.kind())
     }
 }
 
@@ -145,7 +173,13 @@ pub enum AttnMask<'a> {
 }
 
 /// `softmax(q kᵀ / √hd + mask) v`: q `[B,H,Tq,hd]`, k/v `[B,H,Tk,hd]` -> `[B,H,Tq,hd]`.
-pub fn attend(kernel: AttentionKernel, q: &Tensor, k: &Tensor, v: &Tensor, mask: AttnMask) -> Tensor {
+pub fn attend(
+    kernel: AttentionKernel,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: AttnMask,
+) -> Tensor {
     match kernel {
         AttentionKernel::Sdpa => {
             let (keep, causal) = match mask {
@@ -206,7 +240,11 @@ impl Attention {
     /// `[B,H,T,hd] -> [B,T,D] -> wo -> [B,T,D]`.
     fn merge_out(&self, o: Tensor) -> Tensor {
         let (b, _, t, _) = o.size4().expect("attention output is 4-d");
-        self.wo.forward(&o.transpose(1, 2).contiguous().view([b, t, self.heads * self.head_dim]))
+        self.wo.forward(
+            &o.transpose(1, 2)
+                .contiguous()
+                .view([b, t, self.heads * self.head_dim]),
+        )
     }
 
     /// Self-attention with RoPE on q and k: `[B,T,D] -> [B,T,D]`.
@@ -219,7 +257,10 @@ impl Attention {
 
     /// Keys and values of `memory [B,S,D]` for cross-attention, each `[B,H,S,hd]` (no RoPE).
     fn cross_kv(&self, memory: &Tensor) -> (Tensor, Tensor) {
-        (self.split(self.wk.forward(memory)).transpose(1, 2), self.split(self.wv.forward(memory)).transpose(1, 2))
+        (
+            self.split(self.wk.forward(memory)).transpose(1, 2),
+            self.split(self.wv.forward(memory)).transpose(1, 2),
+        )
     }
 
     /// Cross-attention of `x [B,T,D]` on precomputed keys/values: `-> [B,T,D]`.
@@ -246,7 +287,10 @@ impl Attention {
         let v = self.split(self.wv.forward(x)).transpose(1, 2);
         let (cache_k, cache_v) = slot.get_or_insert_with(|| {
             let shape = [k.size()[0], self.heads, capacity, self.head_dim];
-            (Tensor::zeros(shape, (k.kind(), k.device())), Tensor::zeros(shape, (v.kind(), v.device())))
+            (
+                Tensor::zeros(shape, (k.kind(), k.device())),
+                Tensor::zeros(shape, (v.kind(), v.device())),
+            )
         });
         let _ = cache_k.scatter_(2, write_index, &k.to_kind(cache_k.kind()));
         let _ = cache_v.scatter_(2, write_index, &v.to_kind(cache_v.kind()));
@@ -278,7 +322,9 @@ impl EncoderBlock {
 
     /// `[B,Lp,De] -> [B,Lp,De]`.
     fn forward(&self, x: &Tensor, rope: &RopeAngles, mask: AttnMask) -> Tensor {
-        let h = x + self.attention.self_attention(&self.attention_norm.forward(x), rope, mask);
+        let h = x + self
+            .attention
+            .self_attention(&self.attention_norm.forward(x), rope, mask);
         &h + self.feed_forward.forward(&self.ffn_norm.forward(&h))
     }
 }
@@ -308,14 +354,30 @@ impl DecoderBlock {
     }
 
     /// Cross-attention and feed-forward half, shared by full and cached paths.
-    fn cross_and_ffn(&self, h: Tensor, cross_k: &Tensor, cross_v: &Tensor, keep: &Tensor) -> Tensor {
-        let h = &h + self.attention_feat.cross_attention(&self.attention_feat_norm.forward(&h), cross_k, cross_v, keep);
+    fn cross_and_ffn(
+        &self,
+        h: Tensor,
+        cross_k: &Tensor,
+        cross_v: &Tensor,
+        keep: &Tensor,
+    ) -> Tensor {
+        let h = &h
+            + self.attention_feat.cross_attention(
+                &self.attention_feat_norm.forward(&h),
+                cross_k,
+                cross_v,
+                keep,
+            );
         &h + self.feed_forward.forward(&self.ffn_norm.forward(&h))
     }
 
     /// Full sequence: `[B,Ld,D]` with memory `[B,Lp,D]`, keep `[B,1,1,Lp]` -> `[B,Ld,D]`.
     fn forward(&self, x: &Tensor, rope: &RopeAngles, memory: &Tensor, keep: &Tensor) -> Tensor {
-        let h = x + self.attention.self_attention(&self.attention_norm.forward(x), rope, AttnMask::Causal);
+        let h = x + self.attention.self_attention(
+            &self.attention_norm.forward(x),
+            rope,
+            AttnMask::Causal,
+        );
         let (k, v) = self.attention_feat.cross_kv(memory);
         self.cross_and_ffn(h, &k, &v, keep)
     }
@@ -351,17 +413,24 @@ impl EncoderDecoder {
         let (e, d, v) = (&cfg.encoder, &cfg.decoder, cfg.vocab_size as i64);
         let enc = p / "encoder";
         let dec = p / "decoder";
-        let normal = nn::Init::Randn { mean: 0.0, stdev: 1.0 };
+        let normal = nn::Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        };
         Ok(EncoderDecoder {
             cfg: cfg.clone(),
             device: p.device(),
             enc_embedding: (&enc / "embedding").var("weight", &[v, e.dim as i64], normal),
-            enc_layers: (0..e.layers).map(|i| EncoderBlock::new(&enc / "layers" / i, e, cfg)).collect(),
+            enc_layers: (0..e.layers)
+                .map(|i| EncoderBlock::new(&enc / "layers" / i, e, cfg))
+                .collect(),
             enc_out_norm: RmsNorm::new(&enc / "output" / 0, e.dim as i64, cfg.norm_eps),
             enc_out_proj: Linear::new(&enc / "output" / 1, e.dim as i64, d.dim as i64),
             enc_inv_freq: rope_inv_freq(e.head_dim() as i64, cfg.rope_base, p.device()),
             dec_embedding: (&dec / "embedding").var("weight", &[v, d.dim as i64], normal),
-            dec_layers: (0..d.layers).map(|i| DecoderBlock::new(&dec / "layers" / i, d, cfg)).collect(),
+            dec_layers: (0..d.layers)
+                .map(|i| DecoderBlock::new(&dec / "layers" / i, d, cfg))
+                .collect(),
             dec_out_norm: RmsNorm::new(&dec / "output" / 0, d.dim as i64, cfg.norm_eps),
             dec_out_proj: Linear::new(&dec / "output" / 1, d.dim as i64, v),
             dec_inv_freq: rope_inv_freq(d.head_dim() as i64, cfg.rope_base, p.device()),
@@ -385,10 +454,19 @@ impl EncoderDecoder {
     }
 
     /// Encoder with an explicit padding treatment (decoding uses `PaddingMasked`).
-    pub fn encode_with(&self, enc_ids: &Tensor, enc_mask: &Tensor, mode: EncoderAttention) -> Result<Tensor, ModelError> {
+    pub fn encode_with(
+        &self,
+        enc_ids: &Tensor,
+        enc_mask: &Tensor,
+        mode: EncoderAttention,
+    ) -> Result<Tensor, ModelError> {
         let (b, lp) = self.check_ids("enc_ids", enc_ids)?;
         let keep = self.check_mask(enc_mask, b, lp)?; // [B,1,1,Lp]
-        let rope = RopeAngles::new(&self.enc_inv_freq, &Tensor::arange(lp, (Kind::Int64, self.device)), false);
+        let rope = RopeAngles::new(
+            &self.enc_inv_freq,
+            &Tensor::arange(lp, (Kind::Int64, self.device)),
+            false,
+        );
         let mask = match mode {
             EncoderAttention::Unmasked => AttnMask::None,
             EncoderAttention::PaddingMasked => AttnMask::Keep(&keep),
@@ -397,21 +475,41 @@ impl EncoderDecoder {
         for layer in &self.enc_layers {
             h = layer.forward(&h, &rope, mask);
         }
-        Ok(self.enc_out_proj.forward(&self.enc_out_norm.forward(&h)).to_kind(Kind::Float)) // [B,Lp,D]
+        Ok(self
+            .enc_out_proj
+            .forward(&self.enc_out_norm.forward(&h))
+            .to_kind(Kind::Float)) // [B,Lp,D]
     }
 
     /// Decoder token embeddings: `dec_ids [B,Ld] -> [B,Ld,D]`.
     pub fn embed_decoder(&self, dec_ids: &Tensor) -> Result<Tensor, ModelError> {
         self.check_ids("dec_ids", dec_ids)?;
-        Ok(Tensor::embedding(&self.dec_embedding, dec_ids, -1, false, false))
+        Ok(Tensor::embedding(
+            &self.dec_embedding,
+            dec_ids,
+            -1,
+            false,
+            false,
+        ))
     }
 
     /// Decoder residual stream after the last block (before the output norm)
     /// for input embeddings `[B,Ld,D]` (e.g. Coconut continuous thoughts).
-    pub fn decoder_hidden(&self, dec_embeds: &Tensor, memory: &Tensor, enc_mask: &Tensor) -> Result<Tensor, ModelError> {
-        let (b, ld, dim) = dec_embeds.size3().map_err(|_| shape_err("dec_embeds", "[B,Ld,D]", dec_embeds))?;
+    pub fn decoder_hidden(
+        &self,
+        dec_embeds: &Tensor,
+        memory: &Tensor,
+        enc_mask: &Tensor,
+    ) -> Result<Tensor, ModelError> {
+        let (b, ld, dim) = dec_embeds
+            .size3()
+            .map_err(|_| shape_err("dec_embeds", "[B,Ld,D]", dec_embeds))?;
         if dim != self.cfg.decoder.dim as i64 {
-            return Err(shape_err("dec_embeds", &format!("[B,Ld,{}]", self.cfg.decoder.dim), dec_embeds));
+            return Err(shape_err(
+                "dec_embeds",
+                &format!("[B,Ld,{}]", self.cfg.decoder.dim),
+                dec_embeds,
+            ));
         }
         self.check_len("decoder length", ld)?;
         let lp = match memory.size3() {
@@ -419,7 +517,11 @@ impl EncoderDecoder {
             _ => return Err(shape_err("memory", &format!("[{b},Lp,{dim}]"), memory)),
         };
         let keep = self.check_mask(enc_mask, b, lp)?;
-        let rope = RopeAngles::new(&self.dec_inv_freq, &Tensor::arange(ld, (Kind::Int64, self.device)), false);
+        let rope = RopeAngles::new(
+            &self.dec_inv_freq,
+            &Tensor::arange(ld, (Kind::Int64, self.device)),
+            false,
+        );
         let mut h = dec_embeds.shallow_clone();
         for layer in &self.dec_layers {
             h = layer.forward(&h, &rope, memory, &keep);
@@ -429,34 +531,61 @@ impl EncoderDecoder {
 
     /// Output head: hidden `[B,Ld,D]` -> logits `[B,Ld,V]` fp32.
     pub fn decoder_head(&self, hidden: &Tensor) -> Tensor {
-        self.dec_out_proj.forward(&self.dec_out_norm.forward(hidden)).to_kind(Kind::Float)
+        self.dec_out_proj
+            .forward(&self.dec_out_norm.forward(hidden))
+            .to_kind(Kind::Float)
     }
 
     /// Decoder on input embeddings: `[B,Ld,D]` -> logits `[B,Ld,V]`.
-    pub fn decode_embeds(&self, dec_embeds: &Tensor, memory: &Tensor, enc_mask: &Tensor) -> Result<Tensor, ModelError> {
+    pub fn decode_embeds(
+        &self,
+        dec_embeds: &Tensor,
+        memory: &Tensor,
+        enc_mask: &Tensor,
+    ) -> Result<Tensor, ModelError> {
         Ok(self.decoder_head(&self.decoder_hidden(dec_embeds, memory, enc_mask)?))
     }
 
     /// Decoder (teacher forcing, causal): `dec_ids [B,Ld]` -> logits `[B,Ld,V]` fp32.
-    pub fn decode(&self, dec_ids: &Tensor, memory: &Tensor, enc_mask: &Tensor) -> Result<Tensor, ModelError> {
+    pub fn decode(
+        &self,
+        dec_ids: &Tensor,
+        memory: &Tensor,
+        enc_mask: &Tensor,
+    ) -> Result<Tensor, ModelError> {
         self.decode_embeds(&self.embed_decoder(dec_ids)?, memory, enc_mask)
     }
 
     /// Full forward pass (reference `EncoderDecoder.forward`):
     /// `enc_ids [B,Lp], enc_mask [B,Lp], dec_ids [B,Ld]` -> logits `[B,Ld,V]` fp32.
-    pub fn forward(&self, enc_ids: &Tensor, enc_mask: &Tensor, dec_ids: &Tensor) -> Result<Tensor, ModelError> {
+    pub fn forward(
+        &self,
+        enc_ids: &Tensor,
+        enc_mask: &Tensor,
+        dec_ids: &Tensor,
+    ) -> Result<Tensor, ModelError> {
         let memory = self.encode(enc_ids, enc_mask)?;
         self.decode(dec_ids, &memory, enc_mask)
     }
 
     /// Per-layer cross-attention keys/values of `memory [N,Lp,D]` for cached decoding.
     pub fn cross_kv(&self, memory: &Tensor, enc_mask: &Tensor) -> Result<CrossKv, ModelError> {
-        let (n, lp, dim) = memory.size3().map_err(|_| shape_err("memory", "[N,Lp,D]", memory))?;
+        let (n, lp, dim) = memory
+            .size3()
+            .map_err(|_| shape_err("memory", "[N,Lp,D]", memory))?;
         if dim != self.cfg.decoder.dim as i64 {
-            return Err(shape_err("memory", &format!("[N,Lp,{}]", self.cfg.decoder.dim), memory));
+            return Err(shape_err(
+                "memory",
+                &format!("[N,Lp,{}]", self.cfg.decoder.dim),
+                memory,
+            ));
         }
         let keep = self.check_mask(enc_mask, n, lp)?;
-        let (k, v) = self.dec_layers.iter().map(|l| l.attention_feat.cross_kv(memory)).unzip();
+        let (k, v) = self
+            .dec_layers
+            .iter()
+            .map(|l| l.attention_feat.cross_kv(memory))
+            .unzip();
         Ok(CrossKv { k, v, keep })
     }
 
@@ -464,7 +593,12 @@ impl EncoderDecoder {
     /// at position `positions[b]` (rows may be at different positions; the
     /// cache must have room for `max(positions) + 1`). Returns next-token
     /// logits `[B,V]` fp32.
-    pub fn decode_step(&self, cache: &mut KvCache, tokens: &[i64], positions: &[i64]) -> Result<Tensor, ModelError> {
+    pub fn decode_step(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[i64],
+        positions: &[i64],
+    ) -> Result<Tensor, ModelError> {
         let b = cache.rows();
         if tokens.len() as i64 != b || positions.len() as i64 != b {
             return Err(ModelError::Shape {
@@ -475,28 +609,49 @@ impl EncoderDecoder {
         }
         let vocab = self.cfg.vocab_size;
         if let Some(&id) = tokens.iter().find(|&&t| t < 0 || t as usize >= vocab) {
-            return Err(ModelError::TokenOutOfRange { name: "tokens", id, vocab });
+            return Err(ModelError::TokenOutOfRange {
+                name: "tokens",
+                id,
+                vocab,
+            });
         }
         let max_pos = positions.iter().copied().max().unwrap_or(0);
         if positions.iter().any(|&p| p < 0) || max_pos as usize + 1 >= self.cfg.max_positions {
-            return Err(ModelError::TooLong { name: "decoder position", len: max_pos as usize + 1, max: self.cfg.max_positions });
+            return Err(ModelError::TooLong {
+                name: "decoder position",
+                len: max_pos as usize + 1,
+                max: self.cfg.max_positions,
+            });
         }
         cache.ensure_capacity(max_pos + 1);
-        let (heads, hd) = (self.cfg.decoder.heads as i64, self.cfg.decoder.head_dim() as i64);
+        let (heads, hd) = (
+            self.cfg.decoder.heads as i64,
+            self.cfg.decoder.head_dim() as i64,
+        );
         let pos = Tensor::from_slice(positions).to(self.device); // [B]
         let rope = RopeAngles::new(&self.dec_inv_freq, &pos, true); // [B,1,1,hd/2]
         let write_index = pos.view([b, 1, 1, 1]).expand([b, heads, 1, hd], false); // [B,H,1,hd]
         let t_len = max_pos + 1;
         // Rows in lockstep need no self-attention mask; otherwise row b sees keys 0..=positions[b].
-        let keep = (positions.iter().any(|&p| p != max_pos))
-            .then(|| Tensor::arange(t_len, (Kind::Int64, self.device)).view([1, 1, 1, t_len]).le_tensor(&pos.view([b, 1, 1, 1])));
+        let keep = (positions.iter().any(|&p| p != max_pos)).then(|| {
+            Tensor::arange(t_len, (Kind::Int64, self.device))
+                .view([1, 1, 1, t_len])
+                .le_tensor(&pos.view([b, 1, 1, 1]))
+        });
         let mask = keep.as_ref().map_or(AttnMask::None, AttnMask::Keep);
 
         let ids = Tensor::from_slice(tokens).to(self.device).view([b, 1]);
         let mut h = Tensor::embedding(&self.dec_embedding, &ids, -1, false, false); // [B,1,D]
         for (l, layer) in self.dec_layers.iter().enumerate() {
             let x = layer.attention_norm.forward(&h);
-            let a = layer.attention.cached_self_attention(&x, &rope, &write_index, cache.self_kv_mut(l), t_len, mask);
+            let a = layer.attention.cached_self_attention(
+                &x,
+                &rope,
+                &write_index,
+                cache.self_kv_mut(l),
+                t_len,
+                mask,
+            );
             let h1 = &h + a;
             let cross = &cache.cross;
             h = layer.cross_and_ffn(h1, &cross.k[l], &cross.v[l], &cross.keep);
@@ -509,9 +664,15 @@ impl EncoderDecoder {
     /// `ids` must be `[B,L]` Int64 on the model device with ids in `0..V`
     /// (range checked for CPU tensors only, to avoid a device sync).
     fn check_ids(&self, name: &'static str, ids: &Tensor) -> Result<(i64, i64), ModelError> {
-        let (b, l) = ids.size2().map_err(|_| shape_err(name, "[B,L] int64", ids))?;
+        let (b, l) = ids
+            .size2()
+            .map_err(|_| shape_err(name, "[B,L] int64", ids))?;
         if ids.kind() != Kind::Int64 || ids.device() != self.device || b == 0 || l == 0 {
-            return Err(shape_err(name, &format!("non-empty [B,L] int64 on {:?}", self.device), ids));
+            return Err(shape_err(
+                name,
+                &format!("non-empty [B,L] int64 on {:?}", self.device),
+                ids,
+            ));
         }
         self.check_len(name, l)?;
         if ids.device() == Device::Cpu {
@@ -527,7 +688,11 @@ impl EncoderDecoder {
     /// Reference `RoPE.forward` asserts `len < max_seq_len`.
     fn check_len(&self, name: &'static str, len: i64) -> Result<(), ModelError> {
         if len as usize >= self.cfg.max_positions {
-            return Err(ModelError::TooLong { name, len: len as usize, max: self.cfg.max_positions });
+            return Err(ModelError::TooLong {
+                name,
+                len: len as usize,
+                max: self.cfg.max_positions,
+            });
         }
         Ok(())
     }
@@ -535,9 +700,17 @@ impl EncoderDecoder {
     /// `mask [B,L]` (bool or integer 0/1) -> keep mask `[B,1,1,L]` bool.
     fn check_mask(&self, mask: &Tensor, b: i64, l: i64) -> Result<Tensor, ModelError> {
         if mask.size() != [b, l] || mask.device() != self.device || mask.is_floating_point() {
-            return Err(shape_err("enc_mask", &format!("[{b},{l}] bool on {:?}", self.device), mask));
+            return Err(shape_err(
+                "enc_mask",
+                &format!("[{b},{l}] bool on {:?}", self.device),
+                mask,
+            ));
         }
-        let keep = if mask.kind() == Kind::Bool { mask.shallow_clone() } else { mask.ne(0) };
+        let keep = if mask.kind() == Kind::Bool {
+            mask.shallow_clone()
+        } else {
+            mask.ne(0)
+        };
         Ok(keep.view([b, 1, 1, l]))
     }
 }

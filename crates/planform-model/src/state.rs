@@ -42,9 +42,11 @@ pub fn load_named(vs: &nn::VarStore, named: &[(String, Tensor)]) -> Result<LoadR
             }
             match vars.get(name) {
                 None => problems.push(format!("unexpected key {name}")),
-                Some(dst) if dst.size() != src.size() => {
-                    problems.push(format!("{name}: shape {:?}, variable has {:?}", src.size(), dst.size()))
-                }
+                Some(dst) if dst.size() != src.size() => problems.push(format!(
+                    "{name}: shape {:?}, variable has {:?}",
+                    src.size(),
+                    dst.size()
+                )),
                 Some(dst) => {
                     let mut dst = dst.shallow_clone();
                     dst.copy_(&src.to_kind(dst.kind()).to(dst.device()));
@@ -58,7 +60,10 @@ pub fn load_named(vs: &nn::VarStore, named: &[(String, Tensor)]) -> Result<LoadR
     let missing: BTreeSet<&String> = vars.keys().filter(|k| !seen.contains(*k)).collect();
     problems.extend(missing.into_iter().map(|k| format!("missing key {k}")));
     if problems.is_empty() {
-        Ok(LoadReport { loaded: seen.len(), skipped_rope })
+        Ok(LoadReport {
+            loaded: seen.len(),
+            skipped_rope,
+        })
     } else {
         Err(ModelError::StateDict(problems.join("; ")))
     }
