@@ -1,3 +1,40 @@
+//! `planform`: a thin binary over the planform crates. Raw command-line arguments are parsed
+//! by clap, resolved once into each library's validated config, and handed to the library.
+//! Errors are reported with `anyhow` context naming the input; the exit status is non-zero.
+
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// Teach small transformers to plan: A* search traces, Searchformer / Dualformer training,
+/// decoding in fast/slow/auto modes, evaluation against A*.
+#[derive(Debug, Parser)]
+#[command(name = "planform", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a dataset of tasks with A* traces (maze or Sokoban) as Parquet shards.
+    Gen(commands::gen::GenArgs),
+    /// Solve tasks given as JSON lines; write each line back with prompt, reasoning and plan.
+    Solve(commands::solve::SolveArgs),
+    /// Summarize a dataset: counts, sequence-length statistics and histograms.
+    Inspect(commands::inspect::InspectArgs),
+}
+
 fn main() {
-    println!("planform");
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(args) => commands::gen::run(args),
+        Command::Solve(args) => commands::solve::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
 }

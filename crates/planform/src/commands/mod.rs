@@ -1,0 +1,6 @@
+//! One module per subcommand: clap arguments, their resolution into a validated library
+//! config, and the call into the library.
+
+pub mod gen;
+pub mod inspect;
+pub mod solve;
