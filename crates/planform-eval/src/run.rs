@@ -1,0 +1,248 @@
+//! A whole evaluation: checkpoint + dataset → sampled, scored tasks → report.
+
+use std::path::Path;
+
+use planform_data::{Dataset, Example, TSTAR_KEY};
+use planform_trace::metrics::astar_reference_length;
+use planform_trace::rng::Rng;
+use planform_trace::vocab::Vocabulary;
+use planform_train::load_model_from_checkpoint;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{sampler_name, EvalConfig};
+use crate::error::{EvalError, Result};
+use crate::metrics::EvalMetrics;
+use crate::report::{EvalHeader, EvalReport, Timing};
+use crate::sample::{sample_and_score, Progress, SampleConfig};
+use crate::score::{Retention, TaskInput, TaskResult};
+
+/// Where the t* values of an evaluation came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "source")]
+pub enum TStarSource {
+    /// Every task had the dataset's `astar_mean_reasoning` value.
+    Dataset {
+        /// A* runs per task recorded in the manifest.
+        runs: Option<u32>,
+    },
+    /// Computed here for `tasks` tasks that lacked it: `runs` nondeterministic A* runs
+    /// each, run `r` of task `id` seeded `Rng::stream(Rng::keyed(&[seed, TSTAR_KEY,
+    /// id]).next_u64(), r)`.
+    Computed {
+        /// Tasks computed here.
+        tasks: usize,
+        /// Runs per task.
+        runs: usize,
+        /// Seed.
+        seed: u64,
+    },
+}
+
+impl TStarSource {
+    /// One-line description for the report.
+    pub fn describe(&self, total: usize) -> String {
+        match self {
+            TStarSource::Dataset { runs: Some(r) } => {
+                format!("dataset column astar_mean_reasoning ({r} nondeterministic A* runs)")
+            }
+            TStarSource::Dataset { runs: None } => "dataset column astar_mean_reasoning".into(),
+            TStarSource::Computed { tasks, runs, seed } => format!(
+                "computed on the fly for {tasks} of {total} tasks \
+                 ({runs} nondeterministic A* runs, seed {seed})"
+            ),
+        }
+    }
+}
+
+/// The result of [`evaluate`]: the report and every task's scored responses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Config header, metrics, timing.
+    pub report: EvalReport,
+    /// Scored tasks in id order.
+    pub results: Vec<TaskResult>,
+}
+
+impl Evaluation {
+    /// Writes `summary.md`, `summary.json` and `tasks.jsonl` into `out_dir`.
+    pub fn write(&self, out_dir: &Path) -> Result<()> {
+        self.report.write(out_dir, &self.results)
+    }
+}
+
+/// The first `n` rows of a split in id order (reads only the shards it needs).
+pub fn first_examples(
+    dataset: &Dataset,
+    split: planform_data::Split,
+    n: usize,
+) -> Result<Vec<Example>> {
+    let mut rows = Vec::with_capacity(n.min(1 << 16));
+    for batch in dataset.batches(split, n.clamp(1, 8192)) {
+        rows.extend(batch?);
+        if rows.len() >= n {
+            break;
+        }
+    }
+    rows.sort_by_key(|e| e.id);
+    rows.truncate(n);
+    Ok(rows)
+}
+
+/// Fills in missing t* values (in parallel); returns how many were computed.
+pub fn fill_tstar(
+    tasks: &mut [TaskInput],
+    vocab: &Vocabulary,
+    runs: usize,
+    seed: u64,
+) -> Result<usize> {
+    let missing: Vec<&mut TaskInput> = tasks.iter_mut().filter(|t| t.tstar.is_none()).collect();
+    let count = missing.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count);
+    let per = count.div_ceil(threads);
+    let mut groups: Vec<Vec<&mut TaskInput>> = Vec::new();
+    let mut it = missing.into_iter().peekable();
+    while it.peek().is_some() {
+        groups.push(it.by_ref().take(per).collect());
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                s.spawn(move || -> Result<()> {
+                    for t in group {
+                        let key = Rng::keyed(&[seed, TSTAR_KEY, t.id]).next_u64();
+                        t.tstar = Some(astar_reference_length(&t.task, vocab, runs, key)?);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| EvalError::Responses("t* worker panicked".into()))?
+        })
+    })?;
+    Ok(count)
+}
+
+/// Runs an evaluation: loads the checkpoint and the first `cfg.tasks` rows of the split,
+/// checks that their vocabularies agree, fills in t*, samples `cfg.samples` responses per
+/// task and scores them. `progress` sees every finished chunk of tasks.
+pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Evaluation> {
+    cfg.validate()?;
+    let device = cfg.device.resolve()?;
+    let dataset = Dataset::open(&cfg.dataset)?;
+    let vocab = dataset.vocabulary().clone();
+    let loaded = load_model_from_checkpoint(&cfg.checkpoint, device)?;
+    let mismatch = |reason: String| EvalError::VocabMismatch {
+        checkpoint: loaded.dir.clone(),
+        dataset: cfg.dataset.clone(),
+        reason,
+    };
+    if loaded.config.vocab_size != vocab.len() {
+        return Err(mismatch(format!(
+            "the model has {} tokens, the dataset vocabulary {}",
+            loaded.config.vocab_size,
+            vocab.len()
+        )));
+    }
+    if loaded.vocab.tokens != vocab.tokens() {
+        return Err(mismatch(format!(
+            "the model was trained on vocabulary {:?}, the dataset has {:?}",
+            loaded.vocab.spec,
+            vocab.spec()
+        )));
+    }
+
+    let examples = first_examples(&dataset, cfg.split, cfg.tasks)?;
+    if examples.is_empty() {
+        return Err(EvalError::EmptySplit {
+            dataset: cfg.dataset.clone(),
+            split: cfg.split.to_string(),
+        });
+    }
+    let mut tasks = examples
+        .iter()
+        .map(TaskInput::from_example)
+        .collect::<Result<Vec<_>>>()?;
+    let computed = fill_tstar(&mut tasks, &vocab, cfg.tstar_runs, cfg.seed)?;
+    let tstar = if computed == 0 {
+        TStarSource::Dataset {
+            runs: dataset.manifest().astar_mean_runs,
+        }
+    } else {
+        TStarSource::Computed {
+            tasks: computed,
+            runs: cfg.tstar_runs,
+            seed: cfg.seed,
+        }
+    };
+
+    let longest = dataset.manifest().split(cfg.split).lengths.decoder.max as usize;
+    let max_len = cfg.max_len.resolve(
+        longest,
+        &dataset.config().domain,
+        loaded.config.max_positions,
+    );
+    let scfg = SampleConfig {
+        samples: cfg.samples,
+        mode: cfg.mode,
+        sampler: cfg.sampler,
+        max_len,
+        batch_rows: cfg.batch_rows,
+        seed: cfg.seed,
+        first_index: 0,
+        precision: cfg.precision,
+        retention: Retention::None,
+    };
+    let sampled = sample_and_score(&loaded.model, &vocab, &tasks, &scfg, progress)?;
+    let metrics = EvalMetrics::compute(&sampled.results);
+    let header = EvalHeader {
+        checkpoint: loaded.dir.clone(),
+        step: loaded.step,
+        dataset: cfg.dataset.clone(),
+        domain: dataset.config().domain.name(),
+        split: cfg.split.to_string(),
+        tasks: tasks.len(),
+        samples: cfg.samples,
+        mode: cfg.mode,
+        sampler: sampler_name(&cfg.sampler),
+        max_len,
+        max_len_rule: cfg.max_len,
+        longest_target: longest,
+        batch_rows: cfg.batch_rows,
+        seed: cfg.seed,
+        device: format!("{device:?}"),
+        tstar_description: tstar.describe(tasks.len()),
+        tstar,
+    };
+    let timing = Timing {
+        seconds: sampled.seconds,
+        generated_tokens: sampled.generated_tokens,
+        tokens_per_sec: sampled.generated_tokens as f64 / sampled.seconds.max(1e-9),
+    };
+    Ok(Evaluation {
+        report: EvalReport {
+            header,
+            metrics,
+            timing,
+        },
+        results: sampled.results,
+    })
+}
+
+/// [`evaluate`], then [`Evaluation::write`] into `out_dir`.
+pub fn evaluate_to(
+    cfg: &EvalConfig,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Evaluation> {
+    let eval = evaluate(cfg, progress)?;
+    eval.write(out_dir)?;
+    Ok(eval)
+}

@@ -1,0 +1,187 @@
+//! End to end with a tiny trained checkpoint: files, consistent counts, determinism,
+//! forced modes, bad inputs.
+
+mod common;
+
+use std::path::Path;
+
+use common::{maze_dataset, tiny_checkpoint};
+use planform_eval::{
+    evaluate, evaluate_to, DeviceChoice, EvalConfig, EvalError, EvalReport, MaxLen, Mode,
+    ModeChoice, Progress, Sampler, StopReason, TStarSource, TaskRecord, SUMMARY_JSON, SUMMARY_MD,
+    TASKS_JSONL,
+};
+
+fn config(run: &Path, data: &Path) -> EvalConfig {
+    let mut c = EvalConfig::new(run, data);
+    c.tasks = 4;
+    c.samples = 3;
+    c.batch_rows = 2; // several generate calls (chunks of ceil(8·2/3) = 6 tasks ≥ 4: one)
+    c.device = DeviceChoice::Cpu;
+    c.seed = 7;
+    c.tstar_runs = 4;
+    c
+}
+
+#[test]
+fn end_to_end_files_modes_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let run = tmp.path().join("run");
+    let ds = maze_dataset(&data, 5, 40, None, 5);
+    tiny_checkpoint(&ds, &run);
+
+    // Auto mode, written out.
+    let out = tmp.path().join("eval");
+    let cfg = config(&run, &data);
+    let mut seen: Vec<Progress> = Vec::new();
+    let ev = evaluate_to(&cfg, &out, &mut |p| seen.push(*p)).unwrap();
+    assert_eq!(seen.first().map(|p| p.tasks_done), Some(0));
+    assert_eq!(
+        seen.last().map(|p| (p.tasks_done, p.tasks_total)),
+        Some((4, 4))
+    );
+    for f in [SUMMARY_MD, SUMMARY_JSON, TASKS_JSONL] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let report: EvalReport =
+        serde_json::from_str(&std::fs::read_to_string(out.join(SUMMARY_JSON)).unwrap()).unwrap();
+    assert_eq!(report, ev.report);
+    let h = &report.header;
+    assert_eq!((h.tasks, h.samples, h.mode, h.step), (4, 3, Mode::Auto, 2));
+    // No t* column in this dataset: computed here, for every task.
+    assert_eq!(
+        h.tstar,
+        TStarSource::Computed {
+            tasks: 4,
+            runs: 4,
+            seed: 7
+        }
+    );
+    assert_eq!(h.max_len, (h.longest_target as f64 * 1.5).ceil() as usize);
+    let records: Vec<TaskRecord> = std::fs::read_to_string(out.join(TASKS_JSONL))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    let ids: Vec<u64> = records.iter().map(|r| r.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted);
+    let m = &report.metrics;
+    assert_eq!((m.tasks, m.responses), (4, 12));
+    assert!(records
+        .iter()
+        .all(|r| r.samples.len() == 3 && r.tstar.is_some()));
+    let all = || records.iter().flat_map(|r| r.samples.iter());
+    assert_eq!(m.stops.eos + m.stops.max_len, 12);
+    assert_eq!(m.stops.parse_failed, all().filter(|s| !s.parsed).count());
+    assert_eq!(
+        m.stops.max_len,
+        all().filter(|s| s.stop == StopReason::MaxLen).count()
+    );
+    assert!(all().all(|s| s.length <= h.max_len));
+    assert!(all()
+        .filter(|s| s.stop == StopReason::MaxLen)
+        .all(|s| s.length == h.max_len));
+    assert_eq!(
+        m.modes.fast.responses + m.modes.slow.responses + m.modes.other.responses,
+        12
+    );
+    assert_eq!(
+        m.modes.slow.responses,
+        all().filter(|s| s.mode == ModeChoice::Slow).count()
+    );
+    let solved = records.iter().filter(|r| r.solved).count() as f64 / 4.0;
+    assert_eq!(m.summary.solved, solved);
+    let correct = all().filter(|s| s.correct).count() as f64 / 12.0;
+    assert_eq!(m.correct_responses, correct);
+    assert_eq!(
+        report.timing.generated_tokens,
+        all().map(|s| s.length - 1).sum::<usize>()
+    );
+    let md = std::fs::read_to_string(out.join(SUMMARY_MD)).unwrap();
+    assert!(
+        md.contains("| solved (1 of 3) |") && md.contains("auto mode chose"),
+        "{md}"
+    );
+    assert!(md.contains("computed on the fly for 4 of 4 tasks"), "{md}");
+
+    // Same seed, other batch size and chunking: the same responses.
+    let mut cfg2 = config(&run, &data);
+    cfg2.batch_rows = 1; // chunks of 8 rows → 3 tasks per generate call
+    let ev2 = evaluate(&cfg2, &mut |_| {}).unwrap();
+    assert_eq!(ev2.results, ev.results);
+
+    // Forced modes: every response starts with the forced token.
+    for (mode, want) in [
+        (Mode::Fast, ModeChoice::Fast),
+        (Mode::Slow, ModeChoice::Slow),
+    ] {
+        let mut c = config(&run, &data);
+        c.mode = mode;
+        c.sampler = Sampler::Greedy;
+        c.max_len = MaxLen::Fixed(40);
+        let ev = evaluate(&c, &mut |_| {}).unwrap();
+        let m = &ev.report.metrics;
+        assert!(ev
+            .results
+            .iter()
+            .flat_map(|r| &r.samples)
+            .all(|s| s.mode == want));
+        assert!(ev
+            .results
+            .iter()
+            .flat_map(|r| &r.samples)
+            .all(|s| s.length <= 40));
+        let md = ev.report.to_markdown();
+        assert!(!md.contains("auto mode chose"), "{md}");
+        if mode == Mode::Fast {
+            assert_eq!(m.trace.max, 0, "fast responses have no trace");
+        }
+    }
+
+    // Bad inputs.
+    let mut c = config(&run, &data);
+    c.samples = 0;
+    assert!(matches!(
+        evaluate(&c, &mut |_| {}),
+        Err(EvalError::Config {
+            field: "samples",
+            ..
+        })
+    ));
+    let c = config(&tmp.path().join("missing"), &data);
+    let err = evaluate(&c, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, EvalError::Checkpoint(_)), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+    let other = tmp.path().join("data6");
+    maze_dataset(&other, 6, 20, None, 1);
+    let err = evaluate(&config(&run, &other), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, EvalError::VocabMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("data6"), "{err}");
+}
+
+#[test]
+fn dataset_tstar_is_used_when_present() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let run = tmp.path().join("run");
+    let ds = maze_dataset(&data, 5, 40, Some(6), 9);
+    tiny_checkpoint(&ds, &run);
+    let mut c = config(&run, &data);
+    c.tasks = 1000; // more than the split holds: all of it
+    c.samples = 1;
+    c.max_len = MaxLen::Fixed(30);
+    let ev = evaluate(&c, &mut |_| {}).unwrap();
+    let test = common::test_rows(&ds);
+    assert_eq!(ev.report.header.tasks, test.len());
+    assert_eq!(
+        ev.report.header.tstar,
+        TStarSource::Dataset { runs: Some(6) }
+    );
+    for (r, e) in ev.results.iter().zip(&test) {
+        assert_eq!((r.id, r.tstar), (e.id, e.astar_mean_reasoning));
+    }
+}
