@@ -127,7 +127,7 @@ fn default_row_group_rows() -> u64 {
 }
 
 /// Everything `generate` needs. Defaults (`GenerateConfig::new`): test fraction 0.1,
-/// seed 0, reference filters, no t*, 100,000 rows per shard, row groups of 16,384 rows,
+/// seed 0, reference filters, no t*, 100,000 rows per shard, row groups of 4,096 rows,
 /// no overwrite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateConfig {
@@ -148,7 +148,7 @@ pub struct GenerateConfig {
     pub tstar: Option<TStarConfig>,
     /// Rows per Parquet shard (default 100,000).
     pub shard_rows: u64,
-    /// Most rows per Parquet row group (default 16,384; a row group is also cut at
+    /// Most rows per Parquet row group (default 4,096; a row group is also cut at
     /// 8M tokens). Row groups are the unit of parallel encoding and of streaming reads.
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: u64,
