@@ -1,0 +1,97 @@
+//! Typed errors of the training crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while configuring, training, checkpointing or resuming.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The TOML text of a config could not be parsed or has an unknown/mistyped field.
+    #[error("config {origin}: {message}")]
+    ConfigParse {
+        /// Where the text came from (a file path or `override <field>`).
+        origin: String,
+        /// The parser's message; it names the offending key.
+        message: String,
+    },
+    /// A config field holds a value outside its valid range.
+    #[error("config field `{field}`: {reason}")]
+    ConfigInvalid {
+        /// Dotted path of the field, e.g. `optim.lr`.
+        field: String,
+        /// Why the value is rejected.
+        reason: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A checkpoint (or its pointer file) is unusable: corrupt, truncated, garbage JSON,
+    /// missing tensors, wrong shapes or a config that does not match.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint directory or file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// There is no checkpoint to resume from.
+    #[error("no checkpoint to resume from in {0}")]
+    NoCheckpoint(PathBuf),
+    /// The run directory already holds a run and neither resume nor overwrite was asked.
+    #[error("run directory {0} already holds checkpoints; resume it or choose another output dir")]
+    RunExists(PathBuf),
+    /// The dataset could not be used for training.
+    #[error("dataset: {0}")]
+    Data(String),
+    /// The optimizer was asked to do something inconsistent (e.g. load a state whose
+    /// parameters do not match the model).
+    #[error("optimizer: {0}")]
+    Optimizer(String),
+    /// The requested device or precision is not available.
+    #[error("device: {0}")]
+    Device(String),
+    /// A libtorch call failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// The training loss became NaN or infinite.
+    #[error("non-finite loss {loss} at step {step}")]
+    NonFiniteLoss {
+        /// The optimizer step (0-based) at which it happened.
+        step: u64,
+        /// The loss value.
+        loss: f64,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+impl TrainError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrainError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds a [`TrainError::ConfigInvalid`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        TrainError::ConfigInvalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds a [`TrainError::Checkpoint`].
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        TrainError::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Optimizers written out as plain per-parameter tensor updates.
+//!
+//! [`Optimizer`] owns the list of named trainable parameters and one [`ParamRule`] per
+//! parameter. A rule holds that parameter's state and performs its update given the
+//! gradient; the only rule today is [`AdamWRule`] (torch.optim.AdamW). Future GaLore rules
+//! implement [`ParamRule`] too (projecting the gradient, possibly after an SVD, keeping the
+//! moments in the low-rank space) and are chosen per parameter in [`Optimizer::new`].
+//!
+//! Weight decay is applied to *every* trainable parameter — embeddings and RMSNorm scales
+//! included — as the reference does (`AdamW(params=model.parameters())`, no parameter groups;
+//! the RoPE tables have no gradient there and are not trainable here).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn::VarStore, Device, Tensor};
+
+use crate::error::{Result, TrainError};
+use crate::tensor_io::{load_tensors, save_tensors, HostTensor};
+
+/// Format tag written into optimizer safetensors headers.
+pub const OPTIMIZER_FORMAT: &str = "planform-optimizer";
+/// Version of the optimizer state layout.
+pub const OPTIMIZER_FORMAT_VERSION: u32 = 1;
+
+/// Hyper-parameters of AdamW with `torch.optim.AdamW` semantics.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamWConfig {
+    /// `(β1, β2)`; reference (0.9, 0.99).
+    pub betas: (f64, f64),
+    /// Added to the bias-corrected `√v`; torch default 1e-8.
+    pub eps: f64,
+    /// Decoupled weight decay; torch default 0.01 (the reference leaves it at the default).
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            betas: (0.9, 0.99),
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+/// The update rule of an optimizer. New algorithms (e.g. GaLore variants carrying rank and
+/// projection-update interval) become new variants.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// AdamW on every parameter.
+    #[serde(rename = "adamw")]
+    AdamW,
+}
+
+/// One parameter's optimizer state and update.
+pub trait ParamRule: Send {
+    /// Updates `param` in place from `grad` with learning rate `lr`. Called under `no_grad`.
+    fn step(&mut self, param: &mut Tensor, grad: &Tensor, lr: f64) -> Result<()>;
+    /// Number of updates applied so far.
+    fn steps(&self) -> u64;
+    /// The keys [`ParamRule::state`] uses once the state exists.
+    fn state_keys(&self) -> &'static [&'static str];
+    /// The state tensors to save, by short key (e.g. `exp_avg`). Empty before the first step.
+    fn state(&self) -> Vec<(&'static str, Tensor)>;
+    /// Restores the state from `tensors` (keys as in [`ParamRule::state`]) and `steps`.
+    /// `param` is the parameter the state belongs to (for shape and device checks).
+    fn load_state(
+        &mut self,
+        param: &Tensor,
+        steps: u64,
+        tensors: &mut BTreeMap<&'static str, Tensor>,
+    ) -> std::result::Result<(), String>;
+}
+
+/// AdamW state of one parameter, updated exactly like PyTorch's single-tensor AdamW:
+///
+/// ```text
+/// t += 1
+/// p  ← p · (1 − lr·wd)
+/// m  ← lerp(m, g, 1 − β1)
+/// v  ← v·β2 + (1 − β2)·g·g
+/// p  ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
+/// ```
+///
+/// The tensor operations are ordered so that each rounds like the corresponding fused
+/// PyTorch kernel (`addcmul_`, `addcdiv_`), which makes the result bit-identical on CPU.
+pub struct AdamWRule {
+    cfg: AdamWConfig,
+    exp_avg: Option<Tensor>,
+    exp_avg_sq: Option<Tensor>,
+    steps: u64,
+}
+
+impl AdamWRule {
+    /// A fresh state (moments are created at the first step, like PyTorch).
+    pub fn new(cfg: AdamWConfig) -> Self {
+        AdamWRule {
+            cfg,
+            exp_avg: None,
+            exp_avg_sq: None,
+            steps: 0,
+        }
+    }
+}
+
+impl ParamRule for AdamWRule {
+    fn step(&mut self, param: &mut Tensor, grad: &Tensor, lr: f64) -> Result<()> {
+        let (beta1, beta2) = self.cfg.betas;
+        let m = match &mut self.exp_avg {
+            Some(m) => m,
+            slot => slot.insert(param.f_zeros_like()?),
+        };
+        let v = match &mut self.exp_avg_sq {
+            Some(v) => v,
+            slot => slot.insert(param.f_zeros_like()?),
+        };
+        self.steps += 1;
+        if self.cfg.weight_decay != 0.0 {
+            let _ = param.f_mul_scalar_(1.0 - lr * self.cfg.weight_decay)?;
+        }
+        let _ = m.f_lerp_(grad, 1.0 - beta1)?;
+        let _ = v.f_mul_scalar_(beta2)?;
+        // addcmul_(g, g, value=1-β2) rounds as self + ((value·g)·g).
+        let _ = v.f_addcmul_(&grad.f_mul_scalar(1.0 - beta2)?, grad)?;
+        // PyTorch reads the step back as a float and uses Python float arithmetic.
+        let t = self.steps as f32 as f64;
+        let bias_correction1 = 1.0 - beta1.powf(t);
+        let bias_correction2 = 1.0 - beta2.powf(t);
+        let step_size = lr / bias_correction1;
+        let bias_correction2_sqrt = bias_correction2.powf(0.5);
+        let denom = v
+            .f_sqrt()?
+            .f_div_scalar(bias_correction2_sqrt)?
+            .f_add_scalar(self.cfg.eps)?;
+        // addcdiv_(m, denom, value=-step_size) rounds as self + ((value·m) / denom).
+        let _ = param.f_addcdiv_(&m.f_mul_scalar(-step_size)?, &denom)?;
+        Ok(())
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn state_keys(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_avg_sq"]
+    }
+
+    fn state(&self) -> Vec<(&'static str, Tensor)> {
+        match (&self.exp_avg, &self.exp_avg_sq) {
+            (Some(m), Some(v)) => {
+                vec![
+                    ("exp_avg", m.shallow_clone()),
+                    ("exp_avg_sq", v.shallow_clone()),
+                ]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn load_state(
+        &mut self,
+        param: &Tensor,
+        steps: u64,
+        tensors: &mut BTreeMap<&'static str, Tensor>,
+    ) -> std::result::Result<(), String> {
+        let m = tensors.remove("exp_avg");
+        let v = tensors.remove("exp_avg_sq");
+        match (m, v) {
+            (None, None) if steps == 0 => {
+                self.exp_avg = None;
+                self.exp_avg_sq = None;
+            }
+            (Some(m), Some(v)) if steps > 0 => {
+                for (key, t) in [("exp_avg", &m), ("exp_avg_sq", &v)] {
+                    if t.size() != param.size() {
+                        return Err(format!(
+                            "{key} has shape {:?}, the parameter {:?}",
+                            t.size(),
+                            param.size()
+                        ));
+                    }
+                    if t.kind() != param.kind() {
+                        return Err(format!(
+                            "{key} has kind {:?}, the parameter {:?}",
+                            t.kind(),
+                            param.kind()
+                        ));
+                    }
+                }
+                let dev = param.device();
+                self.exp_avg = Some(m.to_device(dev));
+                self.exp_avg_sq = Some(v.to_device(dev));
+            }
+            _ => {
+                return Err(format!(
+                    "state tensors inconsistent with step count {steps}"
+                ))
+            }
+        }
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+struct Slot {
+    name: String,
+    param: Tensor,
+    rule: Box<dyn ParamRule>,
+}
+
+/// A set of named parameters and their per-parameter update rules.
+pub struct Optimizer {
+    algorithm: Algorithm,
+    adamw: AdamWConfig,
+    slots: Vec<Slot>,
+    steps: u64,
+}
+
+impl Optimizer {
+    /// An optimizer over `params` (name, tensor), ordered by name.
+    pub fn new(
+        algorithm: Algorithm,
+        adamw: AdamWConfig,
+        mut params: Vec<(String, Tensor)>,
+    ) -> Self {
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let slots = params
+            .into_iter()
+            .map(|(name, param)| {
+                let rule: Box<dyn ParamRule> = match algorithm {
+                    Algorithm::AdamW => Box::new(AdamWRule::new(adamw)),
+                };
+                Slot { name, param, rule }
+            })
+            .collect();
+        Optimizer {
+            algorithm,
+            adamw,
+            slots,
+            steps: 0,
+        }
+    }
+
+    /// An optimizer over every trainable variable of `vs` (names as in the var store).
+    pub fn for_var_store(algorithm: Algorithm, adamw: AdamWConfig, vs: &VarStore) -> Self {
+        let params = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        Self::new(algorithm, adamw, params)
+    }
+
+    /// Number of optimizer steps taken.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Names of the optimized parameters, in update order.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.slots.iter().map(|s| s.name.as_str())
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero_grad(&mut self) {
+        for s in &mut self.slots {
+            s.param.zero_grad();
+        }
+    }
+
+    /// One update of every parameter that has a gradient, with learning rate `lr`.
+    pub fn step(&mut self, lr: f64) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        for s in &mut self.slots {
+            let grad = s.param.grad();
+            if !grad.defined() {
+                continue;
+            }
+            s.rule.step(&mut s.param, &grad, lr)?;
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Saves the state (moments and step counts) as safetensors, atomically. Tensor names
+    /// are `<param>.<key>`; per-parameter step counts are `<param>.step` (int64 scalars).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut tensors = Vec::new();
+        for s in &self.slots {
+            for (key, t) in s.rule.state() {
+                let name = format!("{}.{key}", s.name);
+                tensors.push((name.clone(), HostTensor::from_tensor(&name, &t)?));
+            }
+            let name = format!("{}.step", s.name);
+            let step = Tensor::from(s.rule.steps() as i64);
+            tensors.push((name.clone(), HostTensor::from_tensor(&name, &step)?));
+        }
+        let mut meta = BTreeMap::new();
+        meta.insert("format".to_string(), OPTIMIZER_FORMAT.to_string());
+        meta.insert("version".to_string(), OPTIMIZER_FORMAT_VERSION.to_string());
+        meta.insert(
+            "algorithm".to_string(),
+            serde_json::to_string(&self.algorithm).unwrap_or_default(),
+        );
+        meta.insert(
+            "adamw".to_string(),
+            serde_json::to_string(&self.adamw).unwrap_or_default(),
+        );
+        meta.insert("steps".to_string(), self.steps.to_string());
+        save_tensors(path, &tensors, meta)
+    }
+
+    /// Restores the state saved by [`Optimizer::save`]. Every parameter must be present with
+    /// matching shapes, and the file must hold nothing else.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let bad = |reason: String| TrainError::checkpoint(path, reason);
+        let loaded = load_tensors(path, Device::Cpu)?;
+        let meta = &loaded.metadata;
+        if meta.get("format").map(String::as_str) != Some(OPTIMIZER_FORMAT) {
+            return Err(bad(
+                "not a planform optimizer state (header `format` missing)".into(),
+            ));
+        }
+        let version = meta.get("version").cloned().unwrap_or_default();
+        if version != OPTIMIZER_FORMAT_VERSION.to_string() {
+            return Err(bad(format!(
+                "optimizer state version {version:?}, expected {OPTIMIZER_FORMAT_VERSION}"
+            )));
+        }
+        let algorithm = serde_json::to_string(&self.algorithm).unwrap_or_default();
+        if meta.get("algorithm") != Some(&algorithm) {
+            return Err(bad(format!(
+                "optimizer algorithm {:?} differs from the configured {algorithm}",
+                meta.get("algorithm")
+            )));
+        }
+        let steps: u64 = meta
+            .get("steps")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("header `steps` missing or not an integer".into()))?;
+        let mut tensors = loaded.tensors;
+        for s in &mut self.slots {
+            let step_name = format!("{}.step", s.name);
+            let step_t = tensors
+                .remove(&step_name)
+                .ok_or_else(|| bad(format!("missing tensor {step_name}")))?;
+            if step_t.numel() != 1 || step_t.kind() != tch::Kind::Int64 {
+                return Err(bad(format!("{step_name} is not an int64 scalar")));
+            }
+            let param_steps = step_t.int64_value(&[]);
+            if param_steps < 0 {
+                return Err(bad(format!("{step_name} is negative")));
+            }
+            let mut own = BTreeMap::new();
+            for &key in s.rule.state_keys() {
+                if let Some(t) = tensors.remove(&format!("{}.{key}", s.name)) {
+                    own.insert(key, t);
+                }
+            }
+            s.rule
+                .load_state(&s.param, param_steps as u64, &mut own)
+                .map_err(|e| bad(format!("parameter {}: {e}", s.name)))?;
+        }
+        if let Some(extra) = tensors.keys().next() {
+            return Err(bad(format!(
+                "unexpected tensor {extra} (not a parameter of this model)"
+            )));
+        }
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,702 @@
+//! The training loop: one explicit loop in [`Trainer::run`].
+//!
+//! Per optimizer step: learning rate from the schedule (LambdaLR convention), zero the
+//! gradients, run `batch.accumulation` micro-batches (forward under the configured
+//! precision, per-sequence-normalised loss weighted by `1 / sequences in the step`,
+//! backward), one optimizer update. Then, by the configured cadence: a training record,
+//! the held-out loss, a checkpoint, and the progress callback.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use planform_model::{EncoderDecoder, ModelConfig};
+use serde_json::Value;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use crate::batch::Batch;
+use crate::checkpoint::{
+    load_weights, read_state, resolve_checkpoint, save_checkpoint, IntervalState, TrainState,
+    VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
+};
+use crate::config::{BatchConfig, BatchOrder, TrainConfig};
+use crate::data::{Prepared, SequenceBuilder, TrainData};
+use crate::error::{Result, TrainError};
+use crate::loss::{host_sums, next_token_loss, LossMetrics, N_SUMS};
+use crate::metrics::{EvalRecord, MetricsLog, Record, TrainRecord};
+use crate::optim::Optimizer;
+use crate::precision::{prepare, with_autocast};
+use crate::sampler::{plan_epoch, DataCursor};
+use crate::schedule::LrSchedule;
+use crate::tensor_io::write_atomic;
+
+/// Whether a run starts fresh or continues from its latest checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMode {
+    /// Start at step 0; an error if the run directory already holds checkpoints.
+    Fresh,
+    /// Continue from `<out>/checkpoints/latest`; an error if there is none.
+    Resume,
+    /// Resume if a checkpoint exists, else start fresh.
+    Auto,
+}
+
+/// What the progress callback sees after every optimizer step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// Steps of the whole run.
+    pub total_steps: u64,
+    /// Current epoch.
+    pub epoch: u64,
+    /// Learning rate of the step just taken.
+    pub lr: f64,
+    /// Loss of the newest training record.
+    pub loss: Option<f64>,
+    /// Loss of the newest evaluation.
+    pub eval_loss: Option<f64>,
+    /// Real tokens per second of training in this session.
+    pub tokens_per_sec: f64,
+    /// Estimated seconds to the end of the run.
+    pub eta_secs: Option<f64>,
+    /// Wall seconds of the run so far (all sessions).
+    pub elapsed_secs: f64,
+    /// This step wrote a training record.
+    pub logged: bool,
+    /// This step ran an evaluation.
+    pub evaluated: bool,
+    /// This step wrote a checkpoint.
+    pub checkpointed: bool,
+}
+
+/// The outcome of [`Trainer::run`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// Whether `total_steps` was reached (false: the callback stopped the run).
+    pub completed: bool,
+    /// Newest training record.
+    pub last_train: Option<TrainRecord>,
+    /// Newest evaluation record.
+    pub last_eval: Option<EvalRecord>,
+    /// Newest checkpoint directory written in this session.
+    pub last_checkpoint: Option<PathBuf>,
+    /// Wall seconds of the run (all sessions).
+    pub elapsed_secs: f64,
+    /// Real tokens trained on (all sessions).
+    pub tokens_seen: u64,
+}
+
+struct Interval {
+    sums: Tensor,
+    steps: u64,
+    sequences: u64,
+    tokens: u64,
+    padded: u64,
+    train_secs: f64,
+}
+
+impl Interval {
+    fn new(device: Device) -> Self {
+        Interval {
+            sums: Tensor::zeros([N_SUMS as i64], (Kind::Double, device)),
+            steps: 0,
+            sequences: 0,
+            tokens: 0,
+            padded: 0,
+            train_secs: 0.0,
+        }
+    }
+
+    fn to_state(&self) -> Result<IntervalState> {
+        Ok(IntervalState {
+            sums: host_sums(&self.sums)?.to_vec(),
+            steps: self.steps,
+            sequences: self.sequences,
+            tokens: self.tokens,
+            padded: self.padded,
+            train_secs: self.train_secs,
+        })
+    }
+
+    fn from_state(s: &IntervalState, device: Device) -> Result<Self> {
+        let sums = if s.sums.is_empty() {
+            vec![0.0; N_SUMS]
+        } else {
+            s.sums.clone()
+        };
+        if sums.len() != N_SUMS {
+            return Err(TrainError::Data(format!(
+                "interval sums have {} entries, expected {N_SUMS}",
+                sums.len()
+            )));
+        }
+        Ok(Interval {
+            sums: Tensor::f_from_slice(&sums)?.f_to_device(device)?,
+            steps: s.steps,
+            sequences: s.sequences,
+            tokens: s.tokens,
+            padded: s.padded,
+            train_secs: s.train_secs,
+        })
+    }
+}
+
+/// A training run in memory: model, optimizer, data stream and logs.
+pub struct Trainer {
+    cfg: TrainConfig,
+    device: Device,
+    vs: VarStore,
+    model: EncoderDecoder,
+    model_cfg: ModelConfig,
+    opt: Optimizer,
+    schedule: LrSchedule,
+    data: TrainData,
+    builder: SequenceBuilder,
+    step: u64,
+    cursor: DataCursor,
+    plan: Option<(u64, Vec<Vec<usize>>)>,
+    static_lengths: Option<Vec<(usize, usize)>>,
+    eval_batches: Option<Vec<Vec<Prepared>>>,
+    metrics: Option<MetricsLog>,
+    interval: Interval,
+    resumed: bool,
+    elapsed_before: f64,
+    session_start: Instant,
+    session_steps: u64,
+    session_tokens: u64,
+    session_train_secs: f64,
+    sequences_seen: u64,
+    tokens_seen: u64,
+    last_train: Option<TrainRecord>,
+    last_eval: Option<EvalRecord>,
+}
+
+/// Loads the dataset of `cfg` and runs it to the end (or until `progress` breaks).
+pub fn train(
+    cfg: TrainConfig,
+    start: StartMode,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<RunSummary> {
+    let data = TrainData::load(&cfg.data_dir, &cfg.data)?;
+    Trainer::new(cfg, data, start)?.run(progress)
+}
+
+fn has_checkpoint(out_dir: &Path) -> bool {
+    out_dir.join(CHECKPOINTS_DIR).join(LATEST_FILE).exists()
+}
+
+/// Parts of the config that must not change when a run is resumed (they determine the
+/// model, the data stream or the optimizer trajectory).
+fn identity(cfg: &TrainConfig) -> Vec<(&'static str, Value)> {
+    let j = |v: &dyn erased::Ser| v.to_json();
+    let mut data = j(&cfg.data);
+    if let Some(o) = data.as_object_mut() {
+        o.remove("eval_examples");
+    }
+    vec![
+        ("seed", Value::from(cfg.seed)),
+        ("model", j(&cfg.model)),
+        ("trace", j(&cfg.trace)),
+        ("data", data),
+        ("batch", j(&cfg.batch)),
+        ("optim", j(&cfg.optim)),
+    ]
+}
+
+mod erased {
+    /// Object-safe JSON serialisation for the identity comparison.
+    pub trait Ser {
+        fn to_json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+impl Trainer {
+    /// Builds a run from `cfg` on in-memory `data`: fresh (model initialised with
+    /// `tch::manual_seed(cfg.seed)`) or resumed from the run directory's latest checkpoint.
+    pub fn new(cfg: TrainConfig, data: TrainData, start: StartMode) -> Result<Self> {
+        cfg.validate()?;
+        let device = cfg.device.resolve()?;
+        prepare(cfg.precision, device)?;
+        if let Some(n) = cfg.threads {
+            tch::set_num_threads(n as i32);
+        }
+        if data.train.is_empty() {
+            return Err(TrainError::Data("no training examples".into()));
+        }
+        data.check_tokens()?;
+        let model_cfg = cfg.model.resolve(data.vocab.len())?;
+        let out = cfg.out_dir.clone();
+        let resume = match (start, has_checkpoint(&out)) {
+            (StartMode::Fresh, true) => return Err(TrainError::RunExists(out)),
+            (StartMode::Resume, false) => return Err(TrainError::NoCheckpoint(out)),
+            (StartMode::Fresh, false) | (StartMode::Auto, false) => false,
+            (StartMode::Resume, true) | (StartMode::Auto, true) => true,
+        };
+        tch::manual_seed(cfg.seed as i64);
+        let vs = VarStore::new(device);
+        let model = EncoderDecoder::new(&vs.root(), &model_cfg)
+            .map_err(|e| TrainError::invalid("model", e.to_string()))?;
+        let opt = Optimizer::for_var_store(cfg.optim.algorithm, cfg.optim.adamw(), &vs);
+        let builder = SequenceBuilder::new(&cfg.trace, data.domain(), cfg.seed)?;
+        let schedule = cfg.optim.schedule();
+        std::fs::create_dir_all(&out).map_err(|e| TrainError::io(&out, e))?;
+
+        let mut t = Trainer {
+            metrics: None,
+            interval: Interval::new(device),
+            cfg,
+            device,
+            vs,
+            model,
+            model_cfg,
+            opt,
+            schedule,
+            data,
+            builder,
+            step: 0,
+            cursor: DataCursor::default(),
+            plan: None,
+            static_lengths: None,
+            eval_batches: None,
+            resumed: resume,
+            elapsed_before: 0.0,
+            session_start: Instant::now(),
+            session_steps: 0,
+            session_tokens: 0,
+            session_train_secs: 0.0,
+            sequences_seen: 0,
+            tokens_seen: 0,
+            last_train: None,
+            last_eval: None,
+        };
+        if resume {
+            t.restore(&out)?;
+        } else {
+            let toml = t.cfg.to_toml()?;
+            write_atomic(&out.join("config.toml"), toml.as_bytes())?;
+            t.metrics = Some(MetricsLog::open(&out, None)?);
+        }
+        Ok(t)
+    }
+
+    /// Loads the latest checkpoint of `out` into this freshly built trainer.
+    fn restore(&mut self, out: &Path) -> Result<()> {
+        let dir = resolve_checkpoint(out)?;
+        let state = read_state(&dir)?;
+        self.check_resumable(&state, &dir)?;
+        load_weights(&dir, &self.vs)?;
+        self.opt.load(&dir.join(OPTIMIZER_FILE))?;
+        if self.opt.steps() != state.step {
+            return Err(TrainError::checkpoint(
+                &dir,
+                format!(
+                    "optimizer has {} steps, state.json says {}",
+                    self.opt.steps(),
+                    state.step
+                ),
+            ));
+        }
+        self.interval = Interval::from_state(&state.interval, self.device)
+            .map_err(|e| TrainError::checkpoint(&dir, e.to_string()))?;
+        self.step = state.step;
+        self.cursor = state.cursor;
+        self.elapsed_before = state.elapsed_secs;
+        self.sequences_seen = state.sequences_seen;
+        self.tokens_seen = state.tokens_seen;
+        self.last_train = state.last_train;
+        self.last_eval = state.last_eval;
+        self.metrics = Some(MetricsLog::open(out, Some(state.step))?);
+        Ok(())
+    }
+
+    fn check_resumable(&self, state: &TrainState, dir: &Path) -> Result<()> {
+        let bad = |reason: String| Err(TrainError::checkpoint(dir, reason));
+        if state.model != self.model_cfg {
+            return bad(format!(
+                "model config differs from the checkpoint's ({:?} vs {:?})",
+                self.model_cfg, state.model
+            ));
+        }
+        if state.vocab != VocabInfo::of(&self.data.vocab) {
+            return bad("dataset vocabulary differs from the checkpoint's".into());
+        }
+        for ((field, now), (_, then)) in
+            identity(&self.cfg).into_iter().zip(identity(&state.config))
+        {
+            if now != then {
+                return bad(format!(
+                    "config `{field}` differs from the checkpoint's: {now} vs {then}"
+                ));
+            }
+        }
+        if state.step > self.cfg.optim.total_steps {
+            return bad(format!("checkpoint step {} beyond total_steps", state.step));
+        }
+        Ok(())
+    }
+
+    /// Optimizer steps completed.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The model.
+    pub fn model(&self) -> &EncoderDecoder {
+        &self.model
+    }
+
+    /// The variables of the model.
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    /// The resolved model configuration.
+    pub fn model_config(&self) -> &ModelConfig {
+        &self.model_cfg
+    }
+
+    /// The device.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The data being trained on.
+    pub fn data(&self) -> &TrainData {
+        &self.data
+    }
+
+    /// `(encoder, decoder)` lengths of every training example in `epoch`.
+    pub fn epoch_lengths(&mut self, epoch: u64) -> Result<Vec<(usize, usize)>> {
+        if let Some(l) = &self.static_lengths {
+            return Ok(l.clone());
+        }
+        let lengths = self
+            .data
+            .train
+            .iter()
+            .map(|r| self.builder.lengths(r, &self.data.vocab, epoch))
+            .collect::<Result<Vec<_>>>()?;
+        if !self.builder.varies_by_epoch() {
+            self.static_lengths = Some(lengths.clone());
+        }
+        Ok(lengths)
+    }
+
+    fn next_batch(&mut self) -> Result<(u64, Vec<usize>)> {
+        loop {
+            let epoch = self.cursor.epoch;
+            if self.plan.as_ref().map(|p| p.0) != Some(epoch) {
+                let lengths = self.epoch_lengths(epoch)?;
+                self.plan = Some((
+                    epoch,
+                    plan_epoch(&lengths, &self.cfg.batch, self.cfg.seed, epoch),
+                ));
+            }
+            let batches = self
+                .plan
+                .as_ref()
+                .map(|p| &p.1)
+                .ok_or_else(|| TrainError::Data("no plan".into()))?;
+            if let Some(b) = batches.get(self.cursor.batch) {
+                let b = b.clone();
+                self.cursor.batch += 1;
+                return Ok((epoch, b));
+            }
+            if batches.is_empty() {
+                return Err(TrainError::Data("an epoch has no batches".into()));
+            }
+            self.cursor = DataCursor {
+                epoch: epoch + 1,
+                batch: 0,
+            };
+        }
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.session_start.elapsed().as_secs_f64()
+    }
+
+    /// Runs optimizer steps until `total_steps` or until `progress` returns `Break`
+    /// (which stops at once, without a checkpoint — like a kill).
+    pub fn run(
+        &mut self,
+        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<RunSummary> {
+        let total = self.cfg.optim.total_steps;
+        let mut last_checkpoint = None;
+        if self.step == 0 && !self.resumed && self.cfg.log.eval_at_start {
+            self.evaluate_and_log()?;
+        }
+        let mut completed = self.step >= total;
+        while self.step < total {
+            let t0 = Instant::now();
+            let lr = self.schedule.lr_at(self.cfg.optim.lr, self.step);
+            let micro = (0..self.cfg.batch.accumulation)
+                .map(|_| self.next_batch())
+                .collect::<Result<Vec<_>>>()?;
+            let n_step: usize = micro.iter().map(|m| m.1.len()).sum();
+            self.opt.zero_grad();
+            for (epoch, idx) in &micro {
+                let seqs = idx
+                    .iter()
+                    .map(|&i| {
+                        self.builder
+                            .prepare(&self.data.train[i], &self.data.vocab, *epoch)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let batch = Batch::collate(&seqs, self.device)?;
+                let out = self.forward_loss(&batch, 1.0 / n_step as f64)?;
+                out.loss.f_backward()?;
+                let _ = self.interval.sums.f_add_(&out.sums)?;
+                self.interval.sequences += batch.rows as u64;
+                self.interval.tokens += batch.real_tokens as u64;
+                self.interval.padded += batch.padded_tokens as u64;
+                self.session_tokens += batch.real_tokens as u64;
+                self.sequences_seen += batch.rows as u64;
+                self.tokens_seen += batch.real_tokens as u64;
+            }
+            self.opt.step(lr)?;
+            self.step += 1;
+            self.interval.steps += 1;
+            let secs = t0.elapsed().as_secs_f64();
+            self.interval.train_secs += secs;
+            self.session_train_secs += secs;
+            self.session_steps += 1;
+
+            let step = self.step;
+            let last = step == total;
+            let logged = step % self.cfg.log.log_every == 0 || last;
+            if logged {
+                self.log_train(lr)?;
+            }
+            let evaluated = step % self.cfg.log.eval_every == 0 || last;
+            if evaluated {
+                self.evaluate_and_log()?;
+            }
+            let checkpointed = step % self.cfg.log.checkpoint_every == 0 || last;
+            if checkpointed {
+                last_checkpoint = Some(self.checkpoint()?);
+            }
+            completed = last;
+            let p = self.progress(lr, logged, evaluated, checkpointed);
+            if progress(&p).is_break() {
+                break;
+            }
+        }
+        Ok(RunSummary {
+            step: self.step,
+            completed,
+            last_train: self.last_train.clone(),
+            last_eval: self.last_eval.clone(),
+            last_checkpoint,
+            elapsed_secs: self.elapsed(),
+            tokens_seen: self.tokens_seen,
+        })
+    }
+
+    fn forward_loss(&self, batch: &Batch, weight: f64) -> Result<crate::loss::LossOutput> {
+        let logits = with_autocast(self.cfg.precision, || {
+            self.model
+                .forward(&batch.enc_ids, &batch.enc_mask, &batch.dec_in)
+        })
+        .map_err(|e| TrainError::Data(format!("model forward: {e}")))?;
+        next_token_loss(&logits, batch, weight)
+    }
+
+    fn progress(&self, lr: f64, logged: bool, evaluated: bool, checkpointed: bool) -> Progress {
+        let per_step = if self.session_steps > 0 {
+            self.session_train_secs / self.session_steps as f64
+        } else {
+            0.0
+        };
+        let total = self.cfg.optim.total_steps;
+        Progress {
+            step: self.step,
+            total_steps: total,
+            epoch: self.cursor.epoch,
+            lr,
+            loss: self.last_train.as_ref().map(|r| r.metrics.loss),
+            eval_loss: self.last_eval.as_ref().map(|r| r.metrics.loss),
+            tokens_per_sec: if self.session_train_secs > 0.0 {
+                self.session_tokens as f64 / self.session_train_secs
+            } else {
+                0.0
+            },
+            eta_secs: (self.session_steps > 0)
+                .then(|| per_step * total.saturating_sub(self.step) as f64),
+            elapsed_secs: self.elapsed(),
+            logged,
+            evaluated,
+            checkpointed,
+        }
+    }
+
+    fn log_train(&mut self, lr: f64) -> Result<()> {
+        let sums = host_sums(&self.interval.sums)?;
+        let metrics = LossMetrics::from_sums(&sums);
+        if !metrics.loss.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                step: self.step,
+                loss: metrics.loss,
+            });
+        }
+        let iv = &self.interval;
+        let rec = TrainRecord {
+            step: self.step,
+            epoch: self.cursor.epoch,
+            lr,
+            metrics,
+            steps: iv.steps,
+            sequences: iv.sequences,
+            tokens: iv.tokens,
+            tokens_per_sec: if iv.train_secs > 0.0 {
+                iv.tokens as f64 / iv.train_secs
+            } else {
+                0.0
+            },
+            padding: if iv.padded > 0 {
+                1.0 - iv.tokens as f64 / iv.padded as f64
+            } else {
+                0.0
+            },
+            elapsed_secs: self.elapsed(),
+        };
+        self.write_record(&Record::Train(rec.clone()))?;
+        self.last_train = Some(rec);
+        self.interval = Interval::new(self.device);
+        Ok(())
+    }
+
+    fn eval_batches(&mut self) -> Result<&Vec<Vec<Prepared>>> {
+        if self.eval_batches.is_none() {
+            let prepared = self
+                .data
+                .test
+                .iter()
+                .map(|r| self.builder.prepare(r, &self.data.vocab, 0))
+                .collect::<Result<Vec<_>>>()?;
+            let lengths: Vec<(usize, usize)> = prepared
+                .iter()
+                .map(|p| (p.enc.len(), p.dec.len()))
+                .collect();
+            let mut order: Vec<usize> = (0..prepared.len()).collect();
+            order.sort_by_key(|&i| (lengths[i].1, lengths[i].0, i));
+            // Sorted once, so a "random" plan with a single pool keeps the sorted order.
+            let cfg = BatchConfig {
+                order: BatchOrder::Random,
+                ..self.cfg.batch.clone()
+            };
+            let mut batches = Vec::new();
+            let mut cur: Vec<Prepared> = Vec::new();
+            let (mut me, mut md) = (0, 0);
+            for i in order {
+                let (e, d) = lengths[i];
+                let over = cur.len() >= cfg.sequences
+                    || cfg.max_tokens.is_some_and(|cap| {
+                        !cur.is_empty() && (cur.len() + 1) * (me.max(e) + md.max(d)) > cap
+                    });
+                if over {
+                    batches.push(std::mem::take(&mut cur));
+                    (me, md) = (0, 0);
+                }
+                me = me.max(e);
+                md = md.max(d);
+                cur.push(prepared[i].clone());
+            }
+            if !cur.is_empty() {
+                batches.push(cur);
+            }
+            self.eval_batches = Some(batches);
+        }
+        self.eval_batches
+            .as_ref()
+            .ok_or_else(|| TrainError::Data("no eval batches".into()))
+    }
+
+    /// Loss metrics on the held-out examples (no gradients), and how many were evaluated.
+    pub fn evaluate(&mut self) -> Result<(LossMetrics, u64)> {
+        self.eval_batches()?;
+        let batches: Vec<Vec<Prepared>> = self.eval_batches.take().unwrap_or_default();
+        let result = self.evaluate_batches(&batches);
+        self.eval_batches = Some(batches);
+        result
+    }
+
+    fn evaluate_batches(&self, batches: &[Vec<Prepared>]) -> Result<(LossMetrics, u64)> {
+        let _guard = tch::no_grad_guard();
+        let mut sums = Tensor::zeros([N_SUMS as i64], (Kind::Double, self.device));
+        let mut n = 0u64;
+        for seqs in batches {
+            let batch = Batch::collate(seqs, self.device)?;
+            let out = self.forward_loss(&batch, 1.0)?;
+            let _ = sums.f_add_(&out.sums)?;
+            n += batch.rows as u64;
+        }
+        Ok((LossMetrics::from_sums(&host_sums(&sums)?), n))
+    }
+
+    fn evaluate_and_log(&mut self) -> Result<()> {
+        if self.data.test.is_empty() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let (metrics, n) = self.evaluate()?;
+        let rec = EvalRecord {
+            step: self.step,
+            metrics,
+            sequences: n,
+            secs: t0.elapsed().as_secs_f64(),
+            elapsed_secs: self.elapsed(),
+        };
+        self.write_record(&Record::Eval(rec.clone()))?;
+        self.last_eval = Some(rec);
+        Ok(())
+    }
+
+    fn write_record(&mut self, rec: &Record) -> Result<()> {
+        match &mut self.metrics {
+            Some(m) => m.write(rec),
+            None => Err(TrainError::Data("metrics log not open".into())),
+        }
+    }
+
+    /// Writes a checkpoint of the current state; returns its directory.
+    pub fn checkpoint(&mut self) -> Result<PathBuf> {
+        let state = TrainState {
+            format: CHECKPOINT_FORMAT.to_string(),
+            version: CHECKPOINT_VERSION,
+            step: self.step,
+            config: self.cfg.clone(),
+            model: self.model_cfg.clone(),
+            vocab: VocabInfo::of(&self.data.vocab),
+            cursor: self.cursor,
+            elapsed_secs: self.elapsed(),
+            sequences_seen: self.sequences_seen,
+            tokens_seen: self.tokens_seen,
+            interval: self.interval.to_state()?,
+            last_train: self.last_train.clone(),
+            last_eval: self.last_eval.clone(),
+            files: Default::default(),
+        };
+        save_checkpoint(
+            &self.cfg.out_dir,
+            state,
+            &self.vs,
+            &self.opt,
+            self.cfg.log.keep_checkpoints,
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "trainer_tests.rs"]
+mod tests;
