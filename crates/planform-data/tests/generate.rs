@@ -305,3 +305,29 @@ fn empty_test_split() {
     assert!(ds.read_split(Split::Test).unwrap().is_empty());
     assert_eq!(ds.batches(Split::Test, 10).count(), 0);
 }
+
+#[test]
+fn progress_and_inspect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let c = common::small_maze(500, 4);
+    let mut calls = Vec::new();
+    let m = planform_data::generate(&c, &out, 2, |done, total| calls.push((done, total))).unwrap();
+    assert_eq!(calls.first(), Some(&(0, 500)));
+    assert_eq!(calls.last(), Some(&(500, 500)));
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == 500));
+    let ins = Dataset::open(&out).unwrap().inspect(8).unwrap();
+    assert_eq!(ins.domain, "maze-5x5");
+    assert_eq!(ins.vocab_size, Vocabulary::maze(5, 5).unwrap().len());
+    for (s, info) in ins.splits.iter().zip([&m.train, &m.test]) {
+        assert_eq!(s.info.tasks, info.tasks);
+        // Histograms recomputed from the rows agree with the manifest statistics.
+        assert_eq!(s.histograms.stats(), info.lengths);
+        let binned = s.histograms.reasoning.binned(8);
+        assert!(binned.len() <= 8);
+        assert_eq!(binned.iter().map(|b| b.count).sum::<u64>(), info.tasks);
+    }
+    let text = ins.to_string();
+    assert!(text.contains("train: 400 tasks"), "{text}");
+    assert!(text.contains("test: 100 tasks"), "{text}");
+}
