@@ -254,7 +254,7 @@ fn mixed_responses_give_hand_computed_metrics() {
     assert_eq!((m.modes.other.responses, m.modes.other.correct), (1, 0));
     assert_eq!(results[0].samples[2].mode, ModeChoice::Other);
     // Trace lengths of the 6 parsed responses: T_A, T_A, T_B, 0, T_C, T_D.
-    let mut traces = vec![ta, ta, b.reasoning.len() as f64, 0.0, tc, td];
+    let mut traces = [ta, ta, b.reasoning.len() as f64, 0.0, tc, td];
     assert_eq!(m.trace.count, 6);
     assert!(close(m.trace.mean, traces.iter().sum::<f64>() / 6.0));
     traces.sort_by(f64::total_cmp);
