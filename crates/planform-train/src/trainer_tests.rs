@@ -36,6 +36,8 @@ fn config(out: &Path, data: &TrainData) -> TrainConfig {
         ModelSpec::Custom(tiny_model(data.vocab.len())),
     );
     c.device = DeviceChoice::Cpu;
+    // One intra-op thread: tests run in parallel on a shared 2-core machine.
+    c.threads = Some(1);
     c.seed = 5;
     c.trace = TraceConfig::Dualformer {
         probabilities: [0.4, 0.15, 0.15, 0.15, 0.15],
@@ -386,4 +388,44 @@ fn accumulated_gradients_equal_one_large_batch() {
         let scale = a.abs().max().double_value(&[]).max(1e-12);
         assert!(diff <= 1e-5 * scale, "{diff} vs {scale}");
     }
+}
+
+#[test]
+fn trains_from_a_dataset_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("maze-5");
+    let mut gen = planform_data::GenerateConfig::new(planform_data::Domain::maze(5, 5), 60);
+    gen.seed = 3;
+    planform_data::generate(&gen, &ds, 1, |_, _| {}).unwrap();
+    let probe = TrainData::load(&ds, &Default::default()).unwrap();
+    let mut c = config(&tmp.path().join("run"), &probe);
+    c.data_dir = ds.clone();
+    c.data.train_examples = Some(16);
+    c.data.eval_examples = 3;
+    c.model = ModelSpec::Custom(tiny_model(probe.vocab.len()));
+    c.optim.total_steps = 2;
+    c.optim.warmup_steps = 1;
+    let mut seen = Vec::new();
+    let s = train(c.clone(), StartMode::Fresh, &mut |p: &Progress| {
+        seen.push((p.step, p.logged, p.checkpointed));
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(seen, vec![(1, true, false), (2, true, true)]);
+    assert!(s.completed && s.last_eval.unwrap().sequences == 3);
+    // Run dir layout.
+    let run = tmp.path().join("run");
+    assert!(run.join("config.toml").is_file());
+    assert_eq!(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap(), "step-000002\n");
+    for f in [MODEL_FILE, STATE_FILE, crate::checkpoint::OPTIMIZER_FILE] {
+        assert!(run.join("checkpoints/step-000002").join(f).is_file(), "{f}");
+    }
+    let again = TrainConfig::from_file(&run.join("config.toml")).unwrap();
+    assert_eq!(again, c);
+    // A dataset directory that does not exist.
+    let mut bad = c;
+    bad.data_dir = tmp.path().join("nope");
+    bad.out_dir = tmp.path().join("run2");
+    let e = train(bad, StartMode::Fresh, &mut no_progress).err().unwrap();
+    assert!(matches!(e, TrainError::Data(_)), "{e}");
 }
