@@ -110,8 +110,7 @@ pub fn bench_train(cfg: &TrainBench) -> Result<TrainBenchResult> {
         opt.zero_grad();
         let logits = with_autocast(cfg.precision, || {
             model.forward(&batch.enc_ids, &batch.enc_mask, &batch.dec_in)
-        })
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+        })?;
         let out = next_token_loss(&logits, &batch, 1.0 / batch.rows as f64)?;
         out.loss.f_backward()?;
         opt.step(1e-4)?;

@@ -270,7 +270,14 @@ mod tests {
     use super::*;
 
     fn rec(id: u64) -> Record {
-        Record { id, tokens: TokenSequence { prompt: vec![2], reasoning: vec![], plan: vec![3] } }
+        Record {
+            id,
+            tokens: TokenSequence {
+                prompt: vec![2],
+                reasoning: vec![],
+                plan: vec![3],
+            },
+        }
     }
 
     #[test]
@@ -283,8 +290,19 @@ mod tests {
         assert_eq!(&big[..50], &small[..]);
         // Spread over the whole id range (file order would give ids 0..50).
         assert!(small.iter().any(|r| r.id >= 500));
-        let first = select(rows, &lens, &DataConfig { subset: SubsetOrder::FileOrder, ..cfg }, Some(50));
-        assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), (0..50).collect::<Vec<_>>());
+        let first = select(
+            rows,
+            &lens,
+            &DataConfig {
+                subset: SubsetOrder::FileOrder,
+                ..cfg
+            },
+            Some(50),
+        );
+        assert_eq!(
+            first.iter().map(|r| r.id).collect::<Vec<_>>(),
+            (0..50).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -297,9 +315,15 @@ mod tests {
             subset: SubsetOrder::FileOrder,
             ..DataConfig::default()
         };
-        let ids: Vec<u64> = select(rows.clone(), &lens, &cfg, None).iter().map(|r| r.id).collect();
+        let ids: Vec<u64> = select(rows.clone(), &lens, &cfg, None)
+            .iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, vec![2, 3, 4, 5]);
-        let ids: Vec<u64> = select(rows, &lens, &cfg, Some(2)).iter().map(|r| r.id).collect();
+        let ids: Vec<u64> = select(rows, &lens, &cfg, Some(2))
+            .iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, vec![2, 3]);
     }
 
@@ -319,9 +343,14 @@ mod tests {
         let per_epoch = SequenceBuilder::new(&dualformer(None), Domain::Maze, 9).unwrap();
         assert!(per_epoch.varies_by_epoch(), "maze default: every epoch");
         let fixed = SequenceBuilder::new(&dualformer(None), Domain::Sokoban, 9).unwrap();
-        assert!(!fixed.varies_by_epoch(), "Sokoban default: fixed per example");
+        assert!(
+            !fixed.varies_by_epoch(),
+            "Sokoban default: fixed per example"
+        );
         let seqs = |b: &SequenceBuilder, epoch| -> Vec<Prepared> {
-            recs.iter().map(|r| b.prepare(r, &vocab, epoch).unwrap()).collect()
+            recs.iter()
+                .map(|r| b.prepare(r, &vocab, epoch).unwrap())
+                .collect()
         };
         assert_eq!(seqs(&per_epoch, 3), seqs(&per_epoch, 3));
         assert_ne!(seqs(&per_epoch, 3), seqs(&per_epoch, 4));
@@ -330,15 +359,24 @@ mod tests {
         assert_ne!(seqs(&per_epoch, 3), seqs(&other_seed, 3));
         // The plan is never touched; plan_start points at it; lengths() agrees.
         for (r, p) in recs.iter().zip(seqs(&per_epoch, 5)) {
-            assert_eq!(&p.dec[p.plan_start..p.dec.len() - 1], r.tokens.plan.as_slice());
-            assert_eq!(per_epoch.lengths(r, &vocab, 5).unwrap(), (p.enc.len(), p.dec.len()));
+            assert_eq!(
+                &p.dec[p.plan_start..p.dec.len() - 1],
+                r.tokens.plan.as_slice()
+            );
+            assert_eq!(
+                per_epoch.lengths(r, &vocab, 5).unwrap(),
+                (p.enc.len(), p.dec.len())
+            );
         }
         // Search-augmented and solution-only.
         let sa = SequenceBuilder::new(&TraceConfig::SearchAugmented, Domain::Maze, 0).unwrap();
         let so = SequenceBuilder::new(&TraceConfig::SolutionOnly, Domain::Maze, 0).unwrap();
         let r = &recs[0];
         let p = sa.prepare(r, &vocab, 0).unwrap();
-        assert_eq!(p.dec.len(), r.tokens.reasoning.len() + r.tokens.plan.len() + 2);
+        assert_eq!(
+            p.dec.len(),
+            r.tokens.reasoning.len() + r.tokens.plan.len() + 2
+        );
         assert_eq!(p.plan_start, 1 + r.tokens.reasoning.len());
         let p = so.prepare(r, &vocab, 0).unwrap();
         assert_eq!((p.dec.len(), p.plan_start), (r.tokens.plan.len() + 2, 1));

@@ -54,6 +54,9 @@ pub enum TrainError {
     /// The requested device or precision is not available.
     #[error("device: {0}")]
     Device(String),
+    /// The model rejected its input (shapes, token ids, lengths).
+    #[error("model: {0}")]
+    Model(#[from] planform_model::ModelError),
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -20,7 +20,7 @@ use crate::checkpoint::{
     load_weights, read_state, resolve_checkpoint, save_checkpoint, IntervalState, TrainState,
     VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
 };
-use crate::config::{BatchConfig, BatchOrder, TrainConfig};
+use crate::config::{BatchConfig, BatchOrder, InitFrom, TrainConfig};
 use crate::data::{Prepared, SequenceBuilder, TrainData};
 use crate::error::{Result, TrainError};
 use crate::loss::{host_sums, next_token_loss, LossMetrics, N_SUMS};
@@ -281,11 +281,38 @@ impl Trainer {
         if resume {
             t.restore(&out)?;
         } else {
+            if let Some(init) = t.cfg.init_from.clone() {
+                t.init_from(&init)?;
+            }
             let toml = t.cfg.to_toml()?;
             write_atomic(&out.join("config.toml"), toml.as_bytes())?;
             t.metrics = Some(MetricsLog::open(&out, None)?);
         }
         Ok(t)
+    }
+
+    /// Loads the weights (and optimizer state) of another run's checkpoint.
+    fn init_from(&mut self, init: &InitFrom) -> Result<()> {
+        let dir = resolve_checkpoint(&init.checkpoint)?;
+        let state = read_state(&dir)?;
+        if state.model != self.model_cfg {
+            return Err(TrainError::checkpoint(
+                &dir,
+                "init_from: model config differs from this run's",
+            ));
+        }
+        if state.vocab != VocabInfo::of(&self.data.vocab) {
+            return Err(TrainError::checkpoint(
+                &dir,
+                "init_from: vocabulary differs from this run's dataset",
+            ));
+        }
+        load_weights(&dir, &self.vs)?;
+        if init.optimizer {
+            self.opt.load(&dir.join(OPTIMIZER_FILE))?;
+            self.opt.set_steps(0);
+        }
+        Ok(())
     }
 
     /// Loads the latest checkpoint of `out` into this freshly built trainer.
@@ -507,8 +534,7 @@ impl Trainer {
         let logits = with_autocast(self.cfg.precision, || {
             self.model
                 .forward(&batch.enc_ids, &batch.enc_mask, &batch.dec_in)
-        })
-        .map_err(|e| TrainError::Data(format!("model forward: {e}")))?;
+        })?;
         next_token_loss(&logits, batch, weight)
     }
 

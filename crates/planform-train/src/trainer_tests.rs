@@ -416,7 +416,10 @@ fn trains_from_a_dataset_on_disk() {
     // Run dir layout.
     let run = tmp.path().join("run");
     assert!(run.join("config.toml").is_file());
-    assert_eq!(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap(), "step-000002\n");
+    assert_eq!(
+        std::fs::read_to_string(run.join("checkpoints/latest")).unwrap(),
+        "step-000002\n"
+    );
     for f in [MODEL_FILE, STATE_FILE, crate::checkpoint::OPTIMIZER_FILE] {
         assert!(run.join("checkpoints/step-000002").join(f).is_file(), "{f}");
     }
@@ -426,6 +429,75 @@ fn trains_from_a_dataset_on_disk() {
     let mut bad = c;
     bad.data_dir = tmp.path().join("nope");
     bad.out_dir = tmp.path().join("run2");
-    let e = train(bad, StartMode::Fresh, &mut no_progress).err().unwrap();
+    let e = train(bad, StartMode::Fresh, &mut no_progress)
+        .err()
+        .unwrap();
     assert!(matches!(e, TrainError::Data(_)), "{e}");
+}
+
+#[test]
+fn init_from_starts_a_fine_tune_from_another_run() {
+    let data = data();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut ca = config(&a, &data);
+    ca.optim.total_steps = 3;
+    ca.optim.warmup_steps = 1;
+    let sa = Trainer::new(ca.clone(), data.clone(), StartMode::Fresh)
+        .unwrap()
+        .run(&mut no_progress)
+        .unwrap();
+    let mut cb = config(&b, &data);
+    cb.optim.total_steps = 2;
+    cb.optim.warmup_steps = 1;
+    cb.init_from = Some(crate::config::InitFrom {
+        checkpoint: a.clone(),
+        optimizer: true,
+    });
+    Trainer::new(cb.clone(), data.clone(), StartMode::Fresh)
+        .unwrap()
+        .run(&mut no_progress)
+        .unwrap();
+    // B's evaluation at step 0 sees A's final weights.
+    let evals: Vec<EvalRecord> = read_records(&b.join(METRICS_FILE))
+        .unwrap()
+        .into_iter()
+        .filter_map(|(r, _)| {
+            if let Record::Eval(e) = r {
+                Some(e)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(evals[0].step, 0);
+    assert_eq!(evals[0].metrics, sa.last_eval.unwrap().metrics);
+    // Per-parameter AdamW step counts continue (3 + 2); the run's step counter restarted.
+    let opt = crate::tensor_io::load_tensors(
+        &b.join("checkpoints/step-000002")
+            .join(crate::checkpoint::OPTIMIZER_FILE),
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(opt.metadata["steps"], "2");
+    let (name, step) = opt
+        .tensors
+        .iter()
+        .find(|(n, _)| n.ends_with(".step"))
+        .unwrap();
+    assert_eq!(step.int64_value(&[]), 5, "{name}");
+    // A different model is refused.
+    let mut cc = config(&tmp.path().join("c"), &data);
+    let mut m = tiny_model(data.vocab.len());
+    m.decoder.layers = 2;
+    cc.model = ModelSpec::Custom(m);
+    cc.init_from = Some(crate::config::InitFrom {
+        checkpoint: a,
+        optimizer: false,
+    });
+    let e = Trainer::new(cc, data, StartMode::Fresh)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("init_from: model config differs"), "{e}");
 }

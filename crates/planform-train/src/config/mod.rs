@@ -428,6 +428,24 @@ impl Default for LogConfig {
     }
 }
 
+/// Initialise a fresh run from another run's checkpoint (reference `start_checkpoint`, used
+/// by the Searchformer bootstrapping fine-tunes). The schedule and step count start at 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitFrom {
+    /// A run directory (its latest checkpoint), `checkpoints` directory or checkpoint
+    /// directory. The model config and vocabulary must match this run's.
+    pub checkpoint: PathBuf,
+    /// Also load the AdamW moments and per-parameter step counts, as the reference does
+    /// (it loads the optimizer `state_dict`). Default true.
+    #[serde(default = "default_true")]
+    pub optimizer: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// A complete training-run configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -451,6 +469,10 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
     /// The model. Required.
     pub model: ModelSpec,
+    /// Start from another run's checkpoint instead of a random initialisation. Default:
+    /// none.
+    #[serde(default)]
+    pub init_from: Option<InitFrom>,
     /// Decoder sequence variant. Default `search-augmented`.
     #[serde(default)]
     pub trace: TraceConfig,
@@ -483,6 +505,7 @@ impl TrainConfig {
             precision: Precision::Fp32,
             threads: None,
             model,
+            init_from: None,
             trace: TraceConfig::default(),
             data: DataConfig::default(),
             batch: BatchConfig::default(),

@@ -260,6 +260,12 @@ impl Optimizer {
         self.steps
     }
 
+    /// Sets the optimizer-step counter (e.g. to 0 when a fine-tune starts from a loaded
+    /// state); per-parameter step counts (bias correction) are kept.
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
     /// Names of the optimized parameters, in update order.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|s| s.name.as_str())
