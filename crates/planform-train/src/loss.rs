@@ -7,7 +7,7 @@ use crate::batch::Batch;
 use crate::error::Result;
 
 /// Number of entries of [`LossOutput::sums`].
-pub const N_SUMS: usize = 8;
+pub const N_SUMS: usize = 9;
 
 /// The objective and the raw sums behind the logged metrics.
 pub struct LossOutput {
@@ -16,7 +16,8 @@ pub struct LossOutput {
     /// Detached float64 sums over the batch, in this order:
     /// 0 Σ per-sequence loss, 1 Σ per-sequence trace loss (rows with a trace),
     /// 2 rows with a trace, 3 Σ per-sequence plan loss, 4 correct target tokens,
-    /// 5 target tokens, 6 sequences predicted exactly, 7 rows.
+    /// 5 target tokens, 6 sequences predicted exactly, 7 rows, 8 sequences whose plan part
+    /// (plan tokens and `eos`) is predicted exactly.
     pub sums: Tensor,
 }
 
@@ -74,6 +75,11 @@ pub fn next_token_loss(logits: &Tensor, batch: &Batch, weight: f64) -> Result<Lo
     let exact = correct_per_seq
         .f_eq_tensor(&n_per_seq)?
         .f_to_kind(Kind::Float)?;
+    let plan_exact = correct
+        .f_mul(&batch.plan_mask)?
+        .f_sum_dim_intlist(1, false, Kind::Float)?
+        .f_eq_tensor(&plan_n)?
+        .f_to_kind(Kind::Float)?;
     let d = |t: Tensor| t.f_to_kind(Kind::Double);
     let sums = Tensor::f_stack(
         &[
@@ -87,6 +93,7 @@ pub fn next_token_loss(logits: &Tensor, batch: &Batch, weight: f64) -> Result<Lo
             Tensor::f_from_slice(&[batch.rows as f64])?
                 .f_squeeze()?
                 .f_to_device(ce.device())?,
+            d(plan_exact.f_sum(Kind::Float)?)?,
         ],
         0,
     )?;
@@ -107,6 +114,9 @@ pub struct LossMetrics {
     /// Fraction of sequences whose every target token is predicted (reference
     /// `accuracy.objective`).
     pub seq_acc: f64,
+    /// Fraction of sequences whose plan part is predicted exactly (reference
+    /// `accuracy.plan`).
+    pub plan_acc: f64,
 }
 
 impl LossMetrics {
@@ -119,6 +129,7 @@ impl LossMetrics {
             loss_plan: div(s[3], s[7]),
             token_acc: div(s[4], s[5]),
             seq_acc: div(s[6], s[7]),
+            plan_acc: div(s[8], s[7]),
         }
     }
 }
@@ -205,6 +216,8 @@ mod tests {
         assert!((m.token_acc - (hits0 + hits1) as f64 / 5.0).abs() < 1e-12);
         let exact = (hits0 == 3) as u32 + (hits1 == 2) as u32;
         assert!((m.seq_acc - exact as f64 / 2.0).abs() < 1e-12);
+        let plan0 = [(1, 2), (2, 1)].iter().all(|&(p, t)| argmax(0, p) == t) as u32;
+        assert!((m.plan_acc - (plan0 + (hits1 == 2) as u32) as f64 / 2.0).abs() < 1e-12);
     }
 
     #[test]
