@@ -1,33 +1,33 @@
 //! Throughput of training steps and decoding on random weights.
 //!
 //! ```text
-//! cargo run --release -p planform-model --example bench -- [train|decode|all] [--device cpu|cuda] [--quick]
+//! cargo run --release -p planform-model --example bench -- [train|decode|all] [cuda] [--quick] [--bf16] [--threads N]
 //! ```
-//! Prints one JSON line per measurement.
+//! Prints one JSON line per measurement. `--threads N` sets libtorch's
+//! intra-op threads (on a shared, busy CPU machine `--threads 1` avoids
+//! OpenMP spin-waiting, which otherwise slows CPU runs by an order of magnitude).
 
 use planform_model::bench::{bench_decode, bench_train, DecodeBench, TrainBench};
 use planform_model::{ModelConfig, ModelSize, Precision, StackConfig};
 use tch::Device;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let what = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map_or("all", String::as_str)
-        .to_string();
-    let device = if args.iter().any(|a| a == "cuda") {
-        Device::Cuda(0)
-    } else {
-        Device::Cpu
-    };
-    let quick = args.iter().any(|a| a == "--quick");
-    let bf16 = args.iter().any(|a| a == "--bf16");
-    let precision = if bf16 {
-        Precision::Bf16Autocast
-    } else {
-        Precision::F32
-    };
+    let (mut what, mut device, mut quick, mut precision) =
+        ("all".to_string(), Device::Cpu, false, Precision::F32);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "train" | "decode" | "all" => what = a,
+            "cuda" => device = Device::Cuda(0),
+            "cpu" => device = Device::Cpu,
+            "--quick" => quick = true,
+            "--bf16" => precision = Precision::Bf16Autocast,
+            "--threads" => {
+                tch::set_num_threads(args.next().ok_or("--threads needs a number")?.parse()?)
+            }
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
     let vocab = 118; // 10x10 maze vocabulary
     let print =
         |r: planform_model::bench::BenchResult| println!("{}", serde_json::to_string(&r).unwrap());

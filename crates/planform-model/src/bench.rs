@@ -171,7 +171,8 @@ impl DecodeBench {
 
 /// Decoding throughput with random weights: generated tokens (sampled, not
 /// forced) per second, encoder included. Sampling does not depend on
-/// batching, so batched and one-at-a-time runs generate the same tokens.
+/// batching, so batched and one-at-a-time runs generate the same tokens (up
+/// to rare float-rounding flips; compare `tokens` of the two results).
 pub fn bench_decode(
     cfg: &ModelConfig,
     device: Device,

@@ -11,8 +11,14 @@
 //! of the reference rollout, which encodes one unpadded prompt at a time.
 //!
 //! Sampling draws one uniform number per (seed, prompt, sample, position)
-//! from a counter-based hash, so results do not depend on `max_rows`, on the
-//! order rows are scheduled in, or on global torch RNG state.
+//! from a counter-based hash and inverts the CDF of the softmax, so results
+//! depend neither on global torch RNG state nor on how rows are batched:
+//! changing `max_rows` or splitting the prompts over several calls (with
+//! [`DecodeConfig::first_prompt_index`]) gives the same samples, up to the
+//! rare draw that falls within float rounding (~1e-6) of a CDF boundary,
+//! where batch-dependent rounding of the logits can pick the neighbour token.
+//! (The reference uses `torch.multinomial` with unseeded global state, so
+//! its exact draws cannot be reproduced anyway.)
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};

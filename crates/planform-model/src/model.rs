@@ -29,6 +29,7 @@
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::cache::{CrossKv, KvCache};
+use crate::checks::{check_ids, check_len, check_mask, shape_err};
 use crate::config::{AttentionKernel, EncoderAttention, ModelConfig, StackConfig};
 use crate::error::ModelError;
 
@@ -460,8 +461,8 @@ impl EncoderDecoder {
         enc_mask: &Tensor,
         mode: EncoderAttention,
     ) -> Result<Tensor, ModelError> {
-        let (b, lp) = self.check_ids("enc_ids", enc_ids)?;
-        let keep = self.check_mask(enc_mask, b, lp)?; // [B,1,1,Lp]
+        let (b, lp) = check_ids(&self.cfg, self.device, "enc_ids", enc_ids)?;
+        let keep = check_mask(self.device, enc_mask, b, lp)?; // [B,1,1,Lp]
         let rope = RopeAngles::new(
             &self.enc_inv_freq,
             &Tensor::arange(lp, (Kind::Int64, self.device)),
@@ -483,7 +484,7 @@ impl EncoderDecoder {
 
     /// Decoder token embeddings: `dec_ids [B,Ld] -> [B,Ld,D]`.
     pub fn embed_decoder(&self, dec_ids: &Tensor) -> Result<Tensor, ModelError> {
-        self.check_ids("dec_ids", dec_ids)?;
+        check_ids(&self.cfg, self.device, "dec_ids", dec_ids)?;
         Ok(Tensor::embedding(
             &self.dec_embedding,
             dec_ids,
@@ -511,12 +512,12 @@ impl EncoderDecoder {
                 dec_embeds,
             ));
         }
-        self.check_len("decoder length", ld)?;
+        check_len(&self.cfg, "decoder length", ld)?;
         let lp = match memory.size3() {
             Ok((mb, lp, md)) if mb == b && md == dim => lp,
             _ => return Err(shape_err("memory", &format!("[{b},Lp,{dim}]"), memory)),
         };
-        let keep = self.check_mask(enc_mask, b, lp)?;
+        let keep = check_mask(self.device, enc_mask, b, lp)?;
         let rope = RopeAngles::new(
             &self.dec_inv_freq,
             &Tensor::arange(ld, (Kind::Int64, self.device)),
@@ -580,7 +581,7 @@ impl EncoderDecoder {
                 memory,
             ));
         }
-        let keep = self.check_mask(enc_mask, n, lp)?;
+        let keep = check_mask(self.device, enc_mask, n, lp)?;
         let (k, v) = self
             .dec_layers
             .iter()
@@ -616,7 +617,14 @@ impl EncoderDecoder {
             });
         }
         let max_pos = positions.iter().copied().max().unwrap_or(0);
-        if positions.iter().any(|&p| p < 0) || max_pos as usize + 1 >= self.cfg.max_positions {
+        if let Some(&p) = positions.iter().find(|&&p| p < 0) {
+            return Err(ModelError::Shape {
+                name: "positions",
+                expected: "non-negative positions".into(),
+                got: p.to_string(),
+            });
+        }
+        if max_pos as usize + 1 >= self.cfg.max_positions {
             return Err(ModelError::TooLong {
                 name: "decoder position",
                 len: max_pos as usize + 1,
@@ -657,68 +665,5 @@ impl EncoderDecoder {
             h = layer.cross_and_ffn(h1, &cross.k[l], &cross.v[l], &cross.keep);
         }
         Ok(self.decoder_head(&h).squeeze_dim(1)) // [B,V]
-    }
-
-    // ---------------------------------------------------------------- checks
-
-    /// `ids` must be `[B,L]` Int64 on the model device with ids in `0..V`
-    /// (range checked for CPU tensors only, to avoid a device sync).
-    fn check_ids(&self, name: &'static str, ids: &Tensor) -> Result<(i64, i64), ModelError> {
-        let (b, l) = ids
-            .size2()
-            .map_err(|_| shape_err(name, "[B,L] int64", ids))?;
-        if ids.kind() != Kind::Int64 || ids.device() != self.device || b == 0 || l == 0 {
-            return Err(shape_err(
-                name,
-                &format!("non-empty [B,L] int64 on {:?}", self.device),
-                ids,
-            ));
-        }
-        self.check_len(name, l)?;
-        if ids.device() == Device::Cpu {
-            let (lo, hi) = (ids.min().int64_value(&[]), ids.max().int64_value(&[]));
-            let vocab = self.cfg.vocab_size;
-            if let Some(id) = [lo, hi].into_iter().find(|&t| t < 0 || t as usize >= vocab) {
-                return Err(ModelError::TokenOutOfRange { name, id, vocab });
-            }
-        }
-        Ok((b, l))
-    }
-
-    /// Reference `RoPE.forward` asserts `len < max_seq_len`.
-    fn check_len(&self, name: &'static str, len: i64) -> Result<(), ModelError> {
-        if len as usize >= self.cfg.max_positions {
-            return Err(ModelError::TooLong {
-                name,
-                len: len as usize,
-                max: self.cfg.max_positions,
-            });
-        }
-        Ok(())
-    }
-
-    /// `mask [B,L]` (bool or integer 0/1) -> keep mask `[B,1,1,L]` bool.
-    fn check_mask(&self, mask: &Tensor, b: i64, l: i64) -> Result<Tensor, ModelError> {
-        if mask.size() != [b, l] || mask.device() != self.device || mask.is_floating_point() {
-            return Err(shape_err(
-                "enc_mask",
-                &format!("[{b},{l}] bool on {:?}", self.device),
-                mask,
-            ));
-        }
-        let keep = if mask.kind() == Kind::Bool {
-            mask.shallow_clone()
-        } else {
-            mask.ne(0)
-        };
-        Ok(keep.view([b, 1, 1, l]))
-    }
-}
-
-fn shape_err(name: &'static str, expected: &str, got: &Tensor) -> ModelError {
-    ModelError::Shape {
-        name,
-        expected: expected.to_string(),
-        got: format!("{:?} {:?} on {:?}", got.size(), got.kind(), got.device()),
     }
 }

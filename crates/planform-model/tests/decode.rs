@@ -13,6 +13,9 @@ const EOS: i64 = 1;
 
 /// Encoder and decoder of different widths (exercises the De -> D projection).
 fn tiny(seed: i64) -> (nn::VarStore, EncoderDecoder) {
+    // Tests already run in parallel; intra-op OpenMP threads only spin-wait
+    // (10x slower on a busy 2-core machine).
+    tch::set_num_threads(1);
     let mut cfg = ModelConfig::from_size(ModelSize::Tiny, V);
     cfg.encoder = StackConfig {
         dim: 32,

@@ -68,6 +68,9 @@ fn load_cfg(f: &Value) -> ModelConfig {
 }
 
 fn load(f: &Value, kernel: AttentionKernel) -> (nn::VarStore, EncoderDecoder) {
+    // Tests already run in parallel; intra-op OpenMP threads only spin-wait
+    // (10x slower on a busy 2-core machine).
+    tch::set_num_threads(1);
     let mut cfg = load_cfg(f);
     cfg.attention_kernel = kernel;
     let vs = nn::VarStore::new(Device::Cpu);
