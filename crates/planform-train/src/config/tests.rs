@@ -1,4 +1,5 @@
 use super::*;
+use planform_model::{ModelConfig, ModelSize};
 
 const MINIMAL: &str = r#"
 data_dir = "data/maze"

@@ -90,61 +90,6 @@ pub struct RunSummary {
     pub tokens_seen: u64,
 }
 
-struct Interval {
-    sums: Tensor,
-    steps: u64,
-    sequences: u64,
-    tokens: u64,
-    padded: u64,
-    train_secs: f64,
-}
-
-impl Interval {
-    fn new(device: Device) -> Self {
-        Interval {
-            sums: Tensor::zeros([N_SUMS as i64], (Kind::Double, device)),
-            steps: 0,
-            sequences: 0,
-            tokens: 0,
-            padded: 0,
-            train_secs: 0.0,
-        }
-    }
-
-    fn to_state(&self) -> Result<IntervalState> {
-        Ok(IntervalState {
-            sums: host_sums(&self.sums)?.to_vec(),
-            steps: self.steps,
-            sequences: self.sequences,
-            tokens: self.tokens,
-            padded: self.padded,
-            train_secs: self.train_secs,
-        })
-    }
-
-    fn from_state(s: &IntervalState, device: Device) -> Result<Self> {
-        let sums = if s.sums.is_empty() {
-            vec![0.0; N_SUMS]
-        } else {
-            s.sums.clone()
-        };
-        if sums.len() != N_SUMS {
-            return Err(TrainError::Data(format!(
-                "interval sums have {} entries, expected {N_SUMS}",
-                sums.len()
-            )));
-        }
-        Ok(Interval {
-            sums: Tensor::f_from_slice(&sums)?.f_to_device(device)?,
-            steps: s.steps,
-            sequences: s.sequences,
-            tokens: s.tokens,
-            padded: s.padded,
-            train_secs: s.train_secs,
-        })
-    }
-}
-
 /// A training run in memory: model, optimizer, data stream and logs.
 pub struct Trainer {
     cfg: TrainConfig,
@@ -183,40 +128,6 @@ pub fn train(
 ) -> Result<RunSummary> {
     let data = TrainData::load(&cfg.data_dir, &cfg.data)?;
     Trainer::new(cfg, data, start)?.run(progress)
-}
-
-fn has_checkpoint(out_dir: &Path) -> bool {
-    out_dir.join(CHECKPOINTS_DIR).join(LATEST_FILE).exists()
-}
-
-/// Parts of the config that must not change when a run is resumed (they determine the
-/// model, the data stream or the optimizer trajectory).
-fn identity(cfg: &TrainConfig) -> Vec<(&'static str, Value)> {
-    let j = |v: &dyn erased::Ser| v.to_json();
-    let mut data = j(&cfg.data);
-    if let Some(o) = data.as_object_mut() {
-        o.remove("eval_examples");
-    }
-    vec![
-        ("seed", Value::from(cfg.seed)),
-        ("model", j(&cfg.model)),
-        ("trace", j(&cfg.trace)),
-        ("data", data),
-        ("batch", j(&cfg.batch)),
-        ("optim", j(&cfg.optim)),
-    ]
-}
-
-mod erased {
-    /// Object-safe JSON serialisation for the identity comparison.
-    pub trait Ser {
-        fn to_json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
 }
 
 impl Trainer {
@@ -289,86 +200,6 @@ impl Trainer {
             t.metrics = Some(MetricsLog::open(&out, None)?);
         }
         Ok(t)
-    }
-
-    /// Loads the weights (and optimizer state) of another run's checkpoint.
-    fn init_from(&mut self, init: &InitFrom) -> Result<()> {
-        let dir = resolve_checkpoint(&init.checkpoint)?;
-        let state = read_state(&dir)?;
-        if state.model != self.model_cfg {
-            return Err(TrainError::checkpoint(
-                &dir,
-                "init_from: model config differs from this run's",
-            ));
-        }
-        if state.vocab != VocabInfo::of(&self.data.vocab) {
-            return Err(TrainError::checkpoint(
-                &dir,
-                "init_from: vocabulary differs from this run's dataset",
-            ));
-        }
-        load_weights(&dir, &self.vs)?;
-        if init.optimizer {
-            self.opt.load(&dir.join(OPTIMIZER_FILE))?;
-            self.opt.set_steps(0);
-        }
-        Ok(())
-    }
-
-    /// Loads the latest checkpoint of `out` into this freshly built trainer.
-    fn restore(&mut self, out: &Path) -> Result<()> {
-        let dir = resolve_checkpoint(out)?;
-        let state = read_state(&dir)?;
-        self.check_resumable(&state, &dir)?;
-        load_weights(&dir, &self.vs)?;
-        self.opt.load(&dir.join(OPTIMIZER_FILE))?;
-        if self.opt.steps() != state.step {
-            return Err(TrainError::checkpoint(
-                &dir,
-                format!(
-                    "optimizer has {} steps, state.json says {}",
-                    self.opt.steps(),
-                    state.step
-                ),
-            ));
-        }
-        self.interval = Interval::from_state(&state.interval, self.device)
-            .map_err(|e| TrainError::checkpoint(&dir, e.to_string()))?;
-        self.step = state.step;
-        self.cursor = state.cursor;
-        self.elapsed_before = state.elapsed_secs;
-        self.sequences_seen = state.sequences_seen;
-        self.tokens_seen = state.tokens_seen;
-        self.last_train = state.last_train;
-        self.last_eval = state.last_eval;
-        self.metrics = Some(MetricsLog::open(out, Some(state.step))?);
-        Ok(())
-    }
-
-    fn check_resumable(&self, state: &TrainState, dir: &Path) -> Result<()> {
-        let bad = |reason: String| Err(TrainError::checkpoint(dir, reason));
-        if state.model != self.model_cfg {
-            return bad(format!(
-                "model config differs from the checkpoint's ({:?} vs {:?})",
-                self.model_cfg, state.model
-            ));
-        }
-        if state.vocab != VocabInfo::of(&self.data.vocab) {
-            return bad("dataset vocabulary differs from the checkpoint's".into());
-        }
-        for ((field, now), (_, then)) in
-            identity(&self.cfg).into_iter().zip(identity(&state.config))
-        {
-            if now != then {
-                return bad(format!(
-                    "config `{field}` differs from the checkpoint's: {now} vs {then}"
-                ));
-            }
-        }
-        if state.step > self.cfg.optim.total_steps {
-            return bad(format!("checkpoint step {} beyond total_steps", state.step));
-        }
-        Ok(())
     }
 
     /// Optimizer steps completed.
@@ -602,127 +433,18 @@ impl Trainer {
         Ok(())
     }
 
-    fn eval_batches(&mut self) -> Result<&Vec<Vec<Prepared>>> {
-        if self.eval_batches.is_none() {
-            let prepared = self
-                .data
-                .test
-                .iter()
-                .map(|r| self.builder.prepare(r, &self.data.vocab, 0))
-                .collect::<Result<Vec<_>>>()?;
-            let lengths: Vec<(usize, usize)> = prepared
-                .iter()
-                .map(|p| (p.enc.len(), p.dec.len()))
-                .collect();
-            let mut order: Vec<usize> = (0..prepared.len()).collect();
-            order.sort_by_key(|&i| (lengths[i].1, lengths[i].0, i));
-            // Sorted once, so a "random" plan with a single pool keeps the sorted order.
-            let cfg = BatchConfig {
-                order: BatchOrder::Random,
-                ..self.cfg.batch.clone()
-            };
-            let mut batches = Vec::new();
-            let mut cur: Vec<Prepared> = Vec::new();
-            let (mut me, mut md) = (0, 0);
-            for i in order {
-                let (e, d) = lengths[i];
-                let over = cur.len() >= cfg.sequences
-                    || cfg.max_tokens.is_some_and(|cap| {
-                        !cur.is_empty() && (cur.len() + 1) * (me.max(e) + md.max(d)) > cap
-                    });
-                if over {
-                    batches.push(std::mem::take(&mut cur));
-                    (me, md) = (0, 0);
-                }
-                me = me.max(e);
-                md = md.max(d);
-                cur.push(prepared[i].clone());
-            }
-            if !cur.is_empty() {
-                batches.push(cur);
-            }
-            self.eval_batches = Some(batches);
-        }
-        self.eval_batches
-            .as_ref()
-            .ok_or_else(|| TrainError::Data("no eval batches".into()))
-    }
-
-    /// Loss metrics on the held-out examples (no gradients), and how many were evaluated.
-    pub fn evaluate(&mut self) -> Result<(LossMetrics, u64)> {
-        self.eval_batches()?;
-        let batches: Vec<Vec<Prepared>> = self.eval_batches.take().unwrap_or_default();
-        let result = self.evaluate_batches(&batches);
-        self.eval_batches = Some(batches);
-        result
-    }
-
-    fn evaluate_batches(&self, batches: &[Vec<Prepared>]) -> Result<(LossMetrics, u64)> {
-        let _guard = tch::no_grad_guard();
-        let mut sums = Tensor::zeros([N_SUMS as i64], (Kind::Double, self.device));
-        let mut n = 0u64;
-        for seqs in batches {
-            let batch = Batch::collate(seqs, self.device)?;
-            let out = self.forward_loss(&batch, 1.0)?;
-            let _ = sums.f_add_(&out.sums)?;
-            n += batch.rows as u64;
-        }
-        Ok((LossMetrics::from_sums(&host_sums(&sums)?), n))
-    }
-
-    fn evaluate_and_log(&mut self) -> Result<()> {
-        if self.data.test.is_empty() {
-            return Ok(());
-        }
-        let t0 = Instant::now();
-        let (metrics, n) = self.evaluate()?;
-        let rec = EvalRecord {
-            step: self.step,
-            metrics,
-            sequences: n,
-            secs: t0.elapsed().as_secs_f64(),
-            elapsed_secs: self.elapsed(),
-        };
-        self.write_record(&Record::Eval(rec.clone()))?;
-        self.last_eval = Some(rec);
-        Ok(())
-    }
-
     fn write_record(&mut self, rec: &Record) -> Result<()> {
         match &mut self.metrics {
             Some(m) => m.write(rec),
             None => Err(TrainError::Data("metrics log not open".into())),
         }
     }
-
-    /// Writes a checkpoint of the current state; returns its directory.
-    pub fn checkpoint(&mut self) -> Result<PathBuf> {
-        let state = TrainState {
-            format: CHECKPOINT_FORMAT.to_string(),
-            version: CHECKPOINT_VERSION,
-            step: self.step,
-            config: self.cfg.clone(),
-            model: self.model_cfg.clone(),
-            vocab: VocabInfo::of(&self.data.vocab),
-            cursor: self.cursor,
-            elapsed_secs: self.elapsed(),
-            sequences_seen: self.sequences_seen,
-            tokens_seen: self.tokens_seen,
-            interval: self.interval.to_state()?,
-            last_train: self.last_train.clone(),
-            last_eval: self.last_eval.clone(),
-            files: Default::default(),
-        };
-        save_checkpoint(
-            &self.cfg.out_dir,
-            state,
-            &self.vs,
-            &self.opt,
-            self.cfg.log.keep_checkpoints,
-        )
-    }
 }
 
+mod eval;
+mod resume;
+
+use resume::{has_checkpoint, Interval};
+
 #[cfg(test)]
-#[path = "trainer_tests.rs"]
 mod tests;
