@@ -344,6 +344,13 @@ pub fn load_weights(dir: &Path, vs: &VarStore) -> Result<()> {
     Ok(())
 }
 
+/// The training configuration stored in the latest checkpoint of a run directory (what
+/// `--resume <out_dir>` continues when no config file is given).
+pub fn config_of_run(out_dir: &Path) -> Result<TrainConfig> {
+    let dir = resolve_checkpoint(out_dir)?;
+    Ok(read_state(&dir)?.config)
+}
+
 /// A model restored from a checkpoint, for evaluation and decoding.
 pub struct LoadedModel {
     /// The variables (weights on the requested device).

@@ -28,7 +28,9 @@ pub mod tensor_io;
 pub mod testutil;
 pub mod trainer;
 
-pub use checkpoint::{load_model_from_checkpoint, LoadedModel, TrainState, VocabInfo};
+pub use checkpoint::{
+    config_of_run, load_model_from_checkpoint, LoadedModel, TrainState, VocabInfo,
+};
 pub use config::{
     BatchConfig, BatchOrder, DataConfig, DeviceChoice, LogConfig, ModelSpec, OptimConfig,
     Precision, TraceConfig, TrainConfig,

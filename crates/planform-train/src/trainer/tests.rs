@@ -119,7 +119,9 @@ fn killed_and_resumed_run_equals_uninterrupted_run_bit_for_bit() {
         .unwrap();
     assert!(!s.completed);
     assert_eq!(s.step, 5);
-    let mut resumed = Trainer::new(config(&b, &data), data.clone(), StartMode::Resume).unwrap();
+    let stored = crate::checkpoint::config_of_run(&b).unwrap();
+    assert_eq!(stored, config(&b, &data));
+    let mut resumed = Trainer::new(stored, data.clone(), StartMode::Resume).unwrap();
     assert_eq!(resumed.step(), 4);
     let s = resumed.run(&mut no_progress).unwrap();
     assert!(s.completed);
