@@ -139,6 +139,9 @@ pub struct EvalConfig {
     /// Nondeterministic A* runs per task for t* when the dataset has no
     /// `astar_mean_reasoning` value (reference: 64). Default 64.
     pub tstar_runs: usize,
+    /// Keep every response's tokens and write them to `responses.jsonl` (large: k
+    /// sequences of up to `max_len` tokens per task). Default false.
+    pub save_responses: bool,
 }
 
 impl EvalConfig {
@@ -158,6 +161,7 @@ impl EvalConfig {
             device: DeviceChoice::Auto,
             precision: Precision::F32,
             tstar_runs: 64,
+            save_responses: false,
         }
     }
 

@@ -52,7 +52,8 @@ pub use error::{EvalError, Result};
 pub use metrics::{EvalMetrics, ModeCount, ModeCounts, OptimalTraceRatio, StopCounts, TraceStats};
 pub use planform_model::{Precision, Sampler, StopReason};
 pub use report::{
-    write_atomic, EvalHeader, EvalReport, Timing, SUMMARY_JSON, SUMMARY_MD, TASKS_JSONL,
+    write_atomic, write_responses, EvalHeader, EvalReport, ResponseLine, Timing, RESPONSES_JSONL,
+    SUMMARY_JSON, SUMMARY_MD, TASKS_JSONL,
 };
 pub use run::{evaluate, evaluate_to, fill_tstar, first_examples, Evaluation, TStarSource};
 pub use sample::{sample_and_score, Progress, SampleConfig, Sampled, CHUNK_BATCHES};

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use planform_trace::vocab::Vocabulary;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MaxLen, Mode};
@@ -19,6 +20,8 @@ pub const SUMMARY_MD: &str = "summary.md";
 pub const SUMMARY_JSON: &str = "summary.json";
 /// Per-task JSON lines file name.
 pub const TASKS_JSONL: &str = "tasks.jsonl";
+/// Per-response token file name (only with `save_responses`).
+pub const RESPONSES_JSONL: &str = "responses.jsonl";
 
 /// What was evaluated, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +246,48 @@ impl EvalReport {
         write_atomic(&json_path, &json)?;
         write_atomic(&out_dir.join(SUMMARY_MD), self.to_markdown().as_bytes())
     }
+}
+
+/// One line of `responses.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseLine {
+    /// Dataset row id of the task.
+    pub id: u64,
+    /// Sample index within the task.
+    pub sample: usize,
+    /// The plan solves the task.
+    pub correct: bool,
+    /// Correct and of optimal length.
+    pub optimal: bool,
+    /// The decoder sequence as space-separated token strings (`bos` … `eos`).
+    pub tokens: String,
+}
+
+/// Writes every kept response of `results` as one [`ResponseLine`] per line, atomically.
+pub fn write_responses(path: &Path, results: &[TaskResult], vocab: &Vocabulary) -> Result<()> {
+    let mut out = Vec::new();
+    for r in results {
+        for (i, s) in r.samples.iter().enumerate() {
+            let tokens: Vec<&str> = s
+                .tokens
+                .iter()
+                .map(|&t| vocab.token(t).unwrap_or("<unk>"))
+                .collect();
+            let line = ResponseLine {
+                id: r.id,
+                sample: i,
+                correct: s.eval.correct,
+                optimal: s.eval.optimal,
+                tokens: tokens.join(" "),
+            };
+            serde_json::to_writer(&mut out, &line).map_err(|source| EvalError::Json {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            out.push(b'\n');
+        }
+    }
+    write_atomic(path, &out)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,

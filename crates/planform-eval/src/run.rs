@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{sampler_name, EvalConfig};
 use crate::error::{EvalError, Result};
 use crate::metrics::EvalMetrics;
-use crate::report::{EvalHeader, EvalReport, Timing};
+use crate::report::{write_responses, EvalHeader, EvalReport, Timing, RESPONSES_JSONL};
 use crate::sample::{sample_and_score, Progress, SampleConfig};
 use crate::score::{Retention, TaskInput, TaskResult};
 
@@ -55,18 +55,29 @@ impl TStarSource {
 }
 
 /// The result of [`evaluate`]: the report and every task's scored responses.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Evaluation {
     /// Config header, metrics, timing.
     pub report: EvalReport,
-    /// Scored tasks in id order.
+    /// Scored tasks in id order (with response tokens if `save_responses` was set).
     pub results: Vec<TaskResult>,
+    /// The vocabulary of the model and dataset.
+    pub vocab: Vocabulary,
 }
 
 impl Evaluation {
-    /// Writes `summary.md`, `summary.json` and `tasks.jsonl` into `out_dir`.
+    /// Writes `summary.md`, `summary.json` and `tasks.jsonl` into `out_dir`, and
+    /// `responses.jsonl` when the results hold response tokens.
     pub fn write(&self, out_dir: &Path) -> Result<()> {
-        self.report.write(out_dir, &self.results)
+        self.report.write(out_dir, &self.results)?;
+        if self
+            .results
+            .iter()
+            .any(|r| r.samples.iter().any(|s| !s.tokens.is_empty()))
+        {
+            write_responses(&out_dir.join(RESPONSES_JSONL), &self.results, &self.vocab)?;
+        }
+        Ok(())
     }
 }
 
@@ -198,7 +209,11 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
         seed: cfg.seed,
         first_index: 0,
         precision: cfg.precision,
-        retention: Retention::None,
+        retention: if cfg.save_responses {
+            Retention::All
+        } else {
+            Retention::None
+        },
     };
     let sampled = sample_and_score(&loaded.model, &vocab, &tasks, &scfg, progress)?;
     let metrics = EvalMetrics::compute(&sampled.results);
@@ -233,6 +248,7 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
             timing,
         },
         results: sampled.results,
+        vocab,
     })
 }
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use common::{maze_dataset, tiny_checkpoint};
 use planform_eval::{
     evaluate, evaluate_to, DeviceChoice, EvalConfig, EvalError, EvalReport, MaxLen, Mode,
-    ModeChoice, Progress, Sampler, StopReason, TStarSource, TaskRecord, SUMMARY_JSON, SUMMARY_MD,
-    TASKS_JSONL,
+    ModeChoice, Progress, ResponseLine, Sampler, StopReason, TStarSource, TaskRecord,
+    RESPONSES_JSONL, SUMMARY_JSON, SUMMARY_MD, TASKS_JSONL,
 };
 
 fn config(run: &Path, data: &Path) -> EvalConfig {
@@ -111,8 +111,28 @@ fn end_to_end_files_modes_and_errors() {
     // Same seed, other batch size and chunking: the same responses.
     let mut cfg2 = config(&run, &data);
     cfg2.batch_rows = 1; // chunks of 8 rows → 3 tasks per generate call
-    let ev2 = evaluate(&cfg2, &mut |_| {}).unwrap();
-    assert_eq!(ev2.results, ev.results);
+    cfg2.save_responses = true;
+    let out2 = tmp.path().join("eval2");
+    let ev2 = evaluate_to(&cfg2, &out2, &mut |_| {}).unwrap();
+    let records2: Vec<TaskRecord> = ev2.results.iter().map(|r| r.record()).collect();
+    assert_eq!(records2, records);
+    // Saved responses: one line per response, tokens as strings from `bos`.
+    let lines: Vec<ResponseLine> = std::fs::read_to_string(out2.join(RESPONSES_JSONL))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    for (line, (r, s)) in lines.iter().zip(
+        ev2.results
+            .iter()
+            .flat_map(|r| r.samples.iter().map(move |s| (r, s))),
+    ) {
+        assert_eq!((line.id, line.correct), (r.id, s.eval.correct));
+        assert_eq!(line.tokens.split(' ').count(), s.length);
+        assert!(line.tokens.starts_with("bos"));
+    }
+    assert!(!out.join(RESPONSES_JSONL).exists());
 
     // Forced modes: every response starts with the forced token.
     for (mode, want) in [

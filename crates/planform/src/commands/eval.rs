@@ -1,0 +1,150 @@
+//! `planform eval`: sample k responses per task from a checkpoint and score them against
+//! A* (solved, optimal, SWC, ILR, trace lengths, mode choices).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use planform_data::Split;
+use planform_eval::{DeviceChoice, EvalConfig, MaxLen, Mode, Precision, Sampler};
+
+use crate::progress;
+
+/// Dataset split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// Training split (e.g. for bootstrapping checks).
+    Train,
+    /// Test split (reference evaluation).
+    Test,
+}
+
+/// Decoding mode (Dualformer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// No forced token: the model chooses `plan` (fast) or `create` (slow).
+    Auto,
+    /// Force `plan` after `bos`.
+    Fast,
+    /// Force `create` after `bos`.
+    Slow,
+}
+
+/// Arguments of `planform eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run directory (uses `checkpoints/latest`) or a `checkpoints/step-N` directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset directory (must have the checkpoint's vocabulary).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split to evaluate on.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// Number of tasks: the first N of the split by id (reference: 100 maze, 200 Sokoban).
+    #[arg(long, default_value_t = 100)]
+    pub tasks: usize,
+    /// Responses sampled per task, k (reference: 64).
+    #[arg(long, short = 'k', default_value_t = 64)]
+    pub samples: usize,
+    /// Decoding mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: ModeArg,
+    /// Greedy decoding (argmax) instead of sampling.
+    #[arg(long, conflicts_with = "temperature")]
+    pub greedy: bool,
+    /// Sampling temperature (reference: 1).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Maximum decoder length incl. bos/eos (default: 1.5 × the split's longest target,
+    /// capped at the reference 10,000 maze / 11,000 Sokoban).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Sequences decoded at once (bounds GPU memory).
+    #[arg(long, default_value_t = 256)]
+    pub batch_rows: usize,
+    /// Sampler seed (also seeds t* when the dataset has none).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Device: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Decode in bf16 autocast on CUDA (default fp32, as the reference).
+    #[arg(long)]
+    pub bf16: bool,
+    /// Nondeterministic A* runs per task for t* when the dataset lacks it (reference: 64).
+    #[arg(long, default_value_t = 64)]
+    pub tstar_runs: usize,
+    /// Also write every response's tokens to responses.jsonl (large).
+    #[arg(long)]
+    pub save_responses: bool,
+    /// Output directory for summary.md, summary.json and tasks.jsonl.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+impl EvalArgs {
+    /// Resolves the raw arguments into a validated evaluation config.
+    pub fn resolve(&self) -> Result<EvalConfig> {
+        let mut c = EvalConfig::new(&self.checkpoint, &self.data);
+        c.split = match self.split {
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        };
+        c.tasks = self.tasks;
+        c.samples = self.samples;
+        c.mode = match self.mode {
+            ModeArg::Auto => Mode::Auto,
+            ModeArg::Fast => Mode::Fast,
+            ModeArg::Slow => Mode::Slow,
+        };
+        c.sampler = if self.greedy {
+            Sampler::Greedy
+        } else {
+            Sampler::Multinomial {
+                temperature: self.temperature.unwrap_or(1.0),
+            }
+        };
+        c.max_len = self.max_len.map_or(MaxLen::Auto, MaxLen::Fixed);
+        c.batch_rows = self.batch_rows;
+        c.seed = self.seed;
+        c.device = self.device;
+        c.precision = if self.bf16 {
+            Precision::Bf16Autocast
+        } else {
+            Precision::F32
+        };
+        c.tstar_runs = self.tstar_runs;
+        c.save_responses = self.save_responses;
+        c.validate().context("invalid eval settings")?;
+        Ok(c)
+    }
+}
+
+/// Runs `planform eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let config = args.resolve()?;
+    let pb = progress::bar(config.tasks as u64, "tasks");
+    let eval = planform_eval::evaluate(&config, &mut |p| {
+        pb.set_length(p.tasks_total as u64);
+        pb.set_position(p.tasks_done as u64);
+        pb.set_message(format!("{:.0} tok/s", p.tokens_per_sec()));
+    })
+    .with_context(|| {
+        format!(
+            "evaluating checkpoint {} on dataset {}",
+            args.checkpoint.display(),
+            args.data.display()
+        )
+    })?;
+    pb.finish_and_clear();
+    eval.write(&args.out)
+        .with_context(|| format!("writing evaluation to {}", args.out.display()))?;
+    println!("{}", eval.report.to_markdown());
+    eprintln!(
+        "wrote {} (summary.md, summary.json, tasks.jsonl)",
+        args.out.display()
+    );
+    Ok(())
+}
