@@ -4,6 +4,7 @@
 //! cargo run --release -p planform-train --example bench_train -- throughput \
 //!     --dim 192 --layers 3 --heads 3 --batch 16 --enc-len 64 --dec-len 256 --threads 2
 //! cargo run --release -p planform-train --example bench_train -- padding --size 10 --examples 4000
+//! cargo run --release -p planform-train --example bench_train -- loop --size 10 --examples 2000 --steps 20
 //! ```
 //!
 //! Compare `throughput` with `scripts/bench_pytorch.py` given the same flags.
@@ -15,6 +16,7 @@ use planform_train::bench::{bench_train, TrainBench};
 use planform_train::config::{BatchConfig, BatchOrder, Precision};
 use planform_train::sampler::{plan_epoch, PaddingStats};
 use planform_train::testutil::maze_examples;
+use planform_train::{DeviceChoice, ModelSpec, StartMode, TrainConfig, TrainData, Trainer};
 
 fn args() -> (String, HashMap<String, String>) {
     let mut it = std::env::args().skip(1);
@@ -120,8 +122,59 @@ fn main() {
                 }
             }
         }
+        "loop" => {
+            // The whole training loop on real maze data: real tokens/s with and without bucketing.
+            let threads: i32 = get(&a, "threads", 0);
+            if threads > 0 {
+                tch::set_num_threads(threads);
+            }
+            let size: u32 = get(&a, "size", 10);
+            let n: usize = get(&a, "examples", 2000);
+            let steps: u64 = get(&a, "steps", 20);
+            let (vocab, train, test) = maze_examples(size, n, 16, 0).unwrap_or_else(|e| {
+                eprintln!("error: {e}");
+                std::process::exit(1)
+            });
+            let data = TrainData::from_examples(vocab, train, test, &Default::default());
+            let stack = StackConfig {
+                dim: get(&a, "dim", 64),
+                layers: get(&a, "layers", 2),
+                heads: get(&a, "heads", 2),
+            };
+            let mut model = ModelConfig::from_size(ModelSize::Tiny, data.vocab.len());
+            model.encoder = stack;
+            model.decoder = stack;
+            for order in [
+                BatchOrder::Random,
+                BatchOrder::Bucketed { pool_batches: 50 },
+            ] {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let mut c =
+                    TrainConfig::new("in-memory", dir.path(), ModelSpec::Custom(model.clone()));
+                c.device = DeviceChoice::Cpu;
+                c.batch.sequences = get(&a, "batch", 16);
+                c.batch.order = order;
+                c.optim.total_steps = steps;
+                c.optim.warmup_steps = 1;
+                c.log.log_every = steps;
+                c.log.eval_every = steps;
+                c.log.checkpoint_every = steps;
+                c.log.eval_at_start = false;
+                let s = Trainer::new(c, data.clone(), StartMode::Fresh)
+                    .and_then(|mut t| t.run(&mut |_| std::ops::ControlFlow::Continue(())))
+                    .unwrap_or_else(|e| {
+                        eprintln!("error: {e}");
+                        std::process::exit(1)
+                    });
+                let r = s.last_train.expect("a training record");
+                println!(
+                    "{{\"loop\": \"{order:?}\", \"maze\": {size}, \"steps\": {steps}, \"real_tokens_per_sec\": {:.0}, \"padding\": {:.4}, \"loss\": {:.4}}}",
+                    r.tokens_per_sec, r.padding, r.metrics.loss
+                );
+            }
+        }
         other => {
-            eprintln!("unknown mode {other:?} (throughput | padding)");
+            eprintln!("unknown mode {other:?} (throughput | padding | loop)");
             std::process::exit(2);
         }
     }
