@@ -16,17 +16,24 @@ pub enum EvalError {
         reason: String,
     },
     /// The dataset could not be opened or read (the message names the path).
-    #[error("dataset: {0}")]
+    #[error(transparent)]
     Data(#[from] planform_data::DataError),
-    /// The checkpoint could not be found or loaded (the message names the path).
-    #[error("checkpoint: {0}")]
+    /// The checkpoint could not be found or loaded, or the device is unavailable (the
+    /// message names the path or device).
+    #[error(transparent)]
     Checkpoint(#[from] planform_train::TrainError),
     /// Decoding failed.
-    #[error("model: {0}")]
+    #[error(transparent)]
     Model(#[from] planform_model::ModelError),
     /// A task or token operation failed (e.g. t* computation).
-    #[error("trace: {0}")]
+    #[error(transparent)]
     Trace(#[from] planform_trace::Error),
+    /// No checkpoint at the path (missing, or a directory without one).
+    #[error(
+        "no checkpoint at {0} (expected a run directory with checkpoints/latest, \
+         or a checkpoints/step-N directory)"
+    )]
+    MissingCheckpoint(PathBuf),
     /// The dataset and the checkpoint were built for different vocabularies.
     #[error("checkpoint {checkpoint} does not fit dataset {dataset}: {reason}")]
     VocabMismatch {

@@ -6,7 +6,7 @@ use planform_data::{Dataset, Example, TSTAR_KEY};
 use planform_trace::metrics::astar_reference_length;
 use planform_trace::rng::Rng;
 use planform_trace::vocab::Vocabulary;
-use planform_train::load_model_from_checkpoint;
+use planform_train::{load_model_from_checkpoint, TrainError};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{sampler_name, EvalConfig};
@@ -146,10 +146,16 @@ pub fn fill_tstar(
 /// task and scores them. `progress` sees every finished chunk of tasks.
 pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Evaluation> {
     cfg.validate()?;
+    if !cfg.checkpoint.exists() {
+        return Err(EvalError::MissingCheckpoint(cfg.checkpoint.clone()));
+    }
     let device = cfg.device.resolve()?;
     let dataset = Dataset::open(&cfg.dataset)?;
     let vocab = dataset.vocabulary().clone();
-    let loaded = load_model_from_checkpoint(&cfg.checkpoint, device)?;
+    let loaded = load_model_from_checkpoint(&cfg.checkpoint, device).map_err(|e| match e {
+        TrainError::NoCheckpoint(p) => EvalError::MissingCheckpoint(p),
+        e => e.into(),
+    })?;
     let mismatch = |reason: String| EvalError::VocabMismatch {
         checkpoint: loaded.dir.clone(),
         dataset: cfg.dataset.clone(),

@@ -174,8 +174,17 @@ fn end_to_end_files_modes_and_errors() {
     ));
     let c = config(&tmp.path().join("missing"), &data);
     let err = evaluate(&c, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, EvalError::Checkpoint(_)), "{err}");
+    assert!(matches!(err, EvalError::MissingCheckpoint(_)), "{err}");
     assert!(err.to_string().contains("missing"), "{err}");
+    let err = evaluate(&config(&data, &data), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, EvalError::MissingCheckpoint(_)), "{err}");
+    // A corrupt checkpoint: truncated weights.
+    let step = run.join("checkpoints/step-000002/model.safetensors");
+    let bytes = std::fs::read(&step).unwrap();
+    std::fs::write(&step, &bytes[..bytes.len() / 2]).unwrap();
+    let err = evaluate(&config(&run, &data), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, EvalError::Checkpoint(_)), "{err}");
+    std::fs::write(&step, &bytes).unwrap();
     let other = tmp.path().join("data6");
     maze_dataset(&other, 6, 20, None, 1);
     let err = evaluate(&config(&run, &other), &mut |_| {}).unwrap_err();
