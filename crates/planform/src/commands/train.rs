@@ -1,0 +1,187 @@
+//! `planform train`: train an encoder–decoder on a dataset's traces. A TOML config (see
+//! `configs/`) or flags give the run; `--set field.path=value` overrides any field with the
+//! config's own typing rules; `--resume` continues a killed run from its latest checkpoint.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use planform_train::{ModelSpec, Progress, StartMode, TrainConfig};
+
+use crate::progress;
+
+/// Decoder sequence variant (what the model learns to produce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceArg {
+    /// `bos plan eos`.
+    SolutionOnly,
+    /// `bos trace plan eos` (Searchformer).
+    SearchAugmented,
+    /// Randomly shortened traces (Dualformer); probabilities via `--set trace.…` or config.
+    Dualformer,
+}
+
+impl TraceArg {
+    fn toml(self) -> &'static str {
+        match self {
+            TraceArg::SolutionOnly => "solution-only",
+            TraceArg::SearchAugmented => "search-augmented",
+            TraceArg::Dualformer => "dualformer",
+        }
+    }
+}
+
+/// Arguments of `planform train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// TOML run config (fields documented in `docs/training.md` and `configs/`).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Dataset directory (overrides `data_dir`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run directory (overrides `out_dir`).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Model size: tiny, mini, s, m-s, l, xl-2 (overrides `model`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Trace variant (overrides `trace.kind`).
+    #[arg(long, value_enum)]
+    pub trace: Option<TraceArg>,
+    /// Optimizer steps (overrides `optim.total_steps`).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Peak learning rate (overrides `optim.lr`).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Warm-up steps (overrides `optim.warmup_steps`).
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Sequences per micro-batch (overrides `batch.sequences`).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Seed (overrides `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: auto, cpu, cuda, cuda:N (overrides `device`).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Any other field, as `dotted.path=value` (repeatable), e.g. `--set batch.accumulation=4`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
+    /// Continue the run in `out_dir` from its latest checkpoint (error if there is none).
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Start from step 0 (error if the run directory already has checkpoints).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Print the resolved config as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl TrainArgs {
+    /// Resolves the config file and flags into one validated [`TrainConfig`].
+    pub fn resolve(&self) -> Result<(TrainConfig, StartMode)> {
+        let mut cfg = match &self.config {
+            Some(path) => TrainConfig::from_file(path)
+                .with_context(|| format!("loading config {}", path.display()))?,
+            None => {
+                let (Some(data), Some(out)) = (&self.data, &self.out) else {
+                    bail!("without --config, --data and --out are required");
+                };
+                let size = self.model.as_deref().unwrap_or("tiny");
+                let size = size
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--model {size}: {e}"))?;
+                TrainConfig::new(data, out, ModelSpec::Size(size))
+            }
+        };
+        let mut sets: Vec<(String, String)> = Vec::new();
+        let mut flag = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                sets.push((k.to_string(), v));
+            }
+        };
+        flag("data_dir", self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())));
+        flag("out_dir", self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())));
+        if self.config.is_some() {
+            flag("model.size", self.model.clone());
+        }
+        flag("trace.kind", self.trace.map(|t| t.toml().to_string()));
+        // Warm-up before the step count: each override is validated on its own.
+        flag("optim.warmup_steps", self.warmup.map(|v| v.to_string()));
+        flag("optim.total_steps", self.steps.map(|v| v.to_string()));
+        flag("optim.lr", self.lr.map(|v| format!("{v:e}")));
+        flag("batch.sequences", self.batch.map(|v| v.to_string()));
+        flag("seed", self.seed.map(|v| v.to_string()));
+        flag("device", self.device.clone());
+        for s in &self.sets {
+            let Some((k, v)) = s.split_once('=') else {
+                bail!("--set {s:?}: expected FIELD=VALUE");
+            };
+            sets.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        for (k, v) in &sets {
+            cfg.set(k, v).with_context(|| format!("setting {k}={v}"))?;
+        }
+        cfg.validate().context("invalid training config")?;
+        let start = if self.resume {
+            StartMode::Resume
+        } else if self.fresh {
+            StartMode::Fresh
+        } else {
+            StartMode::Auto
+        };
+        Ok((cfg, start))
+    }
+}
+
+/// A TOML basic string (paths may hold characters that are not bare TOML).
+fn toml_str(s: &str) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+/// Runs `planform train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (cfg, start) = args.resolve()?;
+    if args.print_config {
+        print!("{}", cfg.to_toml()?);
+        return Ok(());
+    }
+    let out = cfg.out_dir.clone();
+    let summary = train_with_bar(cfg, start).with_context(|| format!("training run {}", out.display()))?;
+    println!(
+        "{} at step {} ({:.0}s, {} tokens){}",
+        if summary.completed { "finished" } else { "stopped" },
+        summary.step,
+        summary.elapsed_secs,
+        summary.tokens_seen,
+        summary
+            .last_checkpoint
+            .map(|p| format!("; checkpoint {}", p.display()))
+            .unwrap_or_default()
+    );
+    if let Some(e) = summary.last_eval {
+        println!("last test loss {:.4}", e.metrics.loss);
+    }
+    Ok(())
+}
+
+/// Trains with a progress bar showing loss, tokens/s and ETA.
+pub fn train_with_bar(cfg: TrainConfig, start: StartMode) -> planform_train::Result<planform_train::RunSummary> {
+    let pb = progress::bar(cfg.optim.total_steps, "steps");
+    let mut on_step = |p: &Progress| {
+        pb.set_position(p.step);
+        let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
+        let eval = p.eval_loss.map(|l| format!(" test {l:.4}")).unwrap_or_default();
+        pb.set_message(format!("{loss}{eval} {:.0} tok/s", p.tokens_per_sec));
+        ControlFlow::Continue(())
+    };
+    let result = planform_train::train(cfg, start, &mut on_step);
+    pb.finish_and_clear();
+    result
+}
