@@ -24,6 +24,8 @@ enum Command {
     Solve(commands::solve::SolveArgs),
     /// Summarize a dataset: counts, sequence-length statistics and histograms.
     Inspect(commands::inspect::InspectArgs),
+    /// Measure throughput against the reference implementation (`bench gen`).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() {
@@ -32,6 +34,7 @@ fn main() {
         Command::Gen(args) => commands::gen::run(args),
         Command::Solve(args) => commands::solve::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
