@@ -142,8 +142,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     eval.write(&args.out)
         .with_context(|| format!("writing evaluation to {}", args.out.display()))?;
     println!("{}", eval.report.to_markdown());
+    let extra = if config.save_responses {
+        ", responses.jsonl"
+    } else {
+        ""
+    };
     eprintln!(
-        "wrote {} (summary.md, summary.json, tasks.jsonl)",
+        "wrote {} (summary.md, summary.json, tasks.jsonl{extra})",
         args.out.display()
     );
     Ok(())
