@@ -24,6 +24,14 @@ enum Command {
     Solve(commands::solve::SolveArgs),
     /// Summarize a dataset: counts, sequence-length statistics and histograms.
     Inspect(commands::inspect::InspectArgs),
+    /// Show a task and its A* trace in the terminal, and optionally as an SVG.
+    Show(commands::show::ShowArgs),
+    /// Plot loss and accuracy curves from metrics JSONL files to SVG or PNG.
+    Plot(commands::plot::PlotArgs),
+    /// Train an encoder–decoder on a dataset (TOML config and/or flags; resumable).
+    Train(commands::train::TrainArgs),
+    /// Sample k responses per test task from a checkpoint and score them against A*.
+    Eval(commands::eval::EvalArgs),
     /// Measure throughput against the reference implementation (`bench gen`).
     Bench(commands::bench::BenchArgs),
 }
@@ -34,6 +42,10 @@ fn main() {
         Command::Gen(args) => commands::gen::run(args),
         Command::Solve(args) => commands::solve::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Plot(args) => commands::plot::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {

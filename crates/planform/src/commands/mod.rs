@@ -2,6 +2,10 @@
 //! config, and the call into the library.
 
 pub mod bench;
+pub mod eval;
 pub mod gen;
 pub mod inspect;
+pub mod plot;
+pub mod show;
 pub mod solve;
+pub mod train;
