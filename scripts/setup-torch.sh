@@ -13,7 +13,7 @@ command -v "$PY" >/dev/null || { echo "setup: $PY not found (need CPython 3.10+ 
 echo "setup: installing torch==$TORCH_VERSION and helper packages into .torch/ (one time, ~5 GB)" >&2
 rm -rf .torch.partial
 "$PY" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
-  --target .torch.partial "torch==$TORCH_VERSION" numpy pandas pyarrow
+  --target .torch.partial "torch==$TORCH_VERSION" numpy pandas pyarrow datasets
 rm -rf .torch
 mv .torch.partial .torch
 touch "$STAMP"
