@@ -80,7 +80,7 @@ fn properties(split: Split) -> Result<WriterProperties> {
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_key_value_metadata(Some(kv));
-    // Measured on 10×10 mazes (examples/gen_bench.rs, ENCODE_REPS=5): dictionary encoding
+    // Measured on 10×10 mazes (examples/write_bench.rs, ENCODE_REPS=5): dictionary encoding
     // of the token lists makes files 13% smaller (174 vs 199 MB per million tasks) but
     // costs 30% more encoding CPU, and Parquet encoding is the bottleneck of generation.
     // Min/max statistics of token ids and task JSON are useless for pruning. So: plain

@@ -34,9 +34,18 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Measure throughput against the reference implementation (`bench gen`).
     Bench(commands::bench::BenchArgs),
+    /// Write one HTML file animating A* and a model's (or a second A*'s) trace side by side.
+    View(commands::view::ViewArgs),
+    /// Run a recipe (one TOML = one published method, end to end, resumable), or list them.
+    Recipe(commands::recipe::RecipeArgs),
+    /// Write the report: planform's numbers beside the papers', a verdict per claim.
+    Report(commands::report::ReportArgs),
+    /// The main job on built-in defaults: small mazes, a tiny model trained on CPU, evaluated.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() {
+    reset_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen(args) => commands::gen::run(args),
@@ -47,9 +56,24 @@ fn main() {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::View(args) => commands::view::run(args),
+        Command::Recipe(args) => commands::recipe::run(args),
+        Command::Report(args) => commands::report::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
         std::process::exit(1);
+    }
+}
+
+/// Restores the default SIGPIPE action so that `planform inspect DS | head` ends quietly like
+/// other Unix tools instead of panicking on a closed pipe (Rust ignores SIGPIPE by default).
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any other thread exists; `signal` with
+    // `SIG_DFL` has no other preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

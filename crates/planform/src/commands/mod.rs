@@ -2,10 +2,14 @@
 //! config, and the call into the library.
 
 pub mod bench;
+pub mod demo;
 pub mod eval;
 pub mod gen;
 pub mod inspect;
 pub mod plot;
+pub mod recipe;
+pub mod report;
 pub mod show;
 pub mod solve;
 pub mod train;
+pub mod view;

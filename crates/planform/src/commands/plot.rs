@@ -33,7 +33,13 @@ pub fn run(args: PlotArgs) -> Result<()> {
     let inputs: Vec<PathBuf> = args
         .inputs
         .iter()
-        .map(|p| if p.is_dir() { p.join("metrics.jsonl") } else { p.clone() })
+        .map(|p| {
+            if p.is_dir() {
+                p.join("metrics.jsonl")
+            } else {
+                p.clone()
+            }
+        })
         .collect();
     let opts = PlotOptions {
         log_loss: !args.linear,

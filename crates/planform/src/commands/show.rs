@@ -9,7 +9,9 @@ use clap::Args;
 use planform_data::{Dataset, Split};
 use planform_trace::rng::Rng;
 use planform_trace::task::Task;
-use planform_viz::{render_board, render_listing, render_svg, Board, Search, SvgOptions, TextOptions};
+use planform_viz::{
+    render_board, render_listing, render_svg, Board, Search, SvgOptions, TextOptions,
+};
 
 use super::gen::AstarArg;
 
@@ -69,24 +71,37 @@ fn load_task(args: &ShowArgs) -> Result<(String, Task)> {
         if args.task.is_some() {
             bail!("give either a task or --data, not both");
         }
-        let ds = Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
+        let ds =
+            Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
         let rows = ds
             .read_split(args.split.into())
             .with_context(|| format!("reading dataset {}", dir.display()))?;
         let ex = rows.get(args.index).with_context(|| {
-            format!("{}: split has {} rows, no row {}", dir.display(), rows.len(), args.index)
+            format!(
+                "{}: split has {} rows, no row {}",
+                dir.display(),
+                rows.len(),
+                args.index
+            )
         })?;
         let task = ex
             .parse_task()
             .with_context(|| format!("{}: row {}", dir.display(), args.index))?;
-        return Ok((format!("{} row {} (id {})", dir.display(), args.index, ex.id), task));
+        return Ok((
+            format!("{} row {} (id {})", dir.display(), args.index, ex.id),
+            task,
+        ));
     }
     let Some(spec) = &args.task else {
-        bail!("no task given: pass a JSON line, a file of JSON lines, `-` for stdin, or --data DIR");
+        bail!(
+            "no task given: pass a JSON line, a file of JSON lines, `-` for stdin, or --data DIR"
+        );
     };
     let (name, text) = if spec == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading stdin")?;
         ("<stdin>".to_string(), s)
     } else if spec.trim_start().starts_with('{') {
         ("<argument>".to_string(), spec.clone())
@@ -113,7 +128,9 @@ pub fn run(args: ShowArgs) -> Result<()> {
     let board = Board::from(&task);
     let search = Search::from_task_trace(&trace, &board);
     let opts = TextOptions {
-        color: args.color.unwrap_or_else(|| std::io::stdout().is_terminal()),
+        color: args
+            .color
+            .unwrap_or_else(|| std::io::stdout().is_terminal()),
         max_clauses: Some(args.clauses),
         ..TextOptions::default()
     };

@@ -105,8 +105,14 @@ impl TrainArgs {
                 sets.push((k.to_string(), v));
             }
         };
-        flag("data_dir", self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())));
-        flag("out_dir", self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())));
+        flag(
+            "data_dir",
+            self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())),
+        );
+        flag(
+            "out_dir",
+            self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())),
+        );
         if self.config.is_some() {
             flag("model.size", self.model.clone());
         }
@@ -153,10 +159,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
     let out = cfg.out_dir.clone();
-    let summary = train_with_bar(cfg, start).with_context(|| format!("training run {}", out.display()))?;
+    let summary =
+        train_with_bar(cfg, start).with_context(|| format!("training run {}", out.display()))?;
     println!(
         "{} at step {} ({:.0}s, {} tokens){}",
-        if summary.completed { "finished" } else { "stopped" },
+        if summary.completed {
+            "finished"
+        } else {
+            "stopped"
+        },
         summary.step,
         summary.elapsed_secs,
         summary.tokens_seen,
@@ -172,12 +183,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// Trains with a progress bar showing loss, tokens/s and ETA.
-pub fn train_with_bar(cfg: TrainConfig, start: StartMode) -> planform_train::Result<planform_train::RunSummary> {
+pub fn train_with_bar(
+    cfg: TrainConfig,
+    start: StartMode,
+) -> planform_train::Result<planform_train::RunSummary> {
     let pb = progress::bar(cfg.optim.total_steps, "steps");
     let mut on_step = |p: &Progress| {
         pb.set_position(p.step);
         let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
-        let eval = p.eval_loss.map(|l| format!(" test {l:.4}")).unwrap_or_default();
+        let eval = p
+            .eval_loss
+            .map(|l| format!(" test {l:.4}"))
+            .unwrap_or_default();
         pb.set_message(format!("{loss}{eval} {:.0} tok/s", p.tokens_per_sec));
         ControlFlow::Continue(())
     };

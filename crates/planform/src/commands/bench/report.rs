@@ -121,7 +121,7 @@ pub struct Report {
 }
 
 /// `1234567.8` → `1,234,568`; values under 100 keep one decimal.
-fn num(x: f64) -> String {
+pub(super) fn num(x: f64) -> String {
     if !x.is_finite() {
         return "–".into();
     }
@@ -140,14 +140,31 @@ fn num(x: f64) -> String {
 }
 
 /// `a / b` as `×123`, or `–`.
-fn ratio(a: f64, b: Option<f64>) -> String {
+pub(super) fn ratio(a: f64, b: Option<f64>) -> String {
     match b {
         Some(b) if b > 0.0 && a.is_finite() => format!("×{}", num(a / b)),
         _ => "–".into(),
     }
 }
 
-fn opt(x: Option<f64>) -> String {
+/// `a / b` as `×1.23` (two decimals under 10, else as [`ratio`]), or `–`.
+pub(super) fn factor(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 && a.is_finite() && a / b < 10.0 => format!("×{:.2}", a / b),
+        _ => ratio(a, b),
+    }
+}
+
+/// A count with thousands separators.
+pub(super) fn int(x: u64) -> String {
+    if x < 100 {
+        x.to_string()
+    } else {
+        num(x as f64)
+    }
+}
+
+pub(super) fn opt(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), num)
 }
 
@@ -314,6 +331,10 @@ mod tests {
         assert_eq!(ratio(3_000.0, Some(10.0)), "×300");
         assert_eq!(ratio(1.0, None), "–");
         assert_eq!(ratio(1.0, Some(0.0)), "–");
+        assert_eq!(factor(1.234, Some(1.0)), "×1.23");
+        assert_eq!(factor(300.0, Some(1.0)), "×300");
+        assert_eq!(int(59), "59");
+        assert_eq!(int(12_345), "12,345");
     }
 
     #[test]

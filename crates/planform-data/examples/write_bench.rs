@@ -2,7 +2,7 @@
 //! Parquet encoding comparison on the generated rows.
 //!
 //! ```text
-//! cargo run --release -p planform-data --example gen_bench -- TASKS THREADS OUT_DIR [SIZE]
+//! cargo run --release -p planform-data --example write_bench -- TASKS THREADS OUT_DIR [SIZE]
 //! ```
 //! Maze `SIZE×SIZE` (default 10), deterministic A*, seed 1. `GEN_ONLY=1` runs only step 2,
 //! `PURE_ONLY=1` only step 1 (handy under `perf stat`); `ROW_GROUP=n` sets the row-group
@@ -25,7 +25,7 @@ use rayon::prelude::*;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        return Err("usage: gen_bench TASKS THREADS OUT_DIR [SIZE]".into());
+        return Err("usage: write_bench TASKS THREADS OUT_DIR [SIZE]".into());
     }
     let n: u64 = args[1].parse()?;
     let threads: usize = args[2].parse()?;

@@ -1,0 +1,201 @@
+//! `planform recipe`: run a recipe (one TOML = one published method: data → train → evals
+//! → bootstrap, resumable) or list the recipes in `configs/`.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::ProgressBar;
+use planform_recipe::{
+    eval_table, list_recipes, run_recipe, split_assignment, Observer, Recipe, RunOptions,
+    RunOutcome, StageAction, StageRecord,
+};
+
+use crate::progress;
+
+/// Arguments of `planform recipe`.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    #[command(subcommand)]
+    pub command: RecipeCommand,
+}
+
+/// Subcommands of `planform recipe`.
+#[derive(Debug, Subcommand)]
+pub enum RecipeCommand {
+    /// Run a recipe end to end; a re-run skips finished stages and resumes training.
+    Run(RunArgs),
+    /// List the recipes in a directory (default `configs/`) with their descriptions.
+    List(ListArgs),
+}
+
+/// Arguments of `planform recipe run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The recipe TOML file (see `configs/`).
+    pub file: PathBuf,
+    /// Runs directory: datasets in `<runs>/data/<name>`, runs in `<runs>/<recipe name>`.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Override a field, `section.field=value` (repeatable), e.g.
+    /// `--set train.optim.total_steps=5 --set data.num_tasks=200 --set eval.tasks=3`;
+    /// `eval.NAME.field=…` for one eval only.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
+    /// Print the resolved recipe (overrides applied) as TOML and exit.
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// Arguments of `planform recipe list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Directory searched recursively for recipe files.
+    #[arg(default_value = "configs")]
+    pub dir: PathBuf,
+}
+
+/// Shell-quotes one argument when needed.
+fn quote(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+/// This process's command line with the program shown as `planform`.
+pub fn command_line() -> String {
+    let mut parts = vec!["planform".to_string()];
+    parts.extend(std::env::args().skip(1).map(|a| quote(&a)));
+    parts.join(" ")
+}
+
+/// Progress bars and stage lines on stderr.
+#[derive(Default)]
+pub struct BarObserver {
+    bar: Option<ProgressBar>,
+}
+
+impl BarObserver {
+    fn bar(&mut self, total: u64, unit: &str) -> &ProgressBar {
+        self.bar.get_or_insert_with(|| progress::bar(total, unit))
+    }
+}
+
+impl Observer for BarObserver {
+    fn stage_started(&mut self, stage: &str, detail: &str) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        eprintln!("[{stage}] {detail}");
+    }
+    fn stage_finished(&mut self, r: &StageRecord) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        let what = match r.action {
+            StageAction::Ran => "done",
+            StageAction::Skipped => "skipped",
+        };
+        eprintln!("[{}] {what}: {} ({:.1} s)", r.stage, r.detail, r.secs);
+    }
+    fn gen_progress(&mut self, done: u64, total: u64) {
+        let b = self.bar(total, "tasks");
+        b.set_length(total);
+        b.set_position(done);
+    }
+    fn train_progress(&mut self, p: &planform_train::Progress) -> ControlFlow<()> {
+        let b = self.bar(p.total_steps, "steps");
+        b.set_position(p.step);
+        let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
+        let eval = p.eval_loss.map(|l| format!(" test {l:.4}")).unwrap_or_default();
+        b.set_message(format!("{loss}{eval} {:.0} tok/s", p.tokens_per_sec));
+        ControlFlow::Continue(())
+    }
+    fn eval_progress(&mut self, p: &planform_eval::Progress) {
+        let b = self.bar(p.tasks_total as u64, "tasks");
+        b.set_length(p.tasks_total as u64);
+        b.set_position(p.tasks_done as u64);
+        b.set_message(format!("{:.0} tok/s", p.tokens_per_sec()));
+    }
+}
+
+/// Loads `file` (or the built-in text) and applies `--set` overrides.
+pub fn load(
+    text_or_file: Result<&Path, (&str, &str)>,
+    sets: &[String],
+) -> Result<(Recipe, Vec<(String, String)>)> {
+    let mut recipe = match text_or_file {
+        Ok(path) => Recipe::from_file(path)
+            .with_context(|| format!("loading recipe {}", path.display()))?,
+        Err((text, origin)) => Recipe::from_toml_str(text, origin)?,
+    };
+    let overrides = sets
+        .iter()
+        .map(|s| split_assignment(s))
+        .collect::<planform_recipe::Result<Vec<_>>>()?;
+    recipe
+        .apply(&overrides)
+        .context("applying --set overrides")?;
+    Ok((recipe, overrides))
+}
+
+/// Runs a loaded recipe with progress bars; prints where the outputs are.
+pub fn execute(recipe: &Recipe, runs_dir: &Path, overrides: Vec<(String, String)>) -> Result<RunOutcome> {
+    let opts = RunOptions {
+        runs_dir: runs_dir.to_path_buf(),
+        overrides,
+        command: Some(command_line()),
+    };
+    let mut obs = BarObserver::default();
+    let outcome = run_recipe(recipe, &opts, &mut obs)
+        .with_context(|| format!("running recipe {}", recipe.name))?;
+    if let Some(b) = obs.bar.take() {
+        b.finish_and_clear();
+    }
+    Ok(outcome)
+}
+
+/// Runs `planform recipe`.
+pub fn run(args: RecipeArgs) -> Result<()> {
+    match args.command {
+        RecipeCommand::Run(a) => {
+            let (recipe, overrides) = load(Ok(&a.file), &a.sets)?;
+            if a.print {
+                print!("{}", recipe.to_toml()?);
+                return Ok(());
+            }
+            let outcome = execute(&recipe, &a.runs_dir, overrides)?;
+            println!("{}", eval_table(&outcome.evals));
+            eprintln!(
+                "outputs in {}",
+                planform_recipe::Layout::new(&a.runs_dir)
+                    .run_dir(&recipe.name)
+                    .display()
+            );
+            Ok(())
+        }
+        RecipeCommand::List(a) => {
+            let listed = list_recipes(&a.dir)
+                .with_context(|| format!("listing recipes in {}", a.dir.display()))?;
+            let width = listed
+                .iter()
+                .map(|l| l.path.display().to_string().len())
+                .max()
+                .unwrap_or(0);
+            for l in listed {
+                let path = l.path.display().to_string();
+                match l.recipe {
+                    Ok(r) => println!("{path:width$}  {}", r.description),
+                    Err(e) => println!("{path:width$}  (invalid: {e})"),
+                }
+            }
+            Ok(())
+        }
+    }
+}

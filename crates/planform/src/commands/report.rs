@@ -1,0 +1,39 @@
+//! `planform report`: planform's numbers beside the papers', one verdict per claim,
+//! computed from the runs a report config names.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use planform_recipe::{build_report, ReportConfig};
+
+/// Arguments of `planform report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Runs directory (as given to `planform recipe run --runs-dir`).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Report config naming which runs form which claim.
+    #[arg(long, short = 'c', default_value = "configs/report-cpu.toml")]
+    pub config: PathBuf,
+    /// Output directory (README.md and SVG figures).
+    #[arg(long, short = 'o', default_value = "docs/report")]
+    pub out: PathBuf,
+}
+
+/// Runs `planform report`.
+pub fn run(args: ReportArgs) -> Result<()> {
+    let config = ReportConfig::from_file(&args.config)
+        .with_context(|| format!("loading report config {}", args.config.display()))?;
+    let out = build_report(&config, &args.runs, &args.out, &super::recipe::command_line())
+        .with_context(|| format!("writing the report to {}", args.out.display()))?;
+    for c in &out.claims {
+        println!("{}: {}", c.label, c.verdict_line);
+    }
+    eprintln!(
+        "wrote {} and {} figure(s)",
+        out.readme.display(),
+        out.figures.len()
+    );
+    Ok(())
+}
