@@ -143,7 +143,7 @@ pub fn read_chunk(dir: &Path, expected: ChunkKey, ids: &[u64]) -> Result<Chunk> 
     let got: Vec<u64> = meta.outcomes.iter().map(|o| o.id).collect();
     if got != ids {
         return Err(bad(
-            "its prompts differ from this iteration's prompt list".into(),
+            "its prompts differ from this iteration's prompt list".into()
         ));
     }
     let rows = ds

@@ -332,7 +332,10 @@ impl BootstrapConfig {
             return bad("iterations", "must be at least 1".into());
         }
         if self.threads == Some(0) {
-            return bad("threads", "must be > 0 (omit it for libtorch's default)".into());
+            return bad(
+                "threads",
+                "must be > 0 (omit it for libtorch's default)".into(),
+            );
         }
         let s = &self.sample;
         if s.samples == 0 {
@@ -380,7 +383,10 @@ impl BootstrapConfig {
             return bad("finetune.steps", "must be at least 1".into());
         }
         if !(f.lr.is_finite() && f.lr > 0.0) {
-            return bad("finetune.lr", format!("must be finite and > 0, got {}", f.lr));
+            return bad(
+                "finetune.lr",
+                format!("must be finite and > 0, got {}", f.lr),
+            );
         }
         if let Warmup::Steps(n) = f.warmup {
             if n >= f.steps {

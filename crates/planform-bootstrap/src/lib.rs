@@ -63,8 +63,7 @@ pub use config::{
 pub use dataset::{read_provenance, Provenance, PROVENANCE_FILE};
 pub use error::{BootstrapError, Result};
 pub use record::{
-    markdown, read_jsonl, FinetuneSummary, IterationRecord, TestMetrics, JSONL_FILE,
-    MARKDOWN_FILE,
+    markdown, read_jsonl, FinetuneSummary, IterationRecord, TestMetrics, JSONL_FILE, MARKDOWN_FILE,
 };
 pub use reduce::{reduce, PromptOutcome, Reduced, TrainingStats};
 pub use run::{

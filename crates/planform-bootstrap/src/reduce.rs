@@ -136,8 +136,10 @@ impl TrainingStats {
             }
             (c > 0).then(|| s as f64 / c as f64)
         };
-        let improved: Vec<&PromptOutcome> =
-            outcomes.iter().filter(|o| o.kept_sample.is_some()).collect();
+        let improved: Vec<&PromptOutcome> = outcomes
+            .iter()
+            .filter(|o| o.kept_sample.is_some())
+            .collect();
         let kept_mean = mean(&mut outcomes.iter().map(|o| o.kept_reasoning)).unwrap_or(0.0);
         let astar_mean = mean(&mut outcomes.iter().map(|o| o.astar_reasoning)).unwrap_or(0.0);
         let improved_relative = match (
@@ -167,4 +169,3 @@ impl TrainingStats {
         }
     }
 }
-

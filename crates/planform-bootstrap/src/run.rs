@@ -10,13 +10,13 @@ use planform_data::{is_partial_name, Dataset, Example, Split};
 use planform_eval::{
     sample_and_score, EvalConfig, Mode, Retention, SampleConfig, Sampler, TaskInput,
 };
+use planform_trace::rng::Rng;
+use planform_trace::tokens::TokenSequence;
+use planform_trace::vocab::Vocabulary;
 use planform_train::checkpoint::{read_state, resolve_checkpoint};
 use planform_train::config::TraceConfig;
 use planform_train::data::{select, Record};
 use planform_train::{load_model_from_checkpoint, LoadedModel, TrainConfig};
-use planform_trace::rng::Rng;
-use planform_trace::tokens::TokenSequence;
-use planform_trace::vocab::Vocabulary;
 
 use crate::chunk::{chunk_dir, read_chunk, write_chunk, ChunkKey};
 use crate::config::{BootstrapConfig, Fallback};
@@ -204,9 +204,7 @@ impl Bootstrap {
                 }
                 state
             }
-            None if mode == StartMode::Resume => {
-                return Err(BootstrapError::NothingToResume(out))
-            }
+            None if mode == StartMode::Resume => return Err(BootstrapError::NothingToResume(out)),
             None => {
                 if !out_dir_is_free(&out)? {
                     return Err(BootstrapError::NotABootstrapDir(out));
@@ -299,11 +297,14 @@ impl Bootstrap {
                     },
                 })
                 .collect();
-            let n = self.cfg.sample.train_prompts.or(self.base.data.train_examples);
+            let n = self
+                .cfg
+                .sample
+                .train_prompts
+                .or(self.base.data.train_examples);
             let order = select(records, &lengths, &self.base.data, n);
             let mut by_id: HashMap<u64, Example> = rows.into_iter().map(|e| (e.id, e)).collect();
-            let prompts: Vec<Example> =
-                order.iter().filter_map(|r| by_id.remove(&r.id)).collect();
+            let prompts: Vec<Example> = order.iter().filter_map(|r| by_id.remove(&r.id)).collect();
             if prompts.is_empty() {
                 return Err(BootstrapError::Mismatch(format!(
                     "{}: no training prompts left after the base run's length filters",
@@ -458,12 +459,21 @@ impl Bootstrap {
                 .map(|(r, e)| {
                     let fb = match &fallback {
                         None => e.reasoning.len(),
-                        Some(rows) => rows.get(&e.id).map_or(e.reasoning.len(), |p| p.reasoning.len()),
+                        Some(rows) => rows
+                            .get(&e.id)
+                            .map_or(e.reasoning.len(), |p| p.reasoning.len()),
                     };
                     reduce(r, &self.vocab, fb)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            write_chunk(&dir, self.original.config(), &self.vocab, *key, &block, &reduced)?;
+            write_chunk(
+                &dir,
+                self.original.config(),
+                &self.vocab,
+                *key,
+                &block,
+                &reduced,
+            )?;
             if on_event(&Event::ChunkSaved {
                 iteration: i,
                 chunk: key.chunk,
@@ -557,7 +567,9 @@ impl Bootstrap {
             return Ok(ControlFlow::Break(()));
         }
         let dir = resolve_checkpoint(&run_dir)?;
-        let rel = dir.strip_prefix(&self.out).map_or(dir.clone(), Path::to_path_buf);
+        let rel = dir
+            .strip_prefix(&self.out)
+            .map_or(dir.clone(), Path::to_path_buf);
         self.state.iterations[i].checkpoint = Some(rel);
         Ok(ControlFlow::Continue(()))
     }

@@ -164,8 +164,8 @@ impl State {
                 )))
             }
         }
-        let state: State = serde_json::from_value(head)
-            .map_err(|e| bad(format!("unexpected contents: {e}")))?;
+        let state: State =
+            serde_json::from_value(head).map_err(|e| bad(format!("unexpected contents: {e}")))?;
         state.check().map_err(bad)?;
         Ok(Some(state))
     }
@@ -201,8 +201,14 @@ impl State {
             if i == 0 && it.phase < Phase::FineTuned {
                 return Err(format!("iteration 0 is {}", it.phase));
             }
-            need(i == 0 || it.phase < Phase::Reduced || it.train.is_some(), "training statistics")?;
-            need(it.phase < Phase::FineTuned || it.checkpoint.is_some(), "checkpoint")?;
+            need(
+                i == 0 || it.phase < Phase::Reduced || it.train.is_some(),
+                "training statistics",
+            )?;
+            need(
+                it.phase < Phase::FineTuned || it.checkpoint.is_some(),
+                "checkpoint",
+            )?;
             need(it.phase < Phase::Evaluated || it.record.is_some(), "record")?;
             prev = it.phase;
         }

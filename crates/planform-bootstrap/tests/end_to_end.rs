@@ -29,7 +29,10 @@ fn uninterrupted() -> &'static PathBuf {
             ControlFlow::Continue(())
         })
         .unwrap();
-        eprintln!("uninterrupted bootstrap: {:.1}s", t0.elapsed().as_secs_f64());
+        eprintln!(
+            "uninterrupted bootstrap: {:.1}s",
+            t0.elapsed().as_secs_f64()
+        );
         assert!(outcome.completed);
         out
     })
@@ -57,7 +60,11 @@ fn two_iterations_write_datasets_checkpoints_and_results() {
     assert_eq!(records[0].step, common::BASE_STEPS);
     assert!(records[0].train.is_none() && records[0].finetune.is_none());
     let md = String::from_utf8(read(&out.join(MARKDOWN_FILE))).unwrap();
-    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 4, "{md}");
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| ")).count(),
+        4,
+        "{md}"
+    );
 
     let original = Dataset::open(data).unwrap();
     let mut test = original.read_split(Split::Test).unwrap();
@@ -96,7 +103,10 @@ fn two_iterations_write_datasets_checkpoints_and_results() {
         let (mut same, mut kept_total) = (0, 0usize);
         for row in &rows {
             let orig = &by_id[&row.id];
-            assert_eq!((&row.prompt, row.plan_length), (&orig.prompt, orig.plan_length));
+            assert_eq!(
+                (&row.prompt, row.plan_length),
+                (&orig.prompt, orig.plan_length)
+            );
             same += usize::from(row == orig);
             kept_total += row.reasoning.len();
         }
@@ -151,11 +161,28 @@ fn killed_and_resumed_matches_uninterrupted() {
     // middle of fine-tune 1 (after its step-2 checkpoint, at step 3), after the base
     // evaluation of ... each time resumed by running the same config again.
     let stops: Vec<(Box<dyn Fn(&Event) -> bool>, usize)> = vec![
-        (Box::new(|e| matches!(e, Event::PhaseDone { iteration: 0, .. })), 1),
-        (Box::new(|e| matches!(e, Event::ChunkSaved { iteration: 1, .. })), 1),
-        (Box::new(|e| matches!(e, Event::ChunkSaved { iteration: 1, .. })), 1),
         (
-            Box::new(|e| matches!(e, Event::PhaseDone { phase: Phase::Reduced, .. })),
+            Box::new(|e| matches!(e, Event::PhaseDone { iteration: 0, .. })),
+            1,
+        ),
+        (
+            Box::new(|e| matches!(e, Event::ChunkSaved { iteration: 1, .. })),
+            1,
+        ),
+        (
+            Box::new(|e| matches!(e, Event::ChunkSaved { iteration: 1, .. })),
+            1,
+        ),
+        (
+            Box::new(|e| {
+                matches!(
+                    e,
+                    Event::PhaseDone {
+                        phase: Phase::Reduced,
+                        ..
+                    }
+                )
+            }),
             1,
         ),
         (
@@ -163,14 +190,33 @@ fn killed_and_resumed_matches_uninterrupted() {
             1,
         ),
         (
-            Box::new(|e| matches!(e, Event::PhaseDone { phase: Phase::FineTuned, .. })),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    Event::PhaseDone {
+                        phase: Phase::FineTuned,
+                        ..
+                    }
+                )
+            }),
             1,
         ),
         (
-            Box::new(|e| matches!(e, Event::PhaseDone { iteration: 2, phase: Phase::DatasetWritten })),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    Event::PhaseDone {
+                        iteration: 2,
+                        phase: Phase::DatasetWritten
+                    }
+                )
+            }),
             1,
         ),
-        (Box::new(|e| matches!(e, Event::Training { iteration: 2, .. })), 5),
+        (
+            Box::new(|e| matches!(e, Event::Training { iteration: 2, .. })),
+            5,
+        ),
     ];
     for (k, (stop, n)) in stops.iter().enumerate() {
         assert!(!run_until(&out, stop.as_ref(), *n), "stop {k} did not stop");
@@ -182,11 +228,18 @@ fn killed_and_resumed_matches_uninterrupted() {
     assert_eq!(final_weights(&out), final_weights(reference));
     for i in 1..=2 {
         let shard = format!("iter-{i}/data/train-00000.parquet");
-        assert_eq!(read(&out.join(&shard)), read(&reference.join(&shard)), "{shard}");
+        assert_eq!(
+            read(&out.join(&shard)),
+            read(&reference.join(&shard)),
+            "{shard}"
+        );
     }
     // Running a finished bootstrap again changes nothing.
     assert!(run_until(&out, &|_| false, 1));
-    assert_eq!(read(&out.join(JSONL_FILE)), read(&reference.join(JSONL_FILE)));
+    assert_eq!(
+        read(&out.join(JSONL_FILE)),
+        read(&reference.join(JSONL_FILE))
+    );
 }
 
 #[test]
@@ -198,10 +251,16 @@ fn bad_state_and_changed_config_are_clear_errors() {
     let err = |mode| run(cfg.clone(), mode, &mut |_| ControlFlow::Continue(())).unwrap_err();
 
     // Nothing to resume.
-    assert!(matches!(err(StartMode::Resume), BootstrapError::NothingToResume(_)));
+    assert!(matches!(
+        err(StartMode::Resume),
+        BootstrapError::NothingToResume(_)
+    ));
     // A directory holding something else.
     std::fs::write(out.join("notes.txt"), "x").unwrap();
-    assert!(matches!(err(StartMode::Auto), BootstrapError::NotABootstrapDir(_)));
+    assert!(matches!(
+        err(StartMode::Auto),
+        BootstrapError::NotABootstrapDir(_)
+    ));
     std::fs::remove_file(out.join("notes.txt")).unwrap();
 
     // Corrupt state.json: not JSON, wrong format, inconsistent phases.
@@ -214,7 +273,10 @@ fn bad_state_and_changed_config_are_clear_errors() {
         let e = err(StartMode::Auto);
         let msg = e.to_string();
         assert!(matches!(e, BootstrapError::State { .. }), "{msg}");
-        assert!(msg.contains(want) && msg.contains("state.json") && msg.contains("corrupt"), "{msg}");
+        assert!(
+            msg.contains(want) && msg.contains("state.json") && msg.contains("corrupt"),
+            "{msg}"
+        );
     }
     let mut st = State::new(cfg.clone(), PathBuf::from("base/checkpoints/step-000001"));
     st.iterations[1].phase = Phase::Reduced; // before iteration 0 is evaluated
@@ -236,5 +298,8 @@ fn bad_state_and_changed_config_are_clear_errors() {
     let e = run(changed, StartMode::Auto, &mut |_| ControlFlow::Continue(())).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, BootstrapError::ConfigChanged { .. }), "{msg}");
-    assert!(msg.contains("finetune.steps: 6 → 7") && msg.contains("sample.samples: 4 → 5"), "{msg}");
+    assert!(
+        msg.contains("finetune.steps: 6 → 7") && msg.contains("sample.samples: 4 → 5"),
+        "{msg}"
+    );
 }

@@ -47,7 +47,12 @@ fn wrong_goal(plan: &[u32]) -> Vec<u32> {
     p
 }
 
-fn scored(e: &Example, vocab: &Vocabulary, responses: Vec<Vec<u32>>, keep: Retention) -> planform_eval::TaskResult {
+fn scored(
+    e: &Example,
+    vocab: &Vocabulary,
+    responses: Vec<Vec<u32>>,
+    keep: Retention,
+) -> planform_eval::TaskResult {
     let input = TaskInput::from_example(e).unwrap();
     let responses = responses.into_iter().map(Response::from_tokens).collect();
     score_task(&input, vocab, responses, keep)
@@ -60,12 +65,12 @@ fn shortest_optimal_is_kept_and_non_optimal_never() {
     let (r, p) = (&e.reasoning, &e.plan);
     // A clause is 5 tokens (`create x y cG cH`); shorter traces by whole clauses.
     let responses = vec![
-        seq(r, p),                 // 0: A*: optimal, |r| trace tokens
-        seq(&r[..10], &detour(p)), // 1: correct, not optimal, shortest trace
-        seq(&r[..15], p),          // 2: optimal, 15 tokens
+        seq(r, p),                    // 0: A*: optimal, |r| trace tokens
+        seq(&r[..10], &detour(p)),    // 1: correct, not optimal, shortest trace
+        seq(&r[..15], p),             // 2: optimal, 15 tokens
         seq(&r[..5], &wrong_goal(p)), // 3: incorrect
-        seq(&r[..20], p),          // 4: optimal, 20 tokens
-        seq(&[], &detour(p)),      // 5: correct, not optimal, empty trace
+        seq(&r[..20], p),             // 4: optimal, 20 tokens
+        seq(&[], &detour(p)),         // 5: correct, not optimal, empty trace
     ];
     for keep in [Retention::ShortestOptimal, Retention::All] {
         let res = scored(e, &vocab, responses.clone(), keep);
@@ -92,11 +97,7 @@ fn ties_go_to_the_first_sample() {
     let e = &rows[1];
     let (r, p) = (&e.reasoning, &e.plan);
     // Two optimal responses with 10 trace tokens but different tokens; a longer one first.
-    let responses = vec![
-        seq(&r[..15], p),
-        seq(&r[5..15], p),
-        seq(&r[..10], p),
-    ];
+    let responses = vec![seq(&r[..15], p), seq(&r[5..15], p), seq(&r[..10], p)];
     let res = scored(e, &vocab, responses, Retention::ShortestOptimal);
     let red = reduce(&res, &vocab, 0).unwrap();
     assert_eq!(red.outcome.kept_sample, Some(1));
@@ -152,22 +153,35 @@ fn training_stats_by_hand() {
         astar_reasoning: astar,
     };
     let outcomes = [
-        o(0, 2, 1, Some(3), 60, 100), // improved, shorter
+        o(0, 2, 1, Some(3), 60, 100),  // improved, shorter
         o(1, 1, 1, Some(0), 120, 100), // improved, longer than A*
-        o(2, 1, 0, None, 100, 100),   // solved, not optimal: fallback
-        o(3, 0, 0, None, 200, 200),   // unsolved: fallback
+        o(2, 1, 0, None, 100, 100),    // solved, not optimal: fallback
+        o(3, 0, 0, None, 200, 200),    // unsolved: fallback
     ];
     let s = TrainingStats::of(&outcomes);
     assert_eq!(
-        (s.prompts, s.samples, s.solved, s.improved, s.shorter, s.kept_fallback),
+        (
+            s.prompts,
+            s.samples,
+            s.solved,
+            s.improved,
+            s.shorter,
+            s.kept_fallback
+        ),
         (4, 4, 3, 2, 1, 2)
     );
     assert_eq!((s.improved_fraction, s.shorter_fraction), (0.5, 0.25));
     // kept: (60 + 120 + 100 + 200) / 4 = 120; A*: (100 + 100 + 100 + 200) / 4 = 125.
-    assert_eq!((s.kept_mean_reasoning, s.astar_mean_reasoning), (120.0, 125.0));
+    assert_eq!(
+        (s.kept_mean_reasoning, s.astar_mean_reasoning),
+        (120.0, 125.0)
+    );
     assert_eq!(s.kept_relative, Some(120.0 / 125.0));
     // Improved prompts only: (60 + 120) / 2 over (100 + 100) / 2.
     assert_eq!(s.improved_relative, Some(0.9));
     let empty = TrainingStats::of(&[]);
-    assert_eq!((empty.prompts, empty.kept_relative, empty.improved_relative), (0, None, None));
+    assert_eq!(
+        (empty.prompts, empty.kept_relative, empty.improved_relative),
+        (0, None, None)
+    );
 }

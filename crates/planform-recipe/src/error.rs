@@ -60,6 +60,9 @@ pub enum RecipeError {
     /// Evaluation failed.
     #[error(transparent)]
     Eval(#[from] planform_eval::EvalError),
+    /// Bootstrapping failed.
+    #[error(transparent)]
+    Bootstrap(#[from] planform_bootstrap::BootstrapError),
     /// Drawing a figure failed.
     #[error("figure {path}: {message}")]
     Figure {

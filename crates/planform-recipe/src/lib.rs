@@ -23,14 +23,14 @@ pub use bootstrap::BootstrapSpec;
 pub use error::{RecipeError, Result};
 pub use overrides::{parse_value, split_assignment};
 pub use recipe::{
-    list_recipes, looks_like_recipe, valid_name, AstarSpec, CheckpointChoice, DataSpec,
-    DomainSpec, EvalSpec, FilterSpec, Listed, MaxLenSpec, Recipe, SamplerSpec, TrainSpec,
+    list_recipes, looks_like_recipe, valid_name, AstarSpec, CheckpointChoice, DataSpec, DomainSpec,
+    EvalSpec, FilterSpec, Listed, MaxLenSpec, Recipe, SamplerSpec, TrainSpec,
 };
 pub use report::{build_report, ReportConfig};
 pub use runner::{
-    eval_records, eval_table, read_json, run_recipe, write_atomic, EvalMarker, Invocation, Layout, Observer, Quiet,
-    RunOptions, RunOutcome, StageAction, StageRecord, EVAL_MARKER, INVOCATIONS_FILE,
-    RECIPE_FILE,
+    eval_records, eval_table, read_json, run_recipe, write_atomic, EvalMarker, Invocation, Layout,
+    Observer, Quiet, RunOptions, RunOutcome, StageAction, StageRecord, EVAL_MARKER,
+    INVOCATIONS_FILE, RECIPE_FILE,
 };
 
 /// The built-in demo recipe (`configs/demo.toml`, embedded at build time).

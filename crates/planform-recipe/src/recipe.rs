@@ -463,7 +463,12 @@ fn default_split() -> Split {
 impl EvalSpec {
     /// The planform-eval config for `checkpoint` on `dataset` (device and precision from
     /// the training config).
-    pub fn eval_config(&self, checkpoint: &Path, dataset: &Path, train: &TrainConfig) -> EvalConfig {
+    pub fn eval_config(
+        &self,
+        checkpoint: &Path,
+        dataset: &Path,
+        train: &TrainConfig,
+    ) -> EvalConfig {
         let mut c = EvalConfig::new(checkpoint, dataset);
         c.split = self.split;
         c.tasks = self.tasks;

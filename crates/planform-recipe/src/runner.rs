@@ -28,7 +28,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use planform_data::{Dataset, Manifest};
 use planform_eval::{EvalReport, SUMMARY_JSON};
-use planform_train::checkpoint::{checkpoint_name, read_state, resolve_checkpoint, CHECKPOINTS_DIR};
+use planform_train::checkpoint::{
+    checkpoint_name, read_state, resolve_checkpoint, CHECKPOINTS_DIR,
+};
 use planform_train::{StartMode, TrainConfig, TrainData, Trainer};
 use serde::{Deserialize, Serialize};
 
@@ -216,7 +218,11 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// Runs `recipe` (already overridden and validated) under `opts.runs_dir`, reporting
 /// progress to `obs`. Appends an [`Invocation`] to the run's `invocations.jsonl` whether
 /// it succeeds or not.
-pub fn run_recipe(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result<RunOutcome> {
+pub fn run_recipe(
+    recipe: &Recipe,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<RunOutcome> {
     recipe.validate()?;
     let layout = Layout::new(&opts.runs_dir);
     let run_dir = layout.run_dir(&recipe.name);
@@ -284,7 +290,8 @@ fn run_stages(
     let cfg = recipe.train.resolve(&data_dir, &train_dir);
     let t0 = Instant::now();
     let mut init_reports = Vec::new();
-    let (action, detail, step) = run_training(recipe, layout, &cfg, obs, &mut init_reports, stages)?;
+    let (action, detail, step) =
+        run_training(recipe, layout, &cfg, obs, &mut init_reports, stages)?;
     finish(
         obs,
         stages,
@@ -314,7 +321,8 @@ fn run_stages(
                 }
             }
             CheckpointChoice::Final => {
-                if let Some(r) = run_eval(recipe, layout, spec, &final_ck, step, &cfg, obs, stages)? {
+                if let Some(r) = run_eval(recipe, layout, spec, &final_ck, step, &cfg, obs, stages)?
+                {
                     reports.push((spec.clone(), r));
                 }
             }
@@ -325,7 +333,10 @@ fn run_stages(
     if let Some(b) = &recipe.bootstrap {
         let t0 = Instant::now();
         let out = layout.bootstrap_dir(&recipe.name);
-        obs.stage_started("bootstrap", &format!("Searchformer bootstrapping into {}", out.display()));
+        obs.stage_started(
+            "bootstrap",
+            &format!("Searchformer bootstrapping into {}", out.display()),
+        );
         let detail = crate::bootstrap::run(b, &train_dir, &data_dir, &out, &cfg, obs)?;
         finish(
             obs,
@@ -458,7 +469,11 @@ fn run_training(
             }
             return Ok((
                 StageAction::Skipped,
-                format!("run {} already finished at step {}", cfg.out_dir.display(), state.step),
+                format!(
+                    "run {} already finished at step {}",
+                    cfg.out_dir.display(),
+                    state.step
+                ),
                 state.step,
             ));
         }
@@ -476,7 +491,11 @@ fn run_training(
         .any(|e| e.checkpoint == CheckpointChoice::Init);
     if start_step == 0 && wants_init {
         let ck = trainer.checkpoint()?;
-        for spec in recipe.evals.iter().filter(|e| e.checkpoint == CheckpointChoice::Init) {
+        for spec in recipe
+            .evals
+            .iter()
+            .filter(|e| e.checkpoint == CheckpointChoice::Init)
+        {
             if let Some(r) = run_eval(recipe, layout, spec, &ck, 0, cfg, obs, stages)? {
                 init_reports.push((spec.name.clone(), r));
             }
@@ -604,10 +623,11 @@ pub fn eval_records(train_dir: &Path) -> Result<Vec<planform_train::EvalRecord>>
     let text = std::fs::read_to_string(&path).map_err(RecipeError::io(&path))?;
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rec: planform_train::Record = serde_json::from_str(line).map_err(|e| RecipeError::Json {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let rec: planform_train::Record =
+            serde_json::from_str(line).map_err(|e| RecipeError::Json {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         if let planform_train::Record::Eval(e) = rec {
             out.push(e);
         }

@@ -36,7 +36,11 @@ fn every_recipe_parses_validates_and_round_trips() {
             "{}",
             path.display()
         );
-        assert!(names.insert(r.name.clone(), path.clone()).is_none(), "duplicate {}", r.name);
+        assert!(
+            names.insert(r.name.clone(), path.clone()).is_none(),
+            "duplicate {}",
+            r.name
+        );
         let back = Recipe::from_toml_str(&r.to_toml().unwrap(), "round trip").unwrap();
         assert_eq!(&back, r, "{}", path.display());
     }
@@ -50,7 +54,14 @@ fn recipes_sharing_a_dataset_agree_on_its_config() {
     for (path, r) in recipes() {
         let cfg = serde_json::to_string(&r.data.generate_config()).unwrap();
         if let Some((other, c)) = seen.get(&r.data.name) {
-            assert_eq!(c, &cfg, "{} and {} disagree on dataset {}", path.display(), other.display(), r.data.name);
+            assert_eq!(
+                c,
+                &cfg,
+                "{} and {} disagree on dataset {}",
+                path.display(),
+                other.display(),
+                r.data.name
+            );
         } else {
             seen.insert(r.data.name.clone(), (path, cfg));
         }
@@ -64,18 +75,28 @@ fn comparisons_are_at_equal_data_and_model() {
     // dataset shares it with the solution-only baseline, with the same model and steps.
     let all = recipes();
     let mut pairs = 0;
-    for (_, so) in all.iter().filter(|(_, r)| r.name.ends_with("-solution-only")) {
+    for (_, so) in all
+        .iter()
+        .filter(|(_, r)| r.name.ends_with("-solution-only"))
+    {
         let stem = so.name.trim_end_matches("solution-only");
-        for (_, o) in all
-            .iter()
-            .filter(|(_, r)| r.name.starts_with(stem) && r.name != so.name && !r.name.ends_with("-det"))
-        {
+        for (_, o) in all.iter().filter(|(_, r)| {
+            r.name.starts_with(stem) && r.name != so.name && !r.name.ends_with("-det")
+        }) {
             pairs += 1;
             let what = format!("{} vs {}", so.name, o.name);
             assert_eq!(so.data.name, o.data.name, "{what}");
             assert_eq!(so.train.config().model, o.train.config().model, "{what}");
-            assert_eq!(so.train.config().optim.total_steps, o.train.config().optim.total_steps, "{what}");
-            assert_eq!(so.train.config().data.train_examples, o.train.config().data.train_examples, "{what}");
+            assert_eq!(
+                so.train.config().optim.total_steps,
+                o.train.config().optim.total_steps,
+                "{what}"
+            );
+            assert_eq!(
+                so.train.config().data.train_examples,
+                o.train.config().data.train_examples,
+                "{what}"
+            );
         }
     }
     assert!(pairs >= 10, "only {pairs} comparisons found");
@@ -96,7 +117,11 @@ fn report_configs_name_shipped_recipes() {
     let mut found = 0;
     for entry in std::fs::read_dir(configs_dir()).unwrap() {
         let path = entry.unwrap().path();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         if !stem.starts_with("report") {
             continue;
         }
@@ -106,7 +131,11 @@ fn report_configs_name_shipped_recipes() {
             for run in claim.runs() {
                 // Seeds are runs of a shipped recipe under another name (`--set name=…-seedN`).
                 let base = run.split("-seed").next().unwrap_or(&run);
-                assert!(names.contains(&base), "{}: unknown run {run}", path.display());
+                assert!(
+                    names.contains(&base),
+                    "{}: unknown run {run}",
+                    path.display()
+                );
             }
         }
     }

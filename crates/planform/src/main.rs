@@ -34,6 +34,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Measure throughput against the reference implementation (`bench gen`).
     Bench(commands::bench::BenchArgs),
+    /// Searchformer bootstrapping: sample, keep the shortest optimal traces, fine-tune, repeat.
+    Bootstrap(commands::bootstrap::BootstrapArgs),
     /// Write one HTML file animating A* and a model's (or a second A*'s) trace side by side.
     View(commands::view::ViewArgs),
     /// Run a recipe (one TOML = one published method, end to end, resumable), or list them.
@@ -56,6 +58,7 @@ fn main() {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Bootstrap(args) => commands::bootstrap::run(args),
         Command::View(args) => commands::view::run(args),
         Command::Recipe(args) => commands::recipe::run(args),
         Command::Report(args) => commands::report::run(args),

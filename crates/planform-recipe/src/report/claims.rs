@@ -116,7 +116,11 @@ impl Rate {
     /// `12.3% ± 4.5 (2 seeds: 10.0, 14.6; 100 tasks each)`.
     pub fn describe(&self) -> String {
         let seeds = if self.values.len() > 1 {
-            let v: Vec<String> = self.values.iter().map(|x| format!("{:.1}", 100.0 * x)).collect();
+            let v: Vec<String> = self
+                .values
+                .iter()
+                .map(|x| format!("{:.1}", 100.0 * x))
+                .collect();
             format!("{} seeds: {}; ", self.values.len(), v.join(", "))
         } else {
             String::new()
@@ -205,7 +209,12 @@ pub struct ClaimResult {
 
 pub(super) type Runs = BTreeMap<String, RunData>;
 
-pub(super) fn eval_of<'a>(runs: &'a Runs, run: &str, eval: &str, missing: &mut Vec<String>) -> Option<&'a EvalReport> {
+pub(super) fn eval_of<'a>(
+    runs: &'a Runs,
+    run: &str,
+    eval: &str,
+    missing: &mut Vec<String>,
+) -> Option<&'a EvalReport> {
     match runs.get(run) {
         None => {
             missing.push(format!("run `{run}`"));
@@ -244,7 +253,12 @@ pub(super) fn comparability(runs: &Runs, names: &[String]) -> Option<String> {
     let keys: Vec<(String, serde_json::Value)> = names
         .iter()
         .filter_map(|n| runs.get(n))
-        .map(|r| (r.name.clone(), key(r.recipe.train.config(), &r.recipe.data.name)))
+        .map(|r| {
+            (
+                r.name.clone(),
+                key(r.recipe.train.config(), &r.recipe.data.name),
+            )
+        })
         .collect();
     let first = keys.first()?;
     keys.iter()
@@ -282,9 +296,10 @@ pub fn evaluate(claim: &Claim, runs: &Runs) -> ClaimResult {
             solution_only,
             search_augmented,
             eval,
-        } => super::claims_a::search_vs_solution(label, solution_only, search_augmented, eval, runs),
+        } => {
+            super::claims_a::search_vs_solution(label, solution_only, search_augmented, eval, runs)
+        }
         Claim::Bootstrap { label, recipe } => super::claims_bc::bootstrap(label, recipe, runs),
         Claim::Dualformer { .. } => super::claims_bc::dualformer(claim, runs),
     }
 }
-

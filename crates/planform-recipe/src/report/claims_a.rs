@@ -2,17 +2,19 @@
 
 use planform_data::Domain;
 
-use super::claims::{comparability, eval_of, optimal, pct, scale_note, solved, Runs};
 use super::claims::{
     beats, ClaimResult, Figure, Rate, Row, Verdict, PAPER_SOKOBAN_SEARCH_AUGMENTED,
     PAPER_SOKOBAN_SOLUTION_ONLY,
 };
+use super::claims::{comparability, eval_of, optimal, pct, scale_note, solved, Runs};
 
 fn is_sokoban(runs: &Runs, names: &[String]) -> bool {
-    names
-        .iter()
-        .find_map(|n| runs.get(n))
-        .is_some_and(|r| matches!(r.recipe.data.generate_config().domain, Domain::Sokoban { .. }))
+    names.iter().find_map(|n| runs.get(n)).is_some_and(|r| {
+        matches!(
+            r.recipe.data.generate_config().domain,
+            Domain::Sokoban { .. }
+        )
+    })
 }
 
 /// Evaluates claim (a).
@@ -24,7 +26,11 @@ pub fn search_vs_solution(
     runs: &Runs,
 ) -> ClaimResult {
     let mut missing = Vec::new();
-    let all: Vec<String> = solution_only.iter().chain(search_augmented).cloned().collect();
+    let all: Vec<String> = solution_only
+        .iter()
+        .chain(search_augmented)
+        .cloned()
+        .collect();
     let so: Vec<_> = solution_only
         .iter()
         .filter_map(|n| eval_of(runs, n, eval, &mut missing))
@@ -64,7 +70,11 @@ pub fn search_vs_solution(
     let (ps, pa) = (PAPER_SOKOBAN_SOLUTION_ONLY, PAPER_SOKOBAN_SEARCH_AUGMENTED);
     for (what, rate, p) in [
         ("solution-only: optimal", &so_opt, paper(ps.1, Some(ps.2))),
-        ("search-augmented: optimal", &sa_opt, paper(pa.1, Some(pa.2))),
+        (
+            "search-augmented: optimal",
+            &sa_opt,
+            paper(pa.1, Some(pa.2)),
+        ),
         ("solution-only: solved", &so_sol, paper(ps.0, None)),
         ("search-augmented: solved", &sa_sol, paper(pa.0, None)),
     ] {
@@ -110,11 +120,17 @@ pub fn search_vs_solution(
         series: vec![
             (
                 "planform optimal".into(),
-                vec![so_opt.as_ref().map(|r| 100.0 * r.mean), sa_opt.as_ref().map(|r| 100.0 * r.mean)],
+                vec![
+                    so_opt.as_ref().map(|r| 100.0 * r.mean),
+                    sa_opt.as_ref().map(|r| 100.0 * r.mean),
+                ],
             ),
             (
                 "planform solved".into(),
-                vec![so_sol.as_ref().map(|r| 100.0 * r.mean), sa_sol.as_ref().map(|r| 100.0 * r.mean)],
+                vec![
+                    so_sol.as_ref().map(|r| 100.0 * r.mean),
+                    sa_sol.as_ref().map(|r| 100.0 * r.mean),
+                ],
             ),
         ],
         lines: false,

@@ -2,11 +2,11 @@
 
 use planform_eval::EvalReport;
 
-use super::claims::{comparability, eval_of, optimal, pct, scale_note, Runs};
 use super::claims::{
     at_least, beats, ClaimResult, Figure, Rate, Row, Verdict, PAPER_BOOTSTRAP_OPTIMAL,
     PAPER_BOOTSTRAP_RELATIVE, PAPER_DUAL_AUTO, PAPER_DUAL_FAST, PAPER_DUAL_SLOW,
 };
+use super::claims::{comparability, eval_of, optimal, pct, scale_note, Runs};
 use super::Claim;
 
 /// Evaluates claim (b).
@@ -43,7 +43,9 @@ pub fn bootstrap(label: &str, recipe: &str, runs: &Runs) -> ClaimResult {
         let paper = |a: &[f64; 4]| a.get(i).map_or("–".into(), |v| format!("{v:.1}%"));
         rows.push(Row {
             what: format!("iteration {i}: optimal responses' trace / A* trace"),
-            planform: t.relative_length.map_or("n/a (no optimal response)".into(), pct),
+            planform: t
+                .relative_length
+                .map_or("n/a (no optimal response)".into(), pct),
             paper: paper(&PAPER_BOOTSTRAP_RELATIVE),
         });
         rows.push(Row {
@@ -95,10 +97,24 @@ pub fn bootstrap(label: &str, recipe: &str, runs: &Runs) -> ClaimResult {
     let cats: Vec<String> = (0..n).map(|i| format!("iteration {i}")).collect();
     let at = |i: usize, f: &dyn Fn(usize) -> Option<f64>| f(i);
     let rel: Vec<Option<f64>> = (0..n)
-        .map(|i| at(i, &|i| iters.iter().find(|x| x.iteration == i)?.test.relative_length.map(|v| 100.0 * v)))
+        .map(|i| {
+            at(i, &|i| {
+                iters
+                    .iter()
+                    .find(|x| x.iteration == i)?
+                    .test
+                    .relative_length
+                    .map(|v| 100.0 * v)
+            })
+        })
         .collect();
     let opt: Vec<Option<f64>> = (0..n)
-        .map(|i| iters.iter().find(|x| x.iteration == i).map(|x| 100.0 * x.test.optimal))
+        .map(|i| {
+            iters
+                .iter()
+                .find(|x| x.iteration == i)
+                .map(|x| 100.0 * x.test.optimal)
+        })
         .collect();
     let paper = |a: &[f64; 4]| (0..n).map(|i| a.get(i).copied()).collect::<Vec<_>>();
     let figures = vec![Figure {
@@ -108,8 +124,14 @@ pub fn bootstrap(label: &str, recipe: &str, runs: &Runs) -> ClaimResult {
         series: vec![
             ("planform trace / A*".into(), rel),
             ("planform optimal".into(), opt),
-            ("paper trace / A* (Sokoban)".into(), paper(&PAPER_BOOTSTRAP_RELATIVE)),
-            ("paper optimal (Sokoban)".into(), paper(&PAPER_BOOTSTRAP_OPTIMAL)),
+            (
+                "paper trace / A* (Sokoban)".into(),
+                paper(&PAPER_BOOTSTRAP_RELATIVE),
+            ),
+            (
+                "paper optimal (Sokoban)".into(),
+                paper(&PAPER_BOOTSTRAP_OPTIMAL),
+            ),
         ],
         lines: true,
     }];
@@ -151,7 +173,11 @@ pub fn dualformer(claim_cfg: &Claim, runs: &Runs) -> ClaimResult {
                  (Dualformer, 30×30 mazes: fast 80% vs 30% optimal; slow 97.6% vs 93.3% with \
                  45.5% fewer reasoning steps; auto 96.6% with 59.9% fewer steps)."
         .to_string();
-    let names = vec![dualformer.clone(), solution_only.clone(), search_augmented.clone()];
+    let names = vec![
+        dualformer.clone(),
+        solution_only.clone(),
+        search_augmented.clone(),
+    ];
     let mut missing = Vec::new();
     let so = eval_of(runs, solution_only, baseline_eval, &mut missing);
     let sa = eval_of(runs, search_augmented, baseline_eval, &mut missing);
@@ -169,21 +195,54 @@ pub fn dualformer(claim_cfg: &Claim, runs: &Runs) -> ClaimResult {
             .into(),
     );
     let rate = |e: Option<&EvalReport>| e.and_then(|e| Rate::of(&[optimal(e)]));
-    let (so_r, sa_r, fast_r, slow_r, auto_r) = (rate(so), rate(sa), rate(fast), rate(slow), rate(auto));
+    let (so_r, sa_r, fast_r, slow_r, auto_r) =
+        (rate(so), rate(sa), rate(fast), rate(slow), rate(auto));
     let fewer = |e: Option<&EvalReport>| match (e, sa) {
         (Some(e), Some(sa)) if trace_mean(sa) > 0.0 => Some(1.0 - trace_mean(e) / trace_mean(sa)),
         _ => None,
     };
     let desc = |r: &Option<Rate>| r.as_ref().map_or("missing".into(), |r| r.describe());
-    let fewer_s = |f: Option<f64>| f.map_or("–".into(), |f| format!("{:.1}% fewer trace tokens", 100.0 * f));
+    let fewer_s = |f: Option<f64>| {
+        f.map_or("–".into(), |f| {
+            format!("{:.1}% fewer trace tokens", 100.0 * f)
+        })
+    };
     let mut rows = vec![
-        Row { what: "solution-only: optimal".into(), planform: desc(&so_r), paper: format!("{:.0}%", PAPER_DUAL_FAST.1) },
-        Row { what: "Dualformer fast: optimal".into(), planform: desc(&fast_r), paper: format!("{:.0}%", PAPER_DUAL_FAST.0) },
-        Row { what: "search-augmented: optimal".into(), planform: desc(&sa_r), paper: format!("{:.1}% (Searchformer)", PAPER_DUAL_SLOW.1) },
-        Row { what: "Dualformer slow: optimal".into(), planform: desc(&slow_r), paper: format!("{:.1}%", PAPER_DUAL_SLOW.0) },
-        Row { what: "Dualformer slow: trace vs search-augmented".into(), planform: fewer_s(fewer(slow)), paper: format!("{:.1}% fewer steps", PAPER_DUAL_SLOW.2) },
-        Row { what: "Dualformer auto: optimal".into(), planform: desc(&auto_r), paper: format!("{:.1}%", PAPER_DUAL_AUTO.0) },
-        Row { what: "Dualformer auto: trace vs search-augmented".into(), planform: fewer_s(fewer(auto)), paper: format!("{:.1}% fewer steps", PAPER_DUAL_AUTO.1) },
+        Row {
+            what: "solution-only: optimal".into(),
+            planform: desc(&so_r),
+            paper: format!("{:.0}%", PAPER_DUAL_FAST.1),
+        },
+        Row {
+            what: "Dualformer fast: optimal".into(),
+            planform: desc(&fast_r),
+            paper: format!("{:.0}%", PAPER_DUAL_FAST.0),
+        },
+        Row {
+            what: "search-augmented: optimal".into(),
+            planform: desc(&sa_r),
+            paper: format!("{:.1}% (Searchformer)", PAPER_DUAL_SLOW.1),
+        },
+        Row {
+            what: "Dualformer slow: optimal".into(),
+            planform: desc(&slow_r),
+            paper: format!("{:.1}%", PAPER_DUAL_SLOW.0),
+        },
+        Row {
+            what: "Dualformer slow: trace vs search-augmented".into(),
+            planform: fewer_s(fewer(slow)),
+            paper: format!("{:.1}% fewer steps", PAPER_DUAL_SLOW.2),
+        },
+        Row {
+            what: "Dualformer auto: optimal".into(),
+            planform: desc(&auto_r),
+            paper: format!("{:.1}%", PAPER_DUAL_AUTO.0),
+        },
+        Row {
+            what: "Dualformer auto: trace vs search-augmented".into(),
+            planform: fewer_s(fewer(auto)),
+            paper: format!("{:.1}% fewer steps", PAPER_DUAL_AUTO.1),
+        },
     ];
     if let Some(a) = auto {
         let m = &a.metrics.modes;
@@ -201,18 +260,32 @@ pub fn dualformer(claim_cfg: &Claim, runs: &Runs) -> ClaimResult {
         });
     }
     let (verdict, verdict_line) = match (&so_r, &sa_r, &fast_r, &slow_r, &auto_r) {
-        (Some(so_r), Some(sa_r), Some(fast_r), Some(slow_r), Some(auto_r)) if missing.is_empty() => {
+        (Some(so_r), Some(sa_r), Some(fast_r), Some(slow_r), Some(auto_r))
+            if missing.is_empty() =>
+        {
             if let Some(why) = comparability(runs, &names) {
                 notes.push(format!("Not an equal-data, equal-model comparison: {why}."));
             }
-            let shorter = |f: Option<f64>| if f.is_some_and(|f| f > 0.0) { Verdict::Yes } else { Verdict::No };
+            let shorter = |f: Option<f64>| {
+                if f.is_some_and(|f| f > 0.0) {
+                    Verdict::Yes
+                } else {
+                    Verdict::No
+                }
+            };
             let fast_v = beats(fast_r, so_r);
             let slow_v = Verdict::all(&[at_least(slow_r, sa_r), shorter(fewer(slow))]);
-            let both_modes = auto.is_some_and(|a| a.metrics.modes.fast.responses > 0 && a.metrics.modes.slow.responses > 0);
+            let both_modes = auto.is_some_and(|a| {
+                a.metrics.modes.fast.responses > 0 && a.metrics.modes.slow.responses > 0
+            });
             let auto_v = Verdict::all(&[
                 at_least(auto_r, sa_r),
                 shorter(fewer(auto)),
-                if both_modes { Verdict::Yes } else { Verdict::No },
+                if both_modes {
+                    Verdict::Yes
+                } else {
+                    Verdict::No
+                },
             ]);
             let mut v = Verdict::all(&[fast_v, slow_v, auto_v]);
             if comparability(runs, &names).is_some() {
@@ -238,18 +311,30 @@ pub fn dualformer(claim_cfg: &Claim, runs: &Runs) -> ClaimResult {
                 ),
             )
         }
-        _ => (Verdict::Missing, format!("reproduces at CPU scale: {}", Verdict::Missing.words())),
+        _ => (
+            Verdict::Missing,
+            format!("reproduces at CPU scale: {}", Verdict::Missing.words()),
+        ),
     };
     let v = |r: &Option<Rate>| r.as_ref().map(|r| 100.0 * r.mean);
     let figures = vec![
         Figure {
             title: format!("{label}: optimal rate"),
             y_label: "% of test tasks solved optimally".into(),
-            categories: ["solution-only", "search-augm.", "dual fast", "dual slow", "dual auto"]
-                .map(String::from)
-                .to_vec(),
+            categories: [
+                "solution-only",
+                "search-augm.",
+                "dual fast",
+                "dual slow",
+                "dual auto",
+            ]
+            .map(String::from)
+            .to_vec(),
             series: vec![
-                ("planform".into(), vec![v(&so_r), v(&sa_r), v(&fast_r), v(&slow_r), v(&auto_r)]),
+                (
+                    "planform".into(),
+                    vec![v(&so_r), v(&sa_r), v(&fast_r), v(&slow_r), v(&auto_r)],
+                ),
                 (
                     "paper (30×30 maze)".into(),
                     vec![
@@ -266,10 +351,17 @@ pub fn dualformer(claim_cfg: &Claim, runs: &Runs) -> ClaimResult {
         Figure {
             title: format!("{label}: mean trace tokens per response"),
             y_label: "trace tokens".into(),
-            categories: ["search-augm.", "dual slow", "dual auto", "dual fast"].map(String::from).to_vec(),
+            categories: ["search-augm.", "dual slow", "dual auto", "dual fast"]
+                .map(String::from)
+                .to_vec(),
             series: vec![(
                 "planform".into(),
-                vec![sa.map(trace_mean), slow.map(trace_mean), auto.map(trace_mean), fast.map(trace_mean)],
+                vec![
+                    sa.map(trace_mean),
+                    slow.map(trace_mean),
+                    auto.map(trace_mean),
+                    fast.map(trace_mean),
+                ],
             )],
             lines: false,
         },

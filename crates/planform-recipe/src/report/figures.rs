@@ -149,14 +149,20 @@ fn draw<DB: DrawingBackend>(
                 .draw_series(bars)
                 .map_err(e)?
                 .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+                });
             let labels: Vec<Text<(f64, f64), String>> = values
                 .iter()
                 .enumerate()
                 .filter_map(|(i, v)| {
                     v.map(|v| {
                         let x = i as f64 - 0.4 + (si as f64 + 0.1) * width;
-                        Text::new(format!("{v:.0}"), (x, v + y_top * 0.01), ("sans-serif", 11).into_font())
+                        Text::new(
+                            format!("{v:.0}"),
+                            (x, v + y_top * 0.01),
+                            ("sans-serif", 11).into_font(),
+                        )
                     })
                 })
                 .collect();

@@ -61,9 +61,18 @@ pub fn render(
          do not exist are reported as missing.\n",
         runs_dir.display()
     );
-    let _ = writeln!(s, "## Summary\n\n| # | claim | reproduces at this scale |\n|---|---|---|");
+    let _ = writeln!(
+        s,
+        "## Summary\n\n| # | claim | reproduces at this scale |\n|---|---|---|"
+    );
     for (i, r) in results.iter().enumerate() {
-        let _ = writeln!(s, "| {} | {} | {} |", i + 1, r.label, r.verdict_line.replace('|', "/"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            i + 1,
+            r.label,
+            r.verdict_line.replace('|', "/")
+        );
     }
     s.push('\n');
     for (i, r) in results.iter().enumerate() {

@@ -140,7 +140,11 @@ impl Claim {
                 solution_only,
                 search_augmented,
                 ..
-            } => solution_only.iter().chain(search_augmented).cloned().collect(),
+            } => solution_only
+                .iter()
+                .chain(search_augmented)
+                .cloned()
+                .collect(),
             Claim::Bootstrap { recipe, .. } => vec![recipe.clone()],
             Claim::Dualformer {
                 dualformer,
@@ -164,7 +168,10 @@ impl ReportConfig {
             message: e.to_string(),
         })?;
         if c.claims.is_empty() {
-            return Err(RecipeError::invalid("claim", "at least one [[claim]] is required"));
+            return Err(RecipeError::invalid(
+                "claim",
+                "at least one [[claim]] is required",
+            ));
         }
         for (i, claim) in c.claims.iter().enumerate() {
             if claim.runs().iter().any(|r| r.is_empty()) {

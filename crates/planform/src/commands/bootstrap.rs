@@ -123,7 +123,9 @@ impl BootstrapArgs {
             State::load(out)
                 .with_context(|| format!("reading {}", out.display()))?
                 .map(|s| s.config)
-                .ok_or_else(|| anyhow::anyhow!("nothing to resume: {} has no state.json", out.display()))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("nothing to resume: {} has no state.json", out.display())
+                })?
         } else {
             let (Some(base), Some(data), Some(out)) = (&self.base, &self.data, &self.out) else {
                 bail!("without --config, --base, --data and --out are required");
@@ -188,7 +190,13 @@ struct Bars {
 }
 
 impl Bars {
-    fn get(&mut self, kind: &'static str, iteration: usize, total: u64, unit: &str) -> &ProgressBar {
+    fn get(
+        &mut self,
+        kind: &'static str,
+        iteration: usize,
+        total: u64,
+        unit: &str,
+    ) -> &ProgressBar {
         if !matches!(&self.bar, Some((k, i, _)) if *k == kind && *i == iteration) {
             self.clear();
         }
@@ -221,7 +229,10 @@ pub fn run(args: BootstrapArgs) -> Result<()> {
                 eprintln!("iteration {iteration}: {} …", phase_verb(*phase));
             }
             Event::PhaseDone { .. } => bars.clear(),
-            Event::Sampling { iteration, progress: p } => {
+            Event::Sampling {
+                iteration,
+                progress: p,
+            } => {
                 let pb = bars.get("sample", *iteration, p.prompts_total as u64, "prompts");
                 pb.set_position(p.prompts_done as u64);
                 pb.set_message(format!(
@@ -230,16 +241,28 @@ pub fn run(args: BootstrapArgs) -> Result<()> {
                 ));
             }
             Event::ChunkSaved { .. } => {}
-            Event::Training { iteration, progress: p } => {
+            Event::Training {
+                iteration,
+                progress: p,
+            } => {
                 let pb = bars.get("train", *iteration, p.total_steps, "steps");
                 pb.set_position(p.step);
                 let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
-                pb.set_message(format!("iter {iteration} fine-tune {loss} {:.0} tok/s", p.tokens_per_sec));
+                pb.set_message(format!(
+                    "iter {iteration} fine-tune {loss} {:.0} tok/s",
+                    p.tokens_per_sec
+                ));
             }
-            Event::Evaluating { iteration, progress: p } => {
+            Event::Evaluating {
+                iteration,
+                progress: p,
+            } => {
                 let pb = bars.get("eval", *iteration, p.tasks_total as u64, "tasks");
                 pb.set_position(p.tasks_done as u64);
-                pb.set_message(format!("iter {iteration} eval, {:.0} tok/s", p.tokens_per_sec()));
+                pb.set_message(format!(
+                    "iter {iteration} eval, {:.0} tok/s",
+                    p.tokens_per_sec()
+                ));
             }
         }
         ControlFlow::Continue(())

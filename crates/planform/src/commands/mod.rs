@@ -2,6 +2,7 @@
 //! config, and the call into the library.
 
 pub mod bench;
+pub mod bootstrap;
 pub mod demo;
 pub mod eval;
 pub mod gen;

@@ -113,7 +113,10 @@ impl Observer for BarObserver {
         let b = self.bar(p.total_steps, "steps");
         b.set_position(p.step);
         let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
-        let eval = p.eval_loss.map(|l| format!(" test {l:.4}")).unwrap_or_default();
+        let eval = p
+            .eval_loss
+            .map(|l| format!(" test {l:.4}"))
+            .unwrap_or_default();
         b.set_message(format!("{loss}{eval} {:.0} tok/s", p.tokens_per_sec));
         ControlFlow::Continue(())
     }
@@ -131,8 +134,9 @@ pub fn load(
     sets: &[String],
 ) -> Result<(Recipe, Vec<(String, String)>)> {
     let mut recipe = match text_or_file {
-        Ok(path) => Recipe::from_file(path)
-            .with_context(|| format!("loading recipe {}", path.display()))?,
+        Ok(path) => {
+            Recipe::from_file(path).with_context(|| format!("loading recipe {}", path.display()))?
+        }
         Err((text, origin)) => Recipe::from_toml_str(text, origin)?,
     };
     let overrides = sets
@@ -146,7 +150,11 @@ pub fn load(
 }
 
 /// Runs a loaded recipe with progress bars; prints where the outputs are.
-pub fn execute(recipe: &Recipe, runs_dir: &Path, overrides: Vec<(String, String)>) -> Result<RunOutcome> {
+pub fn execute(
+    recipe: &Recipe,
+    runs_dir: &Path,
+    overrides: Vec<(String, String)>,
+) -> Result<RunOutcome> {
     let opts = RunOptions {
         runs_dir: runs_dir.to_path_buf(),
         overrides,

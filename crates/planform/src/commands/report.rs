@@ -25,8 +25,13 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> Result<()> {
     let config = ReportConfig::from_file(&args.config)
         .with_context(|| format!("loading report config {}", args.config.display()))?;
-    let out = build_report(&config, &args.runs, &args.out, &super::recipe::command_line())
-        .with_context(|| format!("writing the report to {}", args.out.display()))?;
+    let out = build_report(
+        &config,
+        &args.runs,
+        &args.out,
+        &super::recipe::command_line(),
+    )
+    .with_context(|| format!("writing the report to {}", args.out.display()))?;
     for c in &out.claims {
         println!("{}: {}", c.label, c.verdict_line);
     }
