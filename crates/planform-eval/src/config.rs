@@ -116,7 +116,7 @@ pub struct EvalConfig {
     pub dataset: PathBuf,
     /// Split to evaluate on. Default [`Split::Test`].
     pub split: Split,
-    /// Number of tasks: the first `tasks` rows of the split in id order (reference:
+    /// Number of tasks: the first `tasks` rows of the split in hashed-id order (reference:
     /// the sorted first `--test-sequences`; 100 per maze size, 200 Sokoban). Fewer are
     /// used when the split is smaller. Default 100.
     pub tasks: usize,

@@ -15,8 +15,9 @@
 //!
 //! ## Semantics
 //!
-//! * Tasks are the first `tasks` rows of the split in id order (reference: the sorted
-//!   first `--test-sequences` ids).
+//! * Tasks are the first `tasks` rows of the split in the order of a fixed hash of their
+//!   id ([`hashed_examples`]), like the reference's sorted first `--test-sequences` ids,
+//!   which are Python hashes: spread over the whole split, not a few wall layouts.
 //! * A response is parsed from its first `plan` token; trace tokens are the tokens
 //!   before it, `bos` excluded; correct / optimal as in `planform_trace::eval`. A
 //!   response that hit the length limit is still parsed (as the reference does).
@@ -55,7 +56,9 @@ pub use report::{
     write_atomic, write_responses, EvalHeader, EvalReport, ResponseLine, Timing, RESPONSES_JSONL,
     SUMMARY_JSON, SUMMARY_MD, TASKS_JSONL,
 };
-pub use run::{evaluate, evaluate_to, fill_tstar, first_examples, Evaluation, TStarSource};
+pub use run::{
+    evaluate, evaluate_to, fill_tstar, first_examples, hashed_examples, Evaluation, TStarSource,
+};
 pub use sample::{sample_and_score, Progress, SampleConfig, Sampled, CHUNK_BATCHES};
 pub use score::{
     score_task, score_tasks, ModeChoice, Response, Retention, SampleRecord, SampleResult,

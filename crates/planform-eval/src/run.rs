@@ -99,6 +99,46 @@ pub fn first_examples(
     Ok(rows)
 }
 
+/// The evaluation tasks: the `n` rows of a split that come first in the order of
+/// [`planform_train::data::id_hash`] (the order of training's default `hashed` subsets),
+/// returned in id order. Ids are assigned in generation order, where a maze's tasks are
+/// grouped by wall layout, so the first `n` ids would come from a few layouts only; the
+/// reference's ids are Python hashes, whose sorted order is effectively random, so its
+/// first `n` spread over the whole split as these do. Reads the whole split, keeping `n`
+/// rows in memory.
+pub fn hashed_examples(
+    dataset: &Dataset,
+    split: planform_data::Split,
+    n: usize,
+) -> Result<Vec<Example>> {
+    use std::collections::BinaryHeap;
+    let key = |e: &Example| (planform_train::data::id_hash(e.id), e.id);
+    // Max-heap on the key: the root is the worst of the n kept so far.
+    let mut heap: BinaryHeap<((u64, u64), usize)> = BinaryHeap::new();
+    let mut kept: Vec<Example> = Vec::new();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    for batch in dataset.batches(split, 8192) {
+        for e in batch? {
+            let k = key(&e);
+            if heap.len() < n {
+                heap.push((k, kept.len()));
+                kept.push(e);
+            } else if heap.peek().is_some_and(|(worst, _)| k < *worst) {
+                // Replace the worst kept row in its slot.
+                if let Some((_, slot)) = heap.pop() {
+                    kept[slot] = e;
+                    heap.push((k, slot));
+                }
+            }
+        }
+    }
+    let mut rows = kept;
+    rows.sort_by_key(|e| e.id);
+    Ok(rows)
+}
+
 /// Fills in missing t* values (in parallel); returns how many were computed.
 pub fn fill_tstar(
     tasks: &mut [TaskInput],
@@ -141,7 +181,7 @@ pub fn fill_tstar(
     Ok(count)
 }
 
-/// Runs an evaluation: loads the checkpoint and the first `cfg.tasks` rows of the split,
+/// Runs an evaluation: loads the checkpoint and `cfg.tasks` rows of the split ([`hashed_examples`]),
 /// checks that their vocabularies agree, fills in t*, samples `cfg.samples` responses per
 /// task and scores them. `progress` sees every finished chunk of tasks.
 pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Evaluation> {
@@ -176,7 +216,7 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
         )));
     }
 
-    let examples = first_examples(&dataset, cfg.split, cfg.tasks)?;
+    let examples = hashed_examples(&dataset, cfg.split, cfg.tasks)?;
     if examples.is_empty() {
         return Err(EvalError::EmptySplit {
             dataset: cfg.dataset.clone(),

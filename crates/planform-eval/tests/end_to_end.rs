@@ -214,3 +214,30 @@ fn dataset_tstar_is_used_when_present() {
         assert_eq!((r.id, r.tstar), (e.id, e.astar_mean_reasoning));
     }
 }
+
+#[test]
+fn eval_tasks_are_the_first_by_hashed_id_spread_over_layouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = maze_dataset(&tmp.path().join("data"), 5, 400, None, 3);
+    let all = common::test_rows(&ds);
+    assert!(all.len() > 12, "{} test rows", all.len());
+    // Brute force: sort every test row by (hash, id), take 12, back to id order.
+    let mut expect: Vec<u64> = all.iter().map(|e| e.id).collect();
+    expect.sort_by_key(|&id| (planform_train::data::id_hash(id), id));
+    expect.truncate(12);
+    expect.sort_unstable();
+    let got: Vec<u64> = planform_eval::hashed_examples(&ds, planform_data::Split::Test, 12)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(got, expect);
+    // More than the split holds: all of it, in id order.
+    let every = planform_eval::hashed_examples(&ds, planform_data::Split::Test, 100_000).unwrap();
+    let mut ids: Vec<u64> = all.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    assert_eq!(every.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+    // Not simply the lowest ids (those come from the first wall layouts generated).
+    let first: Vec<u64> = ids[..12].to_vec();
+    assert_ne!(got, first);
+}
