@@ -76,8 +76,7 @@ fn two_iterations_write_datasets_checkpoints_and_results() {
         .map(|e| (e.id, e))
         .collect();
     let state = State::load(out).unwrap().unwrap();
-    for i in 1..=2 {
-        let r = &records[i];
+    for (i, r) in records.iter().enumerate().skip(1).take(2) {
         let stats = r.train.expect("training stats");
         assert_eq!(stats.prompts, 24);
         assert_eq!(stats.samples, 4);
@@ -152,6 +151,9 @@ fn run_until(out: &Path, stop: &dyn Fn(&Event) -> bool, n: usize) -> bool {
     outcome.completed
 }
 
+/// When to stop a run (the predicate on events) and on which of its matches.
+type Stop = (Box<dyn Fn(&Event) -> bool>, usize);
+
 #[test]
 fn killed_and_resumed_matches_uninterrupted() {
     let reference = uninterrupted();
@@ -160,7 +162,7 @@ fn killed_and_resumed_matches_uninterrupted() {
     // A kill after the first saved chunk (mid-sampling), after the reduction, in the
     // middle of fine-tune 1 (after its step-2 checkpoint, at step 3), after the base
     // evaluation of ... each time resumed by running the same config again.
-    let stops: Vec<(Box<dyn Fn(&Event) -> bool>, usize)> = vec![
+    let stops: Vec<Stop> = vec![
         (
             Box::new(|e| matches!(e, Event::PhaseDone { iteration: 0, .. })),
             1,

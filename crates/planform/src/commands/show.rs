@@ -132,7 +132,6 @@ pub fn run(args: ShowArgs) -> Result<()> {
             .color
             .unwrap_or_else(|| std::io::stdout().is_terminal()),
         max_clauses: Some(args.clauses),
-        ..TextOptions::default()
     };
     let (w, h) = task.size();
     println!("{name}: {} {w}x{h}", task.domain().name());
