@@ -15,4 +15,7 @@ lint: setup
 	cargo clippy --workspace --all-targets --release -- -D warnings
 
 bench: setup
-	cargo run --release -p planform -- bench
+	cargo build --release -p planform
+	target/release/planform bench gen
+	target/release/planform bench train
+	target/release/planform bench decode
