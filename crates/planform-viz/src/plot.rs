@@ -197,6 +197,10 @@ pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOption
         }
     }
     if opts.log_loss {
+        // A series that is never positive is a loss the run does not have (`loss_trace`
+        // of a solution-only run is 0 throughout): left out, since a log axis cannot show
+        // it. A series with some non-positive values is an error.
+        loss.retain(|s| s.1.iter().any(|p| p.1 > 0.0));
         for s in &mut loss {
             if s.1.iter().any(|p| p.1 <= 0.0) {
                 return Err(Error::NoData(format!(

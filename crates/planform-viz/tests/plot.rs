@@ -205,6 +205,16 @@ fn nothing_to_plot_and_log_scale_rules() {
         ..Default::default()
     };
     plot_metrics(&[&path], &out, PlotFormat::Svg, &linear).unwrap();
+    // A loss that is 0 throughout (`loss_trace` of a solution-only run) is left out of the
+    // log-scale panel; the other series still plot.
+    std::fs::write(
+        &path,
+        "{\"step\":1,\"loss\":2.0,\"loss_trace\":0.0}\n{\"step\":2,\"loss\":1.0,\"loss_trace\":0.0}\n",
+    )
+    .unwrap();
+    plot_metrics(&[&path], &out, PlotFormat::Svg, &PlotOptions::default()).unwrap();
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("loss") && !svg.contains("loss_trace"));
     // A single record still plots (degenerate ranges are widened).
     std::fs::write(&path, "{\"step\":5,\"seq_accuracy\":0.5}\n").unwrap();
     plot_metrics(
