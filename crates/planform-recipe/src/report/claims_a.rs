@@ -87,7 +87,7 @@ pub fn search_vs_solution(
     if let Some(e) = so.first().or(sa.first()) {
         notes.push(format!(
             "Each task counts as optimal if any of its k = {} sampled responses is optimal \
-             (as the paper, which uses k = 64); eval `{eval}` on the first {} test tasks.",
+             (as the paper, which uses k = 64); eval `{eval}` on {} test tasks (the first by hashed id, spread over the split).",
             e.metrics.samples_per_task, e.metrics.tasks
         ));
     }
