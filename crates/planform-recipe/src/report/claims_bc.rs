@@ -51,9 +51,8 @@ pub fn bootstrap(label: &str, recipe: &str, runs: &Runs) -> ClaimResult {
         rows.push(Row {
             what: format!("iteration {i}: optimal"),
             planform: format!(
-                "{} ({} tasks × {})",
+                "{}, k = {}",
                 Rate::of(&[(t.optimal, t.tasks)]).map_or("–".into(), |r| r.describe()),
-                t.tasks,
                 t.samples
             ),
             paper: paper(&PAPER_BOOTSTRAP_OPTIMAL),
