@@ -131,7 +131,10 @@ pub fn run(
     let outcome = planform_bootstrap::run(cfg, StartMode::Auto, &mut |e| {
         match e {
             Event::PhaseStarted { iteration, phase } => {
-                obs.stage_started("bootstrap", &format!("iteration {iteration}: {phase:?}"));
+                obs.stage_started(
+                    "bootstrap",
+                    &format!("iteration {iteration}: {}", verb(*phase)),
+                );
             }
             Event::Training { progress, .. } => {
                 return obs.train_progress(progress);
@@ -161,4 +164,17 @@ pub fn run(
 
 fn ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "–".into(), |r| format!("{:.1}%", 100.0 * r))
+}
+
+/// What a phase does, for progress lines.
+fn verb(phase: planform_bootstrap::Phase) -> &'static str {
+    use planform_bootstrap::Phase;
+    match phase {
+        Phase::Started => "starting",
+        Phase::Sampled => "sampling responses on the training prompts",
+        Phase::Reduced => "keeping the shortest optimal response per prompt",
+        Phase::DatasetWritten => "writing the improved dataset",
+        Phase::FineTuned => "fine-tuning from the previous checkpoint",
+        Phase::Evaluated => "evaluating on the test split",
+    }
 }

@@ -98,7 +98,32 @@ pub fn save_tensors(
     let meta: HashMap<String, String> = metadata.into_iter().collect();
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
         .map_err(|e| TrainError::checkpoint(path, format!("cannot serialise: {e}")))?;
+    let bytes = canonical_header(bytes)
+        .map_err(|e| TrainError::checkpoint(path, format!("cannot serialise: {e}")))?;
     write_atomic(path, &bytes)
+}
+
+/// Rewrites the JSON header of serialised safetensors bytes with sorted keys. `safetensors`
+/// takes the metadata as a `HashMap`, whose iteration order differs between processes, so
+/// without this the same checkpoint would not always be the same bytes. The header keeps
+/// its length (same keys and values, reordered), so the tensor data does not move.
+fn canonical_header(mut bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("no header length")?;
+    let n = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|e| e.to_string())?;
+    let header = bytes.get(8..8 + n).ok_or("header past the end")?;
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out sorted.
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string(&value).map_err(|e| e.to_string())?;
+    if text.len() > n {
+        return Err(format!("canonical header is {} bytes, > {n}", text.len()));
+    }
+    let slot = &mut bytes[8..8 + n];
+    slot[..text.len()].copy_from_slice(text.as_bytes());
+    slot[text.len()..].fill(b' ');
+    Ok(bytes)
 }
 
 /// Tensors and header metadata read from a safetensors file.
@@ -167,6 +192,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_tensors_and_metadata_give_the_same_bytes() {
+        // The metadata passes through a HashMap; each new one iterates in its own order.
+        let dir = tempfile::tempdir().unwrap();
+        let a = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+        let list = vec![("w".to_string(), HostTensor::from_tensor("w", &a).unwrap())];
+        let meta: BTreeMap<String, String> = (0..16)
+            .map(|i| (format!("key{i}"), format!("value{i}")))
+            .collect();
+        let mut files = Vec::new();
+        for i in 0..8 {
+            let p = dir.path().join(format!("t{i}.safetensors"));
+            save_tensors(&p, &list, meta.clone()).unwrap();
+            files.push(std::fs::read(&p).unwrap());
+            let got = load_tensors(&p, Device::Cpu).unwrap();
+            assert_eq!(got.metadata, meta);
+            assert!(got.tensors["w"].equal(&a));
+        }
+        assert!(files.windows(2).all(|w| w[0] == w[1]));
+    }
 
     #[test]
     fn round_trip_keeps_bits_and_metadata() {
