@@ -23,7 +23,10 @@ fn uninterrupted() -> &'static PathBuf {
     RUN.get_or_init(|| {
         common::fixture();
         let _g = common::lock();
-        let out = tempfile::tempdir().unwrap().keep().join("boot");
+        let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep()
+            .join("boot");
         let t0 = std::time::Instant::now();
         let outcome = run(common::small_config(&out), StartMode::Auto, &mut |_| {
             ControlFlow::Continue(())
@@ -158,7 +161,10 @@ type Stop = (Box<dyn Fn(&Event) -> bool>, usize);
 fn killed_and_resumed_matches_uninterrupted() {
     let reference = uninterrupted();
     let _g = common::lock();
-    let out = tempfile::tempdir().unwrap().keep().join("boot");
+    let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+        .keep()
+        .join("boot");
     // A kill after the first saved chunk (mid-sampling), after the reduction, in the
     // middle of fine-tune 1 (after its step-2 checkpoint, at step 3), after the base
     // evaluation of ... each time resumed by running the same config again.

@@ -314,8 +314,9 @@ fn model_and_saved_responses() {
             "eval",
             "--checkpoint",
             s(&run),
+            // Every test task (eval picks its tasks by hashed id; view shows them by id).
             "--tasks",
-            "3",
+            "1000",
             "-k",
             "2",
             "--device",

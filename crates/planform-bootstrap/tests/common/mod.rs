@@ -50,7 +50,9 @@ pub fn fixture() -> &'static (PathBuf, PathBuf) {
     FIXTURE.get_or_init(|| {
         let _guard = lock();
         tch::set_num_threads(1);
-        let root = tempfile::tempdir().expect("tempdir").keep();
+        let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("tempdir")
+            .keep();
         let data = root.join("data");
         let run = root.join("base");
         let ds = maze_dataset(&data, 5, 300, 11);
