@@ -85,6 +85,19 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// The two header lines of a benchmark report: machine, date and load; the command.
+    pub fn markdown_header(&self, command: &str) -> String {
+        let load = |l: Option<f64>| l.map_or_else(|| "?".into(), |l| format!("{l:.2}"));
+        format!(
+            "Machine: {} ({} cores), {}; 1-min load average {} at start, {} at end.\nCommand: `{command}`\n",
+            self.cpu_model,
+            self.cores,
+            self.date,
+            load(self.load_start),
+            load(self.load_end)
+        )
+    }
+
     /// Describes this machine now (`load_end` is filled in by [`Machine::finish`]).
     pub fn now() -> Self {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")

@@ -100,19 +100,7 @@ fn gpu_anchor(size: Option<ModelSize>) -> Option<(f64, &'static str)> {
 
 /// The markdown report.
 pub fn markdown(r: &DecodeReport) -> String {
-    let m = &r.machine;
-    let mut s = String::new();
-    let load = |l: Option<f64>| l.map_or_else(|| "?".into(), |l| format!("{l:.2}"));
-    let _ = writeln!(
-        s,
-        "Machine: {} ({} cores), {}; 1-min load average {} at start, {} at end.",
-        m.cpu_model,
-        m.cores,
-        m.date,
-        load(m.load_start),
-        load(m.load_end)
-    );
-    let _ = writeln!(s, "Command: `{}`", r.command);
+    let mut s = r.machine.markdown_header(&r.command);
     let _ = writeln!(
         s,
         "Device {}, planform steps in {}, {} intra-op threads. Model `{}`: {} trainable \
