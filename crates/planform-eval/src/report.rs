@@ -2,7 +2,6 @@
 //! `tasks.jsonl`, each written atomically (temporary file + rename).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use planform_trace::vocab::Vocabulary;
@@ -293,19 +292,5 @@ pub fn write_responses(path: &Path, results: &[TaskResult], vocab: &Vocabulary) 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
 /// so readers see the old file or the new one, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        EvalError::io(path, e)
-    })
+    planform_core::fs::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
 }

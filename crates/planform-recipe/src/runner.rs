@@ -187,13 +187,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(RecipeError::io(dir))?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(RecipeError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(RecipeError::io(path))
+    planform_core::fs::write_atomic(path, bytes).map_err(RecipeError::io(path))
 }
 
 fn append_line(path: &Path, line: &str) -> Result<()> {

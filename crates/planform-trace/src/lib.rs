@@ -83,7 +83,8 @@ mod heap;
 pub mod maze;
 pub mod maze_gen;
 pub mod metrics;
-pub mod rng;
+/// The one seeded generator (defined in `planform-core`, re-exported for the generators).
+pub use planform_core::rng;
 pub mod sokoban;
 pub mod sokoban_gen;
 pub mod sokoban_search;

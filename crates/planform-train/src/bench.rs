@@ -14,7 +14,7 @@ use crate::error::{Result, TrainError};
 use crate::loss::next_token_loss;
 use crate::optim::{AdamWConfig, Algorithm, Optimizer};
 use crate::precision::{prepare, with_autocast};
-use crate::rng::Rng;
+use planform_core::rng::Rng;
 
 /// What to measure.
 #[derive(Clone, Debug)]

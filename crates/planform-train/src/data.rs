@@ -17,7 +17,7 @@ use planform_trace::vocab::Vocabulary;
 
 use crate::config::{DataConfig, Level3Choice, ResampleChoice, SubsetOrder, TraceConfig};
 use crate::error::{Result, TrainError};
-use crate::rng::splitmix64;
+use planform_core::rng::splitmix64;
 
 /// One example: its dataset id and its tokens (no `bos`/`eos`).
 #[derive(Clone, Debug, PartialEq)]

@@ -21,7 +21,6 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod precision;
-pub mod rng;
 pub mod sampler;
 pub mod schedule;
 pub mod tensor_io;

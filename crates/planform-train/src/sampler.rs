@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BatchConfig, BatchOrder};
-use crate::rng::{derive_seed, Rng};
+use planform_core::rng::{derive_seed, Rng};
 
 const TAG_SHUFFLE: u64 = 0x5348_5546; // "SHUF"
 const TAG_BATCHES: u64 = 0x4241_5443; // "BATC"

@@ -29,12 +29,10 @@ pub(crate) fn commit(tmp: &Path, path: &Path) -> Result<()> {
     })
 }
 
-/// Writes `bytes` to `path` atomically (temporary sibling file + rename).
+/// Writes `bytes` to `path` atomically (planform-core's one atomic write).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_sibling(path);
-    std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
-        path: tmp.clone(),
+    planform_core::fs::write_atomic(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
         source,
-    })?;
-    commit(&tmp, path)
+    })
 }

@@ -1,0 +1,10 @@
+//! planform-core: the helpers every planform crate shares, one of each, with no tensor
+//! dependency.
+//!
+//! - [`rng`]: the one deterministic generator (xoshiro256** seeded through SplitMix64),
+//!   keyed streams and seed derivation. Datasets, data order, trace dropping and sampling
+//!   all draw from it, so the same seed gives the same bytes on every machine.
+//! - [`fs`]: atomic file writes (temporary sibling + fsync + rename).
+
+pub mod fs;
+pub mod rng;
