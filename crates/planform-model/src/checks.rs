@@ -1,15 +1,38 @@
-//! Argument checks shared by the model's entry points: shapes, dtypes,
-//! devices and token ranges become [`ModelError`]s instead of libtorch panics.
+//! Argument checks shared by the models' entry points: shapes, dtypes, devices and token
+//! ranges become [`ModelError`]s instead of libtorch panics.
 
 use tch::{Device, Kind, Tensor};
 
-use crate::config::ModelConfig;
+use crate::config::{DecoderConfig, EncoderDecoderConfig};
 use crate::error::ModelError;
 
-/// `ids` must be a non-empty `[B,L]` Int64 tensor on `device` with ids in
-/// `0..V` (range checked for CPU tensors only, to avoid a device sync).
+/// What an input is checked against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub vocab: usize,
+    pub max_positions: usize,
+}
+
+impl Limits {
+    pub(crate) fn of_encoder_decoder(c: &EncoderDecoderConfig) -> Self {
+        Limits {
+            vocab: c.vocab_size,
+            max_positions: c.max_positions,
+        }
+    }
+
+    pub(crate) fn of_decoder(c: &DecoderConfig) -> Self {
+        Limits {
+            vocab: c.vocab_size,
+            max_positions: c.max_positions,
+        }
+    }
+}
+
+/// `ids` must be a non-empty `[B,L]` Int64 tensor on `device` with ids in `0..V` (range
+/// checked for CPU tensors only, to avoid a device sync).
 pub(crate) fn check_ids(
-    cfg: &ModelConfig,
+    lim: &Limits,
     device: Device,
     name: &'static str,
     ids: &Tensor,
@@ -24,10 +47,10 @@ pub(crate) fn check_ids(
             ids,
         ));
     }
-    check_len(cfg, name, l)?;
+    check_len(lim, name, l)?;
     if ids.device() == Device::Cpu {
         let (lo, hi) = (ids.min().int64_value(&[]), ids.max().int64_value(&[]));
-        let vocab = cfg.vocab_size;
+        let vocab = lim.vocab;
         if let Some(id) = [lo, hi].into_iter().find(|&t| t < 0 || t as usize >= vocab) {
             return Err(ModelError::TokenOutOfRange { name, id, vocab });
         }
@@ -35,17 +58,58 @@ pub(crate) fn check_ids(
     Ok((b, l))
 }
 
-/// Sequence lengths must stay below `max_positions` (reference `RoPE.forward`
-/// asserts `offset + len < max_seq_len`).
-pub(crate) fn check_len(cfg: &ModelConfig, name: &'static str, len: i64) -> Result<(), ModelError> {
-    if len as usize >= cfg.max_positions {
+/// Sequence lengths must stay below `max_positions` (reference `RoPE.forward` asserts
+/// `offset + len < max_seq_len`).
+pub(crate) fn check_len(lim: &Limits, name: &'static str, len: i64) -> Result<(), ModelError> {
+    if len as usize >= lim.max_positions {
         return Err(ModelError::TooLong {
             name,
             len: len as usize,
-            max: cfg.max_positions,
+            max: lim.max_positions,
         });
     }
     Ok(())
+}
+
+/// Arguments of one cached decoding step over `rows` cache rows; returns the largest
+/// position.
+pub(crate) fn check_step(
+    lim: &Limits,
+    rows: i64,
+    tokens: &[i64],
+    positions: &[i64],
+) -> Result<i64, ModelError> {
+    if tokens.len() as i64 != rows || positions.len() as i64 != rows {
+        return Err(ModelError::Shape {
+            name: "tokens/positions",
+            expected: format!("{rows} entries each (cache rows)"),
+            got: format!("{} tokens, {} positions", tokens.len(), positions.len()),
+        });
+    }
+    let vocab = lim.vocab;
+    if let Some(&id) = tokens.iter().find(|&&t| t < 0 || t as usize >= vocab) {
+        return Err(ModelError::TokenOutOfRange {
+            name: "tokens",
+            id,
+            vocab,
+        });
+    }
+    if let Some(&p) = positions.iter().find(|&&p| p < 0) {
+        return Err(ModelError::Shape {
+            name: "positions",
+            expected: "non-negative positions".into(),
+            got: p.to_string(),
+        });
+    }
+    let max_pos = positions.iter().copied().max().unwrap_or(0);
+    if max_pos as usize + 1 >= lim.max_positions {
+        return Err(ModelError::TooLong {
+            name: "decoder position",
+            len: max_pos as usize + 1,
+            max: lim.max_positions,
+        });
+    }
+    Ok(max_pos)
 }
 
 /// `mask [B,L]` (bool, or integer 0/1) on `device` -> keep mask `[B,1,1,L]` bool.

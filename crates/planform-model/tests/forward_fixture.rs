@@ -4,7 +4,7 @@
 
 use planform_model::{
     generate, load_named, AttentionKernel, DecodeConfig, EncoderAttention, EncoderDecoder,
-    ModelConfig, ModelError, StopReason,
+    EncoderDecoderConfig, Model, ModelError, StopReason,
 };
 use serde_json::Value;
 use tch::{nn, Device, Kind, Tensor};
@@ -63,7 +63,7 @@ fn ids(v: &Value) -> Tensor {
     Tensor::from_slice(&rows.concat()).view([b, l])
 }
 
-fn load_cfg(f: &Value) -> ModelConfig {
+fn load_cfg(f: &Value) -> EncoderDecoderConfig {
     serde_json::from_value(f["config"].clone()).unwrap()
 }
 
@@ -158,6 +158,7 @@ fn forward_matches_pytorch_both_kernels() {
 fn batched_greedy_generation_matches_pytorch_rollouts() {
     let f = fixture();
     let (_vs, model) = load(&f, AttentionKernel::Sdpa);
+    let model = Model::EncoderDecoder(model);
     let rollouts = f["greedy_rollouts"].as_array().unwrap();
     for prefix in [vec![], vec![4i64]] {
         let cases: Vec<&Value> = rollouts
@@ -173,6 +174,7 @@ fn batched_greedy_generation_matches_pytorch_rollouts() {
                 DecodeConfig::new(f["bos"].as_i64().unwrap(), f["eos"].as_i64().unwrap(), 12);
             cfg.prefix = prefix.clone();
             cfg.max_rows = max_rows;
+            // The fixture's encoder inputs are given as they are (the model's context).
             let out = generate(&model, &prompts, &cfg).unwrap();
             for (case, gens) in cases.iter().zip(&out.generations) {
                 let want: Vec<i64> = serde_json::from_value(case["tokens"].clone()).unwrap();

@@ -1,5 +1,5 @@
-//! Model hyper-parameters: [`ModelConfig`], the named sizes of the reference
-//! ([`ModelSize`]) and parameter counting.
+//! Encoder–decoder hyper-parameters: [`EncoderDecoderConfig`], the named sizes of the
+//! reference ([`ModelSize`]) and parameter counting.
 //!
 //! Mirrors `HyperParams` / `EncoderDecoderConfig.from_name` in the reference
 //! `searchformer/transformer/model.py`: the encoder and decoder are separate
@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::layers::AttentionKernel;
 
 /// Width, depth and head count of one transformer stack (encoder or decoder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,22 +48,10 @@ pub enum EncoderAttention {
     PaddingMasked,
 }
 
-/// Which attention kernel computes `softmax(q kᵀ / √d) v`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AttentionKernel {
-    /// `torch.nn.functional.scaled_dot_product_attention` (as the reference).
-    #[default]
-    Sdpa,
-    /// Explicit matmul + softmax (fp32 softmax). Slower; an independent
-    /// check of the SDPA path and the place to start alternative kernels.
-    Math,
-}
-
-/// Full model configuration. Serialises to TOML / JSON; fields after the
+/// Full encoder–decoder configuration. Serialises to TOML / JSON; fields after the
 /// stacks are optional in files and take the documented defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelConfig {
+pub struct EncoderDecoderConfig {
     /// Vocabulary size `V` (shared by encoder and decoder, as in the reference).
     pub vocab_size: usize,
     /// Encoder stack.
@@ -195,11 +184,11 @@ pub fn ffn_hidden(dim: usize, multiple_of: usize) -> usize {
     multiple_of * h.div_ceil(multiple_of)
 }
 
-impl ModelConfig {
+impl EncoderDecoderConfig {
     /// A named size with the given vocabulary and all defaults.
     pub fn from_size(size: ModelSize, vocab_size: usize) -> Self {
         let stack = size.stack();
-        ModelConfig {
+        EncoderDecoderConfig {
             vocab_size,
             encoder: stack,
             decoder: stack,
@@ -255,7 +244,7 @@ impl ModelConfig {
 
     /// Parses a TOML document.
     pub fn from_toml(text: &str) -> Result<Self, ModelError> {
-        let c: ModelConfig = toml::from_str(text)
+        let c: EncoderDecoderConfig = toml::from_str(text)
             .map_err(|e| ModelError::Config(format!("model config TOML: {e}")))?;
         c.validate()?;
         Ok(c)
@@ -268,7 +257,7 @@ impl ModelConfig {
 
     /// Parses a JSON document.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let c: ModelConfig = serde_json::from_str(text)
+        let c: EncoderDecoderConfig = serde_json::from_str(text)
             .map_err(|e| ModelError::Config(format!("model config JSON: {e}")))?;
         c.validate()?;
         Ok(c)
@@ -347,17 +336,17 @@ mod tests {
             (ModelSize::L, 149.5, 174.7),
         ];
         for (size, trainable, with_rope) in cases {
-            let c = ModelConfig::from_size(size, 118);
+            let c = EncoderDecoderConfig::from_size(size, 118);
             assert_eq!(m(c.trainable_parameters()), trainable, "{size} trainable");
             assert_eq!(m(c.parameters_with_rope()), with_rope, "{size} with rope");
         }
         // Exact count for `s`, worked by hand in the crate docs.
         assert_eq!(
-            ModelConfig::from_size(ModelSize::S, 118).trainable_parameters(),
+            EncoderDecoderConfig::from_size(ModelSize::S, 118).trainable_parameters(),
             6_304_128
         );
         assert_eq!(
-            ModelConfig::from_size(ModelSize::S, 118).parameters_with_rope(),
+            EncoderDecoderConfig::from_size(ModelSize::S, 118).parameters_with_rope(),
             14_692_736
         );
     }
@@ -366,12 +355,12 @@ mod tests {
     fn sokoban_counts_match_report() {
         // searchformer.md §3.1: V = 40,016: about 79M/92M (m-s) and 241M/267M (l).
         let m = |n: usize| (n as f64 / 1e6).round();
-        let ms = ModelConfig::from_size(ModelSize::MS, 40_016);
+        let ms = EncoderDecoderConfig::from_size(ModelSize::MS, 40_016);
         assert_eq!(
             (m(ms.trainable_parameters()), m(ms.parameters_with_rope())),
             (79.0, 92.0)
         );
-        let l = ModelConfig::from_size(ModelSize::L, 40_016);
+        let l = EncoderDecoderConfig::from_size(ModelSize::L, 40_016);
         assert_eq!(
             (m(l.trainable_parameters()), m(l.parameters_with_rope())),
             (241.0, 267.0)
@@ -381,19 +370,19 @@ mod tests {
     #[test]
     fn toml_and_json_round_trip_with_defaults() {
         let text = "vocab_size = 118\n[encoder]\ndim = 64\nlayers = 2\nheads = 2\n[decoder]\ndim = 32\nlayers = 1\nheads = 4\n";
-        let c = ModelConfig::from_toml(text).unwrap();
+        let c = EncoderDecoderConfig::from_toml(text).unwrap();
         assert_eq!(c.rope_base, 1e4);
         assert_eq!(c.norm_eps, 1e-5);
         assert_eq!(c.max_positions, 65536);
         assert_eq!(c.ffn_multiple_of, 256);
         assert_eq!(c.encoder_attention, EncoderAttention::Unmasked);
-        assert_eq!(ModelConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
-        assert_eq!(ModelConfig::from_json(&c.to_json().unwrap()).unwrap(), c);
+        assert_eq!(EncoderDecoderConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        assert_eq!(EncoderDecoderConfig::from_json(&c.to_json().unwrap()).unwrap(), c);
     }
 
     #[test]
     fn bad_configs_are_named() {
-        let mut c = ModelConfig::from_size(ModelSize::Tiny, 10);
+        let mut c = EncoderDecoderConfig::from_size(ModelSize::Tiny, 10);
         c.decoder.heads = 3;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("decoder") && e.contains("divisible"), "{e}");

@@ -1,5 +1,11 @@
-//! Batched, KV-cached autoregressive decoding (reference
+//! Batched, KV-cached autoregressive decoding for both model families (reference
 //! `EncoderDecoder.rollout` + `searchformer/rollout.py`).
+//!
+//! Each prompt is the model's context: the encoder input for the encoder–decoder (which
+//! then decodes `bos response`), the start of the sequence for the decoder-only model
+//! (which continues it with the response). [`Model::frame_prompt`] builds either from a
+//! task's prompt tokens (`bos p eos`, resp. `bos p`). Either way a [`Generation`] holds
+//! `bos` followed by the response, so scoring does not depend on the family.
 //!
 //! Many prompts × many samples are decoded together in a bounded set of at
 //! most `max_rows` rows. Each row is one (prompt, sample) sequence with its
@@ -8,7 +14,9 @@
 //! idle slots are compacted away, so finished rows stop costing compute.
 //! Every prompt is encoded once (in blocks of prompts), with the padding
 //! masked in the encoder self-attention, so a prompt's features equal those
-//! of the reference rollout, which encodes one unpadded prompt at a time.
+//! of the reference rollout, which encodes one unpadded prompt at a time. For the
+//! decoder-only model a block of prompts is prefilled at once and each row starts from
+//! its prompt's keys/values.
 //!
 //! Sampling draws one uniform number per (seed, prompt, sample, position)
 //! from a counter-based hash and inverts the CDF of the softmax, so results
@@ -20,13 +28,15 @@
 //! (The reference uses `torch.multinomial` with unseeded global state, so
 //! its exact draws cannot be reproduced anyway.)
 
+use planform_core::rng::splitmix64;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::cache::{CrossKv, KvCache};
+use crate::cache::{CrossKv, KvCache, Prefix};
 use crate::config::{EncoderAttention, ModelConfig};
 use crate::error::ModelError;
-use crate::model::EncoderDecoder;
+use crate::model::Model;
+use crate::precision::{with_precision, Precision};
 
 /// How the next token is chosen from the logits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -42,17 +52,6 @@ pub enum Sampler {
         /// Softmax temperature, > 0.
         temperature: f64,
     },
-}
-
-/// Numeric precision of the decoder steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Precision {
-    /// fp32 everywhere (reference).
-    #[default]
-    F32,
-    /// `tch::autocast` to bf16 on CUDA (a no-op on CPU).
-    Bf16Autocast,
 }
 
 /// Decoding settings.
@@ -82,7 +81,8 @@ pub struct DecodeConfig {
     /// set into several `generate` calls and get the same samples. Default 0.
     #[serde(default)]
     pub first_prompt_index: usize,
-    /// Step precision. Default fp32.
+    /// Step precision (applied inside generation). Default fp32.
+    #[serde(default)]
     pub precision: Precision,
 }
 
@@ -99,13 +99,13 @@ impl DecodeConfig {
             max_rows: 256,
             seed: 0,
             first_prompt_index: 0,
-            precision: Precision::F32,
+            precision: Precision::Fp32,
         }
     }
 
     /// Checks the settings against the model configuration.
     pub fn validate(&self, model: &ModelConfig) -> Result<(), ModelError> {
-        let vocab = model.vocab_size;
+        let vocab = model.vocab_size();
         let check = |name: &'static str, id: i64| {
             if id < 0 || id as usize >= vocab {
                 Err(ModelError::TokenOutOfRange { name, id, vocab })
@@ -127,11 +127,11 @@ impl DecodeConfig {
                 self.prefix.len()
             ));
         }
-        if self.max_len > model.max_positions {
+        if self.max_len > model.max_positions() {
             return Err(ModelError::TooLong {
                 name: "decode max_len",
                 len: self.max_len,
-                max: model.max_positions,
+                max: model.max_positions(),
             });
         }
         if self.samples_per_prompt == 0 || self.max_rows == 0 {
@@ -189,6 +189,34 @@ pub struct DecodeStats {
     pub encoder_batches: usize,
     /// Times idle rows were compacted away.
     pub compactions: usize,
+    /// The dtype the keys/values were computed and cached in (bf16 under
+    /// [`Precision::Bf16Autocast`]); `None` if no step ran.
+    pub kv_dtype: Option<KvDtype>,
+}
+
+/// The dtype of a KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KvDtype {
+    /// float32.
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// float16.
+    F16,
+    /// Anything else.
+    Other,
+}
+
+impl From<Kind> for KvDtype {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Float => KvDtype::F32,
+            Kind::BFloat16 => KvDtype::Bf16,
+            Kind::Half => KvDtype::F16,
+            _ => KvDtype::Other,
+        }
+    }
 }
 
 /// Result of [`generate`]: `generations[prompt][sample]`.
@@ -200,26 +228,32 @@ pub struct DecodeOutput {
     pub stats: DecodeStats,
 }
 
-/// Decodes `samples_per_prompt` sequences for every prompt (token ids of the
-/// encoder input, e.g. `bos prompt eos`, unpadded).
+/// Decodes `samples_per_prompt` sequences for every prompt (the model's context, see the
+/// module docs; [`Model::frame_prompt`] frames a task prompt).
 pub fn generate<P: AsRef<[i64]>>(
-    model: &EncoderDecoder,
+    model: &Model,
     prompts: &[P],
     cfg: &DecodeConfig,
 ) -> Result<DecodeOutput, ModelError> {
     let mcfg = model.config();
-    cfg.validate(mcfg)?;
-    let vocab = mcfg.vocab_size;
+    cfg.validate(&mcfg)?;
+    let vocab = mcfg.vocab_size();
+    let max_positions = mcfg.max_positions();
     for p in prompts {
         let p = p.as_ref();
         if p.is_empty() {
             return Err(ModelError::Config("decode: empty prompt".into()));
         }
-        if p.len() >= mcfg.max_positions {
+        // Decoder-only positions run up to `len(p) - 1 + max_len - 1`.
+        let len = match mcfg {
+            ModelConfig::EncoderDecoder(_) => p.len(),
+            ModelConfig::DecoderOnly(_) => p.len() + cfg.max_len - 1,
+        };
+        if len >= max_positions {
             return Err(ModelError::TooLong {
-                name: "prompt",
-                len: p.len(),
-                max: mcfg.max_positions,
+                name: "prompt (+ max_len for a decoder-only model)",
+                len,
+                max: max_positions,
             });
         }
         if let Some(&id) = p.iter().find(|&&t| t < 0 || t as usize >= vocab) {
@@ -231,33 +265,58 @@ pub fn generate<P: AsRef<[i64]>>(
         }
     }
     let prompts: Vec<&[i64]> = prompts.iter().map(|p| p.as_ref()).collect();
-    let run = || tch::no_grad(|| Scheduler::new(model, &prompts, cfg).run());
-    match cfg.precision {
-        Precision::F32 => run(),
-        Precision::Bf16Autocast => tch::autocast(true, run),
-    }
+    with_precision(cfg.precision, model.device(), || {
+        tch::no_grad(|| Scheduler::new(model, &prompts, cfg).run())
+    })
 }
 
 /// One live sequence in a batch row.
 struct Row {
     prompt: usize,
     sample: usize,
+    /// `bos` then the response so far.
     tokens: Vec<i64>,
+    /// Model position of the first step's input: 0 for the encoder–decoder (the decoder
+    /// starts with `bos`), `len(context) - 1` for the decoder-only model (it continues from
+    /// the last context token).
+    base: i64,
+    /// The token fed at position `base`: `bos`, or the last context token.
+    first: i64,
 }
 
-/// Cross-attention keys/values of prompts `start..end`.
+impl Row {
+    /// The token fed at this step and its position.
+    fn fed(&self) -> (i64, i64) {
+        let n = self.tokens.len();
+        let token = if n == 1 {
+            self.first
+        } else {
+            self.tokens[n - 1]
+        };
+        (token, self.base + n as i64 - 1)
+    }
+}
+
+/// What rows of prompts `start..end` start from.
 struct PromptBlock {
     start: usize,
     end: usize,
-    cross: CrossKv,
+    state: BlockState,
+}
+
+enum BlockState {
+    /// Encoder–decoder: cross-attention keys/values.
+    Cross(CrossKv),
+    /// Decoder-only: keys/values of `bos prompt[..-1]`.
+    Prefix(Prefix),
 }
 
 struct Scheduler<'a> {
-    model: &'a EncoderDecoder,
+    model: &'a Model,
     prompts: &'a [&'a [i64]],
     cfg: &'a DecodeConfig,
     device: Device,
-    /// Longest prompt: every block is padded to it so cache rows line up.
+    /// Longest prompt.
     prompt_len: usize,
     /// Prompts per encoder call.
     block_prompts: usize,
@@ -271,7 +330,7 @@ struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    fn new(model: &'a EncoderDecoder, prompts: &'a [&'a [i64]], cfg: &'a DecodeConfig) -> Self {
+    fn new(model: &'a Model, prompts: &'a [&'a [i64]], cfg: &'a DecodeConfig) -> Self {
         let samples = cfg.samples_per_prompt;
         let total_rows = prompts.len() * samples;
         Scheduler {
@@ -333,10 +392,22 @@ impl<'a> Scheduler<'a> {
         while self.next_row < self.total_rows {
             let prompt = self.next_row / self.cfg.samples_per_prompt;
             let sample = self.next_row % self.cfg.samples_per_prompt;
-            let row = Row {
-                prompt,
-                sample,
-                tokens: vec![self.cfg.bos],
+            let p = self.prompts[prompt];
+            let row = match self.model {
+                Model::EncoderDecoder(_) => Row {
+                    prompt,
+                    sample,
+                    tokens: vec![self.cfg.bos],
+                    base: 0,
+                    first: self.cfg.bos,
+                },
+                Model::DecoderOnly(_) => Row {
+                    prompt,
+                    sample,
+                    tokens: vec![self.cfg.bos],
+                    base: p.len() as i64 - 1,
+                    first: p[p.len() - 1],
+                },
             };
             if row.tokens.len() >= self.cfg.max_len {
                 // max_len == 1: nothing to decode.
@@ -350,7 +421,7 @@ impl<'a> Scheduler<'a> {
             let Some(slot) = free.next() else { break };
             if !matches!(&self.block, Some(b) if b.start <= prompt && prompt < b.end) {
                 self.flush_admissions(&mut slot_ids, &mut src_rows);
-                self.encode_block(prompt)?;
+                self.prepare_block(prompt)?;
             }
             let start = self.block.as_ref().map_or(0, |b| b.start);
             self.next_row += 1;
@@ -368,42 +439,75 @@ impl<'a> Scheduler<'a> {
             if !slot_ids.is_empty() {
                 let slots = Tensor::from_slice(slot_ids).to(self.device);
                 let rows = Tensor::from_slice(src_rows).to(self.device);
-                cache.replace_rows(&slots, &block.cross, &rows);
+                match &block.state {
+                    BlockState::Cross(cross) => cache.replace_rows(&slots, cross, &rows),
+                    BlockState::Prefix(prefix) => cache.write_prefix(&slots, prefix, &rows),
+                }
             }
         }
         slot_ids.clear();
         src_rows.clear();
     }
 
-    /// Encodes prompts `first..first + block_prompts` (padded, padding masked).
-    fn encode_block(&mut self, first: usize) -> Result<(), ModelError> {
+    /// Prepares prompts `first..first + block_prompts`: encoder–decoder: encodes them
+    /// (padded, padding masked) and projects the cross-attention keys/values; decoder-only:
+    /// prefills all but their last token (padded).
+    fn prepare_block(&mut self, first: usize) -> Result<(), ModelError> {
         let end = (first + self.block_prompts).min(self.prompts.len());
-        let (n, l) = ((end - first) as i64, self.prompt_len as i64);
+        let framed: Vec<&[i64]> = self.prompts[first..end]
+            .iter()
+            .map(|p| match self.model {
+                Model::EncoderDecoder(_) => *p,
+                Model::DecoderOnly(_) => &p[..p.len() - 1],
+            })
+            .collect();
+        // Encoder inputs are padded to the longest of all prompts, so that the cross-attention
+        // rows of every block line up in the cache; a decoder-only block to its own longest
+        // (at least one position).
+        let longest = match self.model {
+            Model::EncoderDecoder(_) => self.prompt_len,
+            Model::DecoderOnly(_) => framed.iter().map(|p| p.len()).max().unwrap_or(1).max(1),
+        };
+        let (n, l) = (framed.len() as i64, longest as i64);
         let mut ids = vec![0i64; (n * l) as usize];
         let mut mask = vec![false; (n * l) as usize];
-        for (i, p) in self.prompts[first..end].iter().enumerate() {
-            let row = i * self.prompt_len;
+        for (i, p) in framed.iter().enumerate() {
+            let row = i * l as usize;
             ids[row..row + p.len()].copy_from_slice(p);
             mask[row..row + p.len()].iter_mut().for_each(|m| *m = true);
         }
         let ids = Tensor::from_slice(&ids).view([n, l]).to(self.device);
-        let mask = Tensor::from_slice(&mask).view([n, l]).to(self.device);
-        let memory = self
-            .model
-            .encode_with(&ids, &mask, EncoderAttention::PaddingMasked)?;
-        let cross = self.model.cross_kv(&memory, &mask)?;
-        if self.cache.is_none() {
-            // All slots start pointing at row 0; admission overwrites them.
-            let zeros = Tensor::zeros([self.slots.len() as i64], (Kind::Int64, self.device));
-            self.cache = Some(KvCache::new(
-                cross.select(&zeros),
-                self.cfg.max_len.min(256),
-            ));
-        }
+        let rows = self.slots.len();
+        let state = match self.model {
+            Model::EncoderDecoder(m) => {
+                let mask = Tensor::from_slice(&mask).view([n, l]).to(self.device);
+                let memory = m.encode_with(&ids, &mask, EncoderAttention::PaddingMasked)?;
+                let cross = m.cross_kv(&memory, &mask)?;
+                if self.cache.is_none() {
+                    // All slots start pointing at row 0; admission overwrites them.
+                    let zeros = Tensor::zeros([rows as i64], (Kind::Int64, self.device));
+                    self.cache = Some(KvCache::new(
+                        cross.select(&zeros),
+                        self.cfg.max_len.min(256),
+                    ));
+                }
+                BlockState::Cross(cross)
+            }
+            Model::DecoderOnly(m) => {
+                if self.cache.is_none() {
+                    self.cache = Some(KvCache::decoder_only(
+                        rows,
+                        m.depth(),
+                        self.prompt_len + self.cfg.max_len.min(256),
+                    ));
+                }
+                BlockState::Prefix(m.prefill(&ids)?)
+            }
+        };
         self.block = Some(PromptBlock {
             start: first,
             end,
-            cross,
+            state,
         });
         self.stats.encoder_batches += 1;
         Ok(())
@@ -433,13 +537,12 @@ impl<'a> Scheduler<'a> {
             .cache
             .as_mut()
             .ok_or_else(|| ModelError::Config("decode: internal: no cache".into()))?;
-        let fed = |s: &Option<Row>| {
-            s.as_ref().map_or((cfg.bos, 0), |r| {
-                (r.tokens[r.tokens.len() - 1], r.tokens.len() as i64 - 1)
-            })
-        };
+        let fed = |s: &Option<Row>| s.as_ref().map_or((cfg.bos, 0), Row::fed);
         let (tokens, positions): (Vec<i64>, Vec<i64>) = self.slots.iter().map(fed).unzip();
         let logits = self.model.decode_step(cache, &tokens, &positions)?; // [B,V]
+        if self.stats.kv_dtype.is_none() {
+            self.stats.kv_dtype = cache.dtype().map(KvDtype::from);
+        }
         let uniforms: Vec<f64> = self
             .slots
             .iter()
@@ -509,12 +612,9 @@ fn sample(logits: &Tensor, sampler: Sampler, uniforms: &[f64]) -> Result<Vec<i64
     Ok(Vec::<i64>::try_from(&idx.to(Device::Cpu))?)
 }
 
-/// SplitMix64 finaliser.
+/// SplitMix64 finaliser: one output of the generator with state `z`.
 fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    splitmix64(&mut z)
 }
 
 /// Uniform in (0,1) for the token at `position` of (prompt, sample).

@@ -2,7 +2,7 @@
 //!
 //! Writes are atomic (temporary file in the same directory, then rename). Reads validate
 //! the whole file (header, offsets, sizes) before any tensor is built, so a truncated or
-//! corrupt file is reported as a [`TrainError::Checkpoint`] naming the file.
+//! corrupt file is reported as a [`ModelError::Checkpoint`] naming the file.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +11,9 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{Device, Kind, Tensor};
 
-use crate::error::{Result, TrainError};
+use crate::error::ModelError;
+
+type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 /// A tensor copied to host memory, ready for serialisation.
 #[derive(Debug, Clone)]
@@ -58,7 +60,7 @@ impl HostTensor {
     pub fn from_tensor(name: &str, t: &Tensor) -> Result<Self> {
         let kind = t.kind();
         let dtype = kind_to_dtype(kind).ok_or_else(|| {
-            TrainError::Optimizer(format!("tensor {name}: kind {kind:?} cannot be saved"))
+            ModelError::Config(format!("tensor {name}: kind {kind:?} cannot be saved"))
         })?;
         let t = t.f_to_device(Device::Cpu)?.f_contiguous()?;
         let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
@@ -97,9 +99,9 @@ pub fn save_tensors(
 ) -> Result<()> {
     let meta: HashMap<String, String> = metadata.into_iter().collect();
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
-        .map_err(|e| TrainError::checkpoint(path, format!("cannot serialise: {e}")))?;
+        .map_err(|e| ModelError::checkpoint(path, format!("cannot serialise: {e}")))?;
     let bytes = canonical_header(bytes)
-        .map_err(|e| TrainError::checkpoint(path, format!("cannot serialise: {e}")))?;
+        .map_err(|e| ModelError::checkpoint(path, format!("cannot serialise: {e}")))?;
     write_atomic(path, &bytes)
 }
 
@@ -137,14 +139,14 @@ pub struct LoadedTensors {
 /// Reads a whole safetensors file, validating it, and moves the tensors to `device`.
 pub fn load_tensors(path: &Path, device: Device) -> Result<LoadedTensors> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => TrainError::checkpoint(path, "file is missing"),
-        _ => TrainError::io(path, e),
+        std::io::ErrorKind::NotFound => ModelError::checkpoint(path, "file is missing"),
+        _ => ModelError::io(path, e),
     })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        TrainError::checkpoint(path, format!("corrupt or truncated safetensors: {e}"))
+        ModelError::checkpoint(path, format!("corrupt or truncated safetensors: {e}"))
     })?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| TrainError::checkpoint(path, format!("corrupt safetensors header: {e}")))?;
+        .map_err(|e| ModelError::checkpoint(path, format!("corrupt safetensors header: {e}")))?;
     let metadata: BTreeMap<String, String> = header
         .metadata()
         .as_ref()
@@ -153,7 +155,7 @@ pub fn load_tensors(path: &Path, device: Device) -> Result<LoadedTensors> {
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         let kind = dtype_to_kind(view.dtype()).ok_or_else(|| {
-            TrainError::checkpoint(
+            ModelError::checkpoint(
                 path,
                 format!("tensor {name}: unsupported dtype {:?}", view.dtype()),
             )
@@ -167,7 +169,7 @@ pub fn load_tensors(path: &Path, device: Device) -> Result<LoadedTensors> {
 
 /// Writes `bytes` to `path` through a temporary sibling file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    planform_core::fs::write_atomic(path, bytes).map_err(|e| TrainError::io(path, e))
+    planform_core::fs::write_atomic(path, bytes).map_err(|e| ModelError::io(path, e))
 }
 
 #[cfg(test)]
@@ -230,11 +232,11 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
         let err = load_tensors(&p, Device::Cpu).err().unwrap();
-        assert!(matches!(err, TrainError::Checkpoint { .. }), "{err}");
+        assert!(matches!(err, ModelError::Checkpoint { .. }), "{err}");
         std::fs::write(&p, b"garbage").unwrap();
         assert!(matches!(
             load_tensors(&p, Device::Cpu),
-            Err(TrainError::Checkpoint { .. })
+            Err(ModelError::Checkpoint { .. })
         ));
         std::fs::remove_file(&p).unwrap();
         let err = load_tensors(&p, Device::Cpu).err().unwrap();
