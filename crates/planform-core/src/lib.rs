@@ -5,6 +5,8 @@
 //!   keyed streams and seed derivation. Datasets, data order, trace dropping and sampling
 //!   all draw from it, so the same seed gives the same bytes on every machine.
 //! - [`fs`]: atomic file writes (temporary sibling + fsync + rename).
+//! - [`overrides`]: the one `--set FIELD=VALUE` path of every config.
 
 pub mod fs;
+pub mod overrides;
 pub mod rng;

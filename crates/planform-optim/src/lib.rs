@@ -1,23 +1,52 @@
-//! Optimizers written out as plain per-parameter tensor updates.
+//! planform-optim: optimizers written out as plain per-parameter tensor updates, and the
+//! learning-rate schedules.
 //!
-//! [`Optimizer`] owns the list of named trainable parameters and one [`ParamRule`] per
-//! parameter. A rule holds that parameter's state and performs its update given the
-//! gradient; the only rule today is [`AdamWRule`] (torch.optim.AdamW). Future GaLore rules
-//! implement [`ParamRule`] too (projecting the gradient, possibly after an SVD, keeping the
-//! moments in the low-rank space) and are chosen per parameter in [`Optimizer::new`].
+//! [`Optimizer`] owns the named trainable parameters and one [`ParamRule`] per parameter.
+//! The [`Algorithm`] — an enum carrying its parameters — chooses each parameter's rule from
+//! its name, shape and [`ParamRole`] ([`Algorithm::rule_for`]), so a low-rank rule can take
+//! the 2-D attention and MLP matrices while AdamW takes the rest, in one optimizer. A rule
+//! holds that parameter's state and performs its update given the gradient; today's rule is
+//! [`AdamWRule`] (torch.optim.AdamW, bit-exact).
 //!
 //! Weight decay is applied to *every* trainable parameter — embeddings and RMSNorm scales
-//! included — as the reference does (`AdamW(params=model.parameters())`, no parameter groups;
-//! the RoPE tables have no gradient there and are not trainable here).
+//! included — as the Searchformer reference does (`AdamW(params=model.parameters())`, no
+//! parameter groups; the RoPE tables have no gradient there and are not trainable here).
+//!
+//! [`schedule`]: the reference's warm-up + cosine (LambdaLR convention).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use planform_model::tensor_io::{load_tensors, save_tensors, HostTensor};
+use planform_model::{param_role, ModelError, ParamRole};
 use serde::{Deserialize, Serialize};
 use tch::{nn::VarStore, Device, Tensor};
 
-use crate::error::{Result, TrainError};
-use crate::tensor_io::{load_tensors, save_tensors, HostTensor};
+pub mod schedule;
+
+pub use schedule::LrSchedule;
+
+/// Everything that can go wrong stepping, saving or loading an optimizer.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimError {
+    /// A saved state does not fit this optimizer (names the file and the reason).
+    #[error("optimizer state {path}: {reason}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing the state file failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A libtorch call failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = OptimError> = std::result::Result<T, E>;
 
 /// Format tag written into optimizer safetensors headers.
 pub const OPTIMIZER_FORMAT: &str = "planform-optimizer";
@@ -46,14 +75,74 @@ impl Default for AdamWConfig {
     }
 }
 
-/// The update rule of an optimizer. New algorithms (e.g. GaLore variants carrying rank and
-/// projection-update interval) become new variants.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// The optimizer algorithm, with its parameters. New algorithms (GaLore variants carrying
+/// rank, projection gap and scale) become variants that pick their rule per parameter in
+/// [`Algorithm::rule_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     /// AdamW on every parameter.
+    #[default]
     #[serde(rename = "adamw")]
     AdamW,
+}
+
+/// What the optimizer knows about a parameter when it chooses its rule.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamInfo<'a> {
+    /// Name (as the model creates it).
+    pub name: &'a str,
+    /// Shape.
+    pub shape: &'a [i64],
+    /// Role, from [`param_role`].
+    pub role: ParamRole,
+}
+
+/// Which parameters a rule applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Targets {
+    /// Every parameter.
+    #[default]
+    All,
+    /// The 2-D attention and MLP matrices of the blocks (GaLore's choice).
+    BlockMatrices,
+    /// Parameters whose name contains one of these strings.
+    NameContains(Vec<String>),
+}
+
+impl Targets {
+    /// Whether `p` is targeted.
+    pub fn matches(&self, p: &ParamInfo) -> bool {
+        match self {
+            Targets::All => true,
+            Targets::BlockMatrices => p.role.is_block_matrix() && p.shape.len() == 2,
+            Targets::NameContains(parts) => parts.iter().any(|s| p.name.contains(s.as_str())),
+        }
+    }
+}
+
+/// The kinds of per-parameter rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleKind {
+    /// [`AdamWRule`].
+    AdamW,
+}
+
+impl Algorithm {
+    /// The rule of parameter `p`.
+    pub fn rule_for(&self, _p: &ParamInfo) -> RuleKind {
+        match self {
+            Algorithm::AdamW => RuleKind::AdamW,
+        }
+    }
+
+    fn build(&self, p: &ParamInfo, adamw: AdamWConfig) -> Box<dyn ParamRule> {
+        match self.rule_for(p) {
+            RuleKind::AdamW => Box::new(AdamWRule::new(adamw)),
+        }
+    }
 }
 
 /// One parameter's optimizer state and update.
@@ -74,6 +163,13 @@ pub trait ParamRule: Send {
         steps: u64,
         tensors: &mut BTreeMap<&'static str, Tensor>,
     ) -> std::result::Result<(), String>;
+    /// Bytes of optimizer state held now.
+    fn state_bytes(&self) -> usize {
+        self.state()
+            .iter()
+            .map(|(_, t)| t.numel() * t.kind().elt_size_in_bytes())
+            .sum()
+    }
 }
 
 /// AdamW state of one parameter, updated exactly like PyTorch's single-tensor AdamW:
@@ -209,6 +305,7 @@ impl ParamRule for AdamWRule {
 struct Slot {
     name: String,
     param: Tensor,
+    kind: RuleKind,
     rule: Box<dyn ParamRule>,
 }
 
@@ -221,7 +318,8 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// An optimizer over `params` (name, tensor), ordered by name.
+    /// An optimizer over `params` (name, tensor), ordered by name; each parameter's rule is
+    /// chosen by `algorithm` from its name, shape and role.
     pub fn new(
         algorithm: Algorithm,
         adamw: AdamWConfig,
@@ -231,10 +329,20 @@ impl Optimizer {
         let slots = params
             .into_iter()
             .map(|(name, param)| {
-                let rule: Box<dyn ParamRule> = match algorithm {
-                    Algorithm::AdamW => Box::new(AdamWRule::new(adamw)),
+                let shape = param.size();
+                let info = ParamInfo {
+                    name: &name,
+                    shape: &shape,
+                    role: param_role(&name, &shape),
                 };
-                Slot { name, param, rule }
+                let kind = algorithm.rule_for(&info);
+                let rule = algorithm.build(&info, adamw);
+                Slot {
+                    name,
+                    param,
+                    kind,
+                    rule,
+                }
             })
             .collect();
         Optimizer {
@@ -269,6 +377,16 @@ impl Optimizer {
     /// Names of the optimized parameters, in update order.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|s| s.name.as_str())
+    }
+
+    /// Each parameter's name and rule, in update order.
+    pub fn rules(&self) -> impl Iterator<Item = (&str, RuleKind)> {
+        self.slots.iter().map(|s| (s.name.as_str(), s.kind))
+    }
+
+    /// Bytes of optimizer state held now (moments and projections; 0 before the first step).
+    pub fn state_bytes(&self) -> usize {
+        self.slots.iter().map(|s| s.rule.state_bytes()).sum()
     }
 
     /// Sets every gradient to zero.
@@ -317,13 +435,16 @@ impl Optimizer {
             serde_json::to_string(&self.adamw).unwrap_or_default(),
         );
         meta.insert("steps".to_string(), self.steps.to_string());
-        save_tensors(path, &tensors, meta)
+        Ok(save_tensors(path, &tensors, meta)?)
     }
 
     /// Restores the state saved by [`Optimizer::save`]. Every parameter must be present with
     /// matching shapes, and the file must hold nothing else.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let bad = |reason: String| TrainError::checkpoint(path, reason);
+        let bad = |reason: String| OptimError::State {
+            path: path.to_path_buf(),
+            reason,
+        };
         let loaded = load_tensors(path, Device::Cpu)?;
         let meta = &loaded.metadata;
         if meta.get("format").map(String::as_str) != Some(OPTIMIZER_FORMAT) {
@@ -383,3 +504,47 @@ impl Optimizer {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rule_choice_tests {
+    use super::*;
+
+    #[test]
+    fn targets_select_by_role_name_and_shape() {
+        let info = |name: &'static str, shape: &'static [i64]| ParamInfo {
+            name,
+            shape,
+            role: param_role(name, shape),
+        };
+        let wq = info("layers.0.attention.wq.weight", &[8, 8]);
+        let w1 = info("decoder.layers.1.feed_forward.w1.weight", &[16, 8]);
+        let emb = info("embedding.weight", &[10, 8]);
+        let norm = info("layers.0.ffn_norm.weight", &[8]);
+        let head = info("output.weight", &[10, 8]);
+        let block = Targets::BlockMatrices;
+        assert!(block.matches(&wq) && block.matches(&w1));
+        assert!(!block.matches(&emb) && !block.matches(&norm) && !block.matches(&head));
+        let named = Targets::NameContains(vec!["ffn_norm".into()]);
+        assert!(named.matches(&norm) && !named.matches(&wq));
+        assert!(Targets::All.matches(&emb));
+        // AdamW: every parameter, whatever its role.
+        for p in [wq, w1, emb, norm, head] {
+            assert_eq!(Algorithm::AdamW.rule_for(&p), RuleKind::AdamW);
+        }
+    }
+
+    #[test]
+    fn state_bytes_are_two_moments_per_parameter_after_a_step() {
+        let p = Tensor::ones([3, 4], (tch::Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let mut opt = Optimizer::new(
+            Algorithm::AdamW,
+            AdamWConfig::default(),
+            vec![("w".into(), p.shallow_clone())],
+        );
+        assert_eq!(opt.state_bytes(), 0);
+        p.sum(tch::Kind::Float).backward();
+        opt.step(1e-3).unwrap();
+        assert_eq!(opt.state_bytes(), 2 * 12 * 4);
+        assert_eq!(opt.rules().collect::<Vec<_>>(), vec![("w", RuleKind::AdamW)]);
+    }
+}

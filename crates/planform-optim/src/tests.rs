@@ -6,7 +6,7 @@ use crate::schedule::LrSchedule;
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let text = include_str!("../../tests/fixtures/adamw_torch.json");
+    let text = include_str!("../tests/fixtures/adamw_torch.json");
     serde_json::from_str(text).expect("fixture is valid JSON")
 }
 
@@ -206,6 +206,6 @@ fn load_rejects_mismatched_state() {
     let (mut fresh, _) = two_param_optimizer();
     assert!(matches!(
         fresh.load(&path),
-        Err(TrainError::Checkpoint { .. })
+        Err(OptimError::Model(ModelError::Checkpoint { .. }))
     ));
 }
