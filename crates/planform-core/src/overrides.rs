@@ -182,12 +182,9 @@ fn apply_one(
         let entry = t
             .entry(key.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry.as_table_mut().ok_or_else(|| {
-            o.err(format!(
-                "`{}` is not a table",
-                o.path[..=i].join(".")
-            ))
-        })?;
+        t = entry
+            .as_table_mut()
+            .ok_or_else(|| o.err(format!("`{}` is not a table", o.path[..=i].join("."))))?;
     }
     if o.is_kind() && t.get(last) != o.value.as_ref() {
         t.clear();
@@ -238,7 +235,10 @@ mod tests {
             Some(toml::Value::String("m-s".into()))
         );
         assert_eq!(parse_value("none").unwrap(), None);
-        assert!(parse_value("3\nfoo = 1").is_err(), "rest must not be dropped");
+        assert!(
+            parse_value("3\nfoo = 1").is_err(),
+            "rest must not be dropped"
+        );
         assert!(parse_value("\"a\nb").is_err());
         assert!(Override::parse("novalue").is_err());
         assert!(Override::parse("a..b=1").is_err());

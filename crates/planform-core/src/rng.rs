@@ -34,6 +34,14 @@ pub fn derive_seed(seed: u64, words: &[u64]) -> u64 {
     out
 }
 
+/// The fixed hash that orders examples by id (SplitMix64 of the id): training's `hashed`
+/// subsets and evaluation's task selection both sort by it, so they agree and are spread
+/// over all wall layouts (the reference sorts its Python-hash ids the same way).
+pub fn id_hash(id: u64) -> u64 {
+    let mut s = id;
+    splitmix64(&mut s)
+}
+
 /// A xoshiro256** generator (Blackman & Vigna) with a buffered coin.
 ///
 /// Stability contract: for a given seed, the sequence returned by every method

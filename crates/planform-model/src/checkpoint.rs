@@ -99,8 +99,8 @@ impl FileDigest {
 
     /// Checks `file` against this digest.
     pub fn check(&self, file: &Path) -> Result<()> {
-        let meta = std::fs::metadata(file)
-            .map_err(|_| ModelError::checkpoint(file, "file is missing"))?;
+        let meta =
+            std::fs::metadata(file).map_err(|_| ModelError::checkpoint(file, "file is missing"))?;
         if meta.len() != self.bytes {
             return Err(ModelError::checkpoint(
                 file,
@@ -289,9 +289,8 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let dir = resolve_checkpoint(path)?;
     let header = read_header(&dir, &[MODEL_FILE])?;
     let vs = VarStore::new(device);
-    let model = Model::new(&vs.root(), &header.model).map_err(|e| {
-        ModelError::checkpoint(dir.join(STATE_FILE), format!("model config: {e}"))
-    })?;
+    let model = Model::new(&vs.root(), &header.model)
+        .map_err(|e| ModelError::checkpoint(dir.join(STATE_FILE), format!("model config: {e}")))?;
     load_weights(&dir, &vs)?;
     let train_config = header.json.get("config").cloned().unwrap_or_default();
     Ok(LoadedModel {

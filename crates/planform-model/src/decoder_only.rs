@@ -35,8 +35,8 @@ use crate::checks::{check_ids, check_len, check_step, shape_err, Limits};
 use crate::config::{DecoderConfig, LayerSharing};
 use crate::error::ModelError;
 use crate::layers::{
-    rope_inv_freq, AttnMask, Attention, FeedForward, Init, KeyValue, Linear, RmsNorm,
-    RopeAngles, StepInputs,
+    rope_inv_freq, Attention, AttnMask, FeedForward, Init, KeyValue, Linear, RmsNorm, RopeAngles,
+    StepInputs,
 };
 
 /// One pre-norm block.
@@ -160,7 +160,10 @@ impl DecoderOnly {
     /// Every parameter under the names the model creates on `vs.root()` (the embedding
     /// once, also when it is the tied head).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("embedding.weight".to_string(), self.embedding.shallow_clone())];
+        let mut out = vec![(
+            "embedding.weight".to_string(),
+            self.embedding.shallow_clone(),
+        )];
         for (i, b) in self.layers.iter().enumerate() {
             let mut push = |name: &str, t: &Tensor| {
                 out.push((format!("layers.{i}.{name}.weight"), t.shallow_clone()))
@@ -180,7 +183,10 @@ impl DecoderOnly {
         }
         out.push(("norm.weight".to_string(), self.norm.weight.shallow_clone()));
         if let Some(o) = &self.output {
-            out.push(("output.weight".to_string(), o.float_weight().shallow_clone()));
+            out.push((
+                "output.weight".to_string(),
+                o.float_weight().shallow_clone(),
+            ));
         }
         out
     }
@@ -271,8 +277,7 @@ impl DecoderOnly {
         Ok(match key_keep {
             None => causal,
             Some(m) => {
-                if m.size() != [b, total] || m.kind() != Kind::Bool || m.device() != self.device
-                {
+                if m.size() != [b, total] || m.kind() != Kind::Bool || m.device() != self.device {
                     return Err(shape_err(
                         "key_keep",
                         &format!("[{b},{total}] bool on {:?}", self.device),

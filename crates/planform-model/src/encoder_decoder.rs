@@ -31,8 +31,8 @@ use crate::checks::{check_ids, check_len, check_mask, check_step, shape_err, Lim
 use crate::config::{EncoderAttention, EncoderDecoderConfig, StackConfig};
 use crate::error::ModelError;
 use crate::layers::{
-    rope_inv_freq, Activation, AttnMask, Attention, FeedForward, Init, Linear,
-    RmsNorm, RopeAngles, StepInputs,
+    rope_inv_freq, Activation, Attention, AttnMask, FeedForward, Init, Linear, RmsNorm, RopeAngles,
+    StepInputs,
 };
 
 /// Encoder block (reference `SelfAttentionBlock`).
@@ -92,7 +92,13 @@ impl DecoderBlock {
         let (d, h, eps) = (s.dim as i64, s.heads as i64, cfg.norm_eps);
         DecoderBlock {
             attention_norm: RmsNorm::new(&p / "attention_norm", d, eps),
-            attention: Attention::new(&p / "attention", d, (h, h), cfg.attention_kernel, Init::Torch),
+            attention: Attention::new(
+                &p / "attention",
+                d,
+                (h, h),
+                cfg.attention_kernel,
+                Init::Torch,
+            ),
             attention_feat_norm: RmsNorm::new(&p / "attention_feat_norm", d, eps),
             attention_feat: Attention::new(
                 &p / "attention_feat",
@@ -219,7 +225,12 @@ impl EncoderDecoder {
         enc_mask: &Tensor,
         mode: EncoderAttention,
     ) -> Result<Tensor, ModelError> {
-        let (b, lp) = check_ids(&Limits::of_encoder_decoder(&self.cfg), self.device, "enc_ids", enc_ids)?;
+        let (b, lp) = check_ids(
+            &Limits::of_encoder_decoder(&self.cfg),
+            self.device,
+            "enc_ids",
+            enc_ids,
+        )?;
         let keep = check_mask(self.device, enc_mask, b, lp)?; // [B,1,1,Lp]
         let rope = RopeAngles::new(
             &self.enc_inv_freq,
@@ -242,7 +253,12 @@ impl EncoderDecoder {
 
     /// Decoder token embeddings: `dec_ids [B,Ld] -> [B,Ld,D]`.
     pub fn embed_decoder(&self, dec_ids: &Tensor) -> Result<Tensor, ModelError> {
-        check_ids(&Limits::of_encoder_decoder(&self.cfg), self.device, "dec_ids", dec_ids)?;
+        check_ids(
+            &Limits::of_encoder_decoder(&self.cfg),
+            self.device,
+            "dec_ids",
+            dec_ids,
+        )?;
         Ok(Tensor::embedding(
             &self.dec_embedding,
             dec_ids,

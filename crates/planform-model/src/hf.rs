@@ -84,7 +84,10 @@ pub fn export_hf(model: &DecoderOnly, info: &ExportInfo, dir: &Path) -> Result<(
     for (depth, &block) in model.schedule().iter().enumerate() {
         let src = |s: &str| get(&format!("layers.{block}.{s}.weight"));
         let dst = |s: &str| format!("model.layers.{depth}.{s}.weight");
-        out.push((dst("input_layernorm"), src("attention_norm")?.shallow_clone()));
+        out.push((
+            dst("input_layernorm"),
+            src("attention_norm")?.shallow_clone(),
+        ));
         out.push((
             dst("self_attn.q_proj"),
             permute_rope_rows(src("attention.wq")?, heads),
@@ -93,16 +96,37 @@ pub fn export_hf(model: &DecoderOnly, info: &ExportInfo, dir: &Path) -> Result<(
             dst("self_attn.k_proj"),
             permute_rope_rows(src("attention.wk")?, kv_heads),
         ));
-        out.push((dst("self_attn.v_proj"), src("attention.wv")?.shallow_clone()));
-        out.push((dst("self_attn.o_proj"), src("attention.wo")?.shallow_clone()));
-        out.push((dst("post_attention_layernorm"), src("ffn_norm")?.shallow_clone()));
-        out.push((dst("mlp.gate_proj"), src("feed_forward.w1")?.shallow_clone()));
+        out.push((
+            dst("self_attn.v_proj"),
+            src("attention.wv")?.shallow_clone(),
+        ));
+        out.push((
+            dst("self_attn.o_proj"),
+            src("attention.wo")?.shallow_clone(),
+        ));
+        out.push((
+            dst("post_attention_layernorm"),
+            src("ffn_norm")?.shallow_clone(),
+        ));
+        out.push((
+            dst("mlp.gate_proj"),
+            src("feed_forward.w1")?.shallow_clone(),
+        ));
         out.push((dst("mlp.up_proj"), src("feed_forward.w3")?.shallow_clone()));
-        out.push((dst("mlp.down_proj"), src("feed_forward.w2")?.shallow_clone()));
+        out.push((
+            dst("mlp.down_proj"),
+            src("feed_forward.w2")?.shallow_clone(),
+        ));
     }
-    out.push(("model.norm.weight".into(), get("norm.weight")?.shallow_clone()));
+    out.push((
+        "model.norm.weight".into(),
+        get("norm.weight")?.shallow_clone(),
+    ));
     if !c.tied_embeddings {
-        out.push(("lm_head.weight".into(), get("output.weight")?.shallow_clone()));
+        out.push((
+            "lm_head.weight".into(),
+            get("output.weight")?.shallow_clone(),
+        ));
     }
     let host = out
         .iter()

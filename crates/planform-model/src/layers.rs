@@ -74,7 +74,11 @@ impl Init {
             Init::Torch => 1.0,
             Init::Normal { std } => std,
         };
-        p.var("weight", &[vocab, dim], nn::Init::Randn { mean: 0.0, stdev })
+        p.var(
+            "weight",
+            &[vocab, dim],
+            nn::Init::Randn { mean: 0.0, stdev },
+        )
     }
 }
 
@@ -357,7 +361,9 @@ impl Attention {
         let k = rope
             .apply(&self.split(self.wk.forward(x), self.kv_heads))
             .transpose(1, 2);
-        let v = self.split(self.wv.forward(x), self.kv_heads).transpose(1, 2);
+        let v = self
+            .split(self.wv.forward(x), self.kv_heads)
+            .transpose(1, 2);
         (q, k, v)
     }
 

@@ -46,8 +46,8 @@
 //! of magnitude slower; call `tch::set_num_threads(1)` there.
 
 pub mod cache;
-mod checks;
 pub mod checkpoint;
+mod checks;
 pub mod config;
 pub mod decoder_only;
 pub mod device;
@@ -65,8 +65,8 @@ pub mod tensor_io;
 pub use cache::{CrossKv, KvCache, Prefix};
 pub use checkpoint::{load_model, resolve_checkpoint, LoadedModel, VocabInfo};
 pub use config::{
-    ffn_hidden, DecoderConfig, DecoderPreset, DecoderSpec, EncoderAttention,
-    EncoderDecoderConfig, Family, LayerSharing, ModelConfig, ModelSize, StackConfig,
+    ffn_hidden, DecoderConfig, DecoderPreset, DecoderSpec, EncoderAttention, EncoderDecoderConfig,
+    Family, LayerSharing, ModelConfig, ModelSize, StackConfig,
 };
 pub use decoder_only::{DecoderOnly, KvState};
 pub use device::DeviceChoice;

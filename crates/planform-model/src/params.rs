@@ -59,11 +59,31 @@ mod tests {
     #[test]
     fn roles_of_both_families() {
         let cases = [
-            ("encoder.layers.0.attention.wq.weight", &[64, 64][..], ParamRole::AttentionMatrix),
-            ("decoder.layers.1.attention_feat.wv.weight", &[64, 64], ParamRole::AttentionMatrix),
-            ("decoder.layers.1.feed_forward.w2.weight", &[64, 256], ParamRole::MlpMatrix),
-            ("layers.3.attention.wk.weight", &[32, 64], ParamRole::AttentionMatrix),
-            ("layers.3.feed_forward.w3.weight", &[176, 64], ParamRole::MlpMatrix),
+            (
+                "encoder.layers.0.attention.wq.weight",
+                &[64, 64][..],
+                ParamRole::AttentionMatrix,
+            ),
+            (
+                "decoder.layers.1.attention_feat.wv.weight",
+                &[64, 64],
+                ParamRole::AttentionMatrix,
+            ),
+            (
+                "decoder.layers.1.feed_forward.w2.weight",
+                &[64, 256],
+                ParamRole::MlpMatrix,
+            ),
+            (
+                "layers.3.attention.wk.weight",
+                &[32, 64],
+                ParamRole::AttentionMatrix,
+            ),
+            (
+                "layers.3.feed_forward.w3.weight",
+                &[176, 64],
+                ParamRole::MlpMatrix,
+            ),
             ("layers.3.attention_norm.weight", &[64], ParamRole::Norm),
             ("decoder.embedding.weight", &[118, 64], ParamRole::Embedding),
             ("embedding.weight", &[118, 64], ParamRole::Embedding),

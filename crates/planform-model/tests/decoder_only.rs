@@ -4,8 +4,7 @@
 //! grouped-query attention, weight sharing, and the parameter layout.
 
 use planform_model::{
-    AttentionKernel, DecoderConfig, DecoderOnly, DecoderPreset, KvCache, LayerSharing,
-    ModelError,
+    AttentionKernel, DecoderConfig, DecoderOnly, DecoderPreset, KvCache, LayerSharing, ModelError,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -47,12 +46,16 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn prefill_and_cached_steps_equal_the_full_forward_pass() {
-    for sharing in [LayerSharing::None, LayerSharing::Immediate, LayerSharing::Reverse] {
+    for sharing in [
+        LayerSharing::None,
+        LayerSharing::Immediate,
+        LayerSharing::Reverse,
+    ] {
         let (_vs, m) = build(&config(sharing, AttentionKernel::Sdpa), 1);
         let x = ids(3, 10, 0);
         tch::no_grad(|| {
             let full = m.forward(&x).unwrap(); // [3,10,V]
-            // Prefill 4 positions, then feed positions 4..10 one at a time.
+                                               // Prefill 4 positions, then feed positions 4..10 one at a time.
             let prefix = m.prefill(&x.narrow(1, 0, 4)).unwrap();
             let mut cache = KvCache::decoder_only(3, m.depth(), 2);
             let rows = Tensor::arange(3, (Kind::Int64, Device::Cpu));
@@ -168,14 +171,15 @@ fn grouped_query_attention_equals_multi_head_attention_with_repeated_kv_heads() 
         let src = gvs.variables();
         for (name, mut dst) in mvs.variables() {
             let s = &src[&name];
-            let value = if name.ends_with("attention.wk.weight")
-                || name.ends_with("attention.wv.weight")
-            {
-                // [2·hd, D] -> [4·hd, D]: head h of the MHA model is KV head h / 2.
-                s.view([2, hd, -1]).repeat_interleave_self_int(2, 0, None).reshape([4 * hd, -1])
-            } else {
-                s.shallow_clone()
-            };
+            let value =
+                if name.ends_with("attention.wk.weight") || name.ends_with("attention.wv.weight") {
+                    // [2·hd, D] -> [4·hd, D]: head h of the MHA model is KV head h / 2.
+                    s.view([2, hd, -1])
+                        .repeat_interleave_self_int(2, 0, None)
+                        .reshape([4 * hd, -1])
+                } else {
+                    s.shallow_clone()
+                };
             dst.copy_(&value);
         }
         let x = ids(2, 7, 5);
@@ -194,7 +198,11 @@ fn tied_and_shared_models_have_the_counted_parameters() {
         let mut c = config(sharing, AttentionKernel::Sdpa);
         c.tied_embeddings = tied;
         let (vs, m) = build(&c, 8);
-        let n: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        let n: i64 = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum();
         assert_eq!(n as usize, c.trainable_parameters(), "{tied} {sharing:?}");
         assert_eq!(m.depth(), c.depth());
         let names: Vec<String> = m.named_parameters().into_iter().map(|p| p.0).collect();

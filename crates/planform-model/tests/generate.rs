@@ -3,9 +3,9 @@
 //! precision, and the argument checks. Tiny random models.
 
 use planform_model::{
-    generate, DecodeConfig, DecoderPreset, EncoderAttention, EncoderDecoder,
-    EncoderDecoderConfig, KvCache, KvDtype, LayerSharing, Model, ModelConfig, ModelError,
-    ModelSize, Precision, Sampler, StackConfig, StopReason,
+    generate, DecodeConfig, DecoderPreset, EncoderAttention, EncoderDecoder, EncoderDecoderConfig,
+    KvCache, KvDtype, LayerSharing, Model, ModelConfig, ModelError, ModelSize, Precision, Sampler,
+    StackConfig, StopReason,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -411,7 +411,12 @@ fn precision_is_applied_inside_generation() {
         assert_eq!(fp32.stats.kv_dtype, Some(KvDtype::F32));
         cfg.precision = Precision::Bf16Autocast;
         let bf16 = generate(&model, &ctx(&model, &prompts()), &cfg).unwrap();
-        assert_eq!(bf16.stats.kv_dtype, Some(KvDtype::Bf16), "{:?}", model.family());
+        assert_eq!(
+            bf16.stats.kv_dtype,
+            Some(KvDtype::Bf16),
+            "{:?}",
+            model.family()
+        );
         assert_eq!(bf16.generations.len(), fp32.generations.len());
     }
 }
@@ -483,4 +488,3 @@ fn bad_inputs_are_named_errors() {
     let e = generate(&small, &[vec![2; 8]], &DecodeConfig::new(BOS, EOS, 10)).unwrap_err();
     assert!(matches!(e, ModelError::TooLong { .. }), "{e}");
 }
-

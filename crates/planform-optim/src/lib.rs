@@ -545,6 +545,9 @@ mod rule_choice_tests {
         p.sum(tch::Kind::Float).backward();
         opt.step(1e-3).unwrap();
         assert_eq!(opt.state_bytes(), 2 * 12 * 4);
-        assert_eq!(opt.rules().collect::<Vec<_>>(), vec![("w", RuleKind::AdamW)]);
+        assert_eq!(
+            opt.rules().collect::<Vec<_>>(),
+            vec![("w", RuleKind::AdamW)]
+        );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <out>/checkpoints/step-000100/model.safetensors      weights, PyTorch-style names
-//! <out>/checkpoints/step-000100/optimizer.safetensors  AdamW moments and step counts
+//! <out>/checkpoints/step-000100/optimizer.safetensors  optimizer moments and step counts
 //! <out>/checkpoints/step-000100/state.json             TrainState (config, step, cursor, …)
 //! <out>/checkpoints/latest                             text: "step-000100"
 //! ```
@@ -10,66 +10,31 @@
 //! A checkpoint is written into `checkpoints/.tmp-step-…`, then renamed into place; the
 //! `latest` pointer is replaced (temporary file + rename) only after that, so a kill at any
 //! moment leaves the previous checkpoint and pointer intact. `state.json` records the size
-//! and sha256 of both tensor files, so corruption is detected on load.
+//! and sha256 of both tensor files, so corruption is detected on load. Finding and reading
+//! checkpoints for inference is `planform_model::checkpoint`; this module adds the training
+//! state on top.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use planform_model::{load_named, EncoderDecoder, ModelConfig};
-use planform_trace::vocab::{Vocabulary, VocabularySpec};
+use planform_model::checkpoint::{checkpoint_name, read_header, save_weights};
+pub use planform_model::checkpoint::{
+    resolve_checkpoint, FileDigest, VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION, LATEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE,
+};
+use planform_model::ModelConfig;
+use planform_optim::Optimizer;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tch::nn::VarStore;
-use tch::Device;
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::metrics::{EvalRecord, TrainRecord};
-use crate::optim::Optimizer;
 use crate::sampler::DataCursor;
-use crate::tensor_io::{load_tensors, save_tensors, write_atomic, HostTensor};
 
-/// `format` field of `state.json`.
-pub const CHECKPOINT_FORMAT: &str = "planform-train-checkpoint";
-/// Current checkpoint layout version.
-pub const CHECKPOINT_VERSION: u32 = 1;
-/// Directory of checkpoints inside the run directory.
-pub const CHECKPOINTS_DIR: &str = "checkpoints";
-/// Pointer file naming the newest complete checkpoint.
-pub const LATEST_FILE: &str = "latest";
-/// Model weights file.
-pub const MODEL_FILE: &str = "model.safetensors";
-/// Optimizer state file.
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// Run state file.
-pub const STATE_FILE: &str = "state.json";
-
-/// The vocabulary a model was trained with.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VocabInfo {
-    /// What the vocabulary is for (rebuild with `Vocabulary::new(spec)`).
-    pub spec: VocabularySpec,
-    /// Token strings in id order.
-    pub tokens: Vec<String>,
-}
-
-impl VocabInfo {
-    /// From a vocabulary.
-    pub fn of(vocab: &Vocabulary) -> Self {
-        VocabInfo {
-            spec: vocab.spec(),
-            tokens: vocab.tokens().to_vec(),
-        }
-    }
-
-    /// Rebuilds the vocabulary and checks it against the stored tokens.
-    pub fn vocabulary(&self) -> std::result::Result<Vocabulary, String> {
-        let v = Vocabulary::new(self.spec).map_err(|e| e.to_string())?;
-        if v.tokens() != self.tokens.as_slice() {
-            return Err("stored tokens differ from the vocabulary of the stored spec".into());
-        }
-        Ok(v)
-    }
+/// Writes `bytes` to `path` atomically (planform-core's one atomic write).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    planform_core::fs::write_atomic(path, bytes).map_err(|e| TrainError::io(path, e))
 }
 
 /// Running sums of the training interval not yet written to the metrics log.
@@ -87,15 +52,6 @@ pub struct IntervalState {
     pub padded: u64,
     /// Training seconds in the interval.
     pub train_secs: f64,
-}
-
-/// Size and digest of a checkpoint file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileDigest {
-    /// Bytes.
-    pub bytes: u64,
-    /// Lower-case hex sha256.
-    pub sha256: String,
 }
 
 /// Contents of `state.json`.
@@ -132,34 +88,6 @@ pub struct TrainState {
     pub files: BTreeMap<String, FileDigest>,
 }
 
-/// Directory name of the checkpoint at `step`.
-pub fn checkpoint_name(step: u64) -> String {
-    format!("step-{step:06}")
-}
-
-fn digest(path: &Path) -> Result<FileDigest> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-    let hash = Sha256::digest(&bytes);
-    let sha256 = hash.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(FileDigest {
-        bytes: bytes.len() as u64,
-        sha256,
-    })
-}
-
-/// Saves the weights of `vs` (every variable, by name) as safetensors.
-pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
-    let mut vars: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let host = vars
-        .iter()
-        .map(|(n, t)| Ok((n.clone(), HostTensor::from_tensor(n, t)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let mut meta = BTreeMap::new();
-    meta.insert("format".to_string(), "planform-model".to_string());
-    save_tensors(path, &host, meta)
-}
-
 /// Writes a checkpoint for `state.step` under `run_dir` and points `latest` at it; then
 /// deletes the oldest checkpoints beyond `keep`. Returns the checkpoint directory.
 pub fn save_checkpoint(
@@ -182,7 +110,9 @@ pub fn save_checkpoint(
         opt.save(&tmp.join(OPTIMIZER_FILE))?;
         state.files.clear();
         for f in [MODEL_FILE, OPTIMIZER_FILE] {
-            state.files.insert(f.to_string(), digest(&tmp.join(f))?);
+            state
+                .files
+                .insert(f.to_string(), FileDigest::of(&tmp.join(f))?);
         }
         let json = serde_json::to_vec_pretty(&state)
             .map_err(|e| TrainError::checkpoint(&tmp, e.to_string()))?;
@@ -244,104 +174,13 @@ fn prune(root: &Path, keep: usize, latest: &str) -> Result<()> {
     Ok(())
 }
 
-/// Finds a checkpoint directory from a run directory (follows `checkpoints/latest`), a
-/// `checkpoints` directory (follows `latest`) or a checkpoint directory itself.
-pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
-    if path.join(STATE_FILE).is_file() {
-        return Ok(path.to_path_buf());
-    }
-    for root in [path.join(CHECKPOINTS_DIR), path.to_path_buf()] {
-        let pointer = root.join(LATEST_FILE);
-        if pointer.is_file() {
-            let text =
-                std::fs::read_to_string(&pointer).map_err(|e| TrainError::io(&pointer, e))?;
-            let name = text.trim();
-            let valid = name
-                .strip_prefix("step-")
-                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
-            if !valid {
-                return Err(TrainError::checkpoint(
-                    &pointer,
-                    format!("pointer holds {name:?}, not step-NNNNNN"),
-                ));
-            }
-            let dir = root.join(name);
-            if !dir.join(STATE_FILE).is_file() {
-                return Err(TrainError::checkpoint(
-                    &dir,
-                    "the latest pointer names a checkpoint without state.json",
-                ));
-            }
-            return Ok(dir);
-        }
-    }
-    Err(TrainError::NoCheckpoint(path.to_path_buf()))
-}
-
-/// Reads and checks `state.json` of a checkpoint directory, including the digests of the
-/// tensor files.
+/// Reads and checks `state.json` of a checkpoint directory, including the digests of both
+/// tensor files (version 1 files are upgraded, see `planform_model::checkpoint`).
 pub fn read_state(dir: &Path) -> Result<TrainState> {
+    let header = read_header(dir, &[MODEL_FILE, OPTIMIZER_FILE])?;
     let path = dir.join(STATE_FILE);
-    let text = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => TrainError::checkpoint(&path, "file is missing"),
-        _ => TrainError::io(&path, e),
-    })?;
-    let head: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|e| TrainError::checkpoint(&path, format!("not valid JSON: {e}")))?;
-    if head.get("format").and_then(|f| f.as_str()) != Some(CHECKPOINT_FORMAT) {
-        return Err(TrainError::checkpoint(
-            &path,
-            format!("`format` is not {CHECKPOINT_FORMAT:?}"),
-        ));
-    }
-    match head.get("version").and_then(|v| v.as_u64()) {
-        Some(v) if v == CHECKPOINT_VERSION as u64 => {}
-        other => {
-            return Err(TrainError::checkpoint(
-                &path,
-                format!("version {other:?}; this build reads version {CHECKPOINT_VERSION}"),
-            ))
-        }
-    }
-    let state: TrainState = serde_json::from_value(head)
-        .map_err(|e| TrainError::checkpoint(&path, format!("unexpected contents: {e}")))?;
-    for f in [MODEL_FILE, OPTIMIZER_FILE] {
-        let want = state
-            .files
-            .get(f)
-            .ok_or_else(|| TrainError::checkpoint(&path, format!("no digest recorded for {f}")))?;
-        let file = dir.join(f);
-        let meta = std::fs::metadata(&file)
-            .map_err(|_| TrainError::checkpoint(&file, "file is missing"))?;
-        if meta.len() != want.bytes {
-            return Err(TrainError::checkpoint(
-                &file,
-                format!(
-                    "{} bytes, state.json recorded {} (truncated?)",
-                    meta.len(),
-                    want.bytes
-                ),
-            ));
-        }
-        let got = digest(&file)?;
-        if got.sha256 != want.sha256 {
-            return Err(TrainError::checkpoint(
-                &file,
-                "sha256 differs from state.json (corrupt)",
-            ));
-        }
-    }
-    Ok(state)
-}
-
-/// Loads the weights of a checkpoint directory into `vs` (every variable exactly once,
-/// shapes checked).
-pub fn load_weights(dir: &Path, vs: &VarStore) -> Result<()> {
-    let path = dir.join(MODEL_FILE);
-    let loaded = load_tensors(&path, vs.device())?;
-    let named: Vec<(String, tch::Tensor)> = loaded.tensors.into_iter().collect();
-    load_named(vs, &named).map_err(|e| TrainError::checkpoint(&path, e.to_string()))?;
-    Ok(())
+    serde_json::from_value(header.json)
+        .map_err(|e| TrainError::checkpoint(&path, format!("unexpected contents: {e}")))
 }
 
 /// The training configuration stored in the latest checkpoint of a run directory (what
@@ -351,45 +190,8 @@ pub fn config_of_run(out_dir: &Path) -> Result<TrainConfig> {
     Ok(read_state(&dir)?.config)
 }
 
-/// A model restored from a checkpoint, for evaluation and decoding.
-pub struct LoadedModel {
-    /// The variables (weights on the requested device).
-    pub vs: VarStore,
-    /// The model built on `vs`.
-    pub model: EncoderDecoder,
-    /// Its configuration.
-    pub config: ModelConfig,
-    /// The vocabulary it was trained with.
-    pub vocab: VocabInfo,
-    /// Training steps completed.
-    pub step: u64,
-    /// The training configuration.
-    pub train_config: TrainConfig,
-    /// The checkpoint directory.
-    pub dir: PathBuf,
-}
-
-/// Loads a model from a run directory, checkpoints directory or checkpoint directory.
-pub fn load_model_from_checkpoint(path: &Path, device: Device) -> Result<LoadedModel> {
-    let dir = resolve_checkpoint(path)?;
-    let state = read_state(&dir)?;
-    let vs = VarStore::new(device);
-    let model = EncoderDecoder::new(&vs.root(), &state.model)
-        .map_err(|e| TrainError::checkpoint(dir.join(STATE_FILE), format!("model config: {e}")))?;
-    load_weights(&dir, &vs)?;
-    Ok(LoadedModel {
-        vs,
-        model,
-        config: state.model,
-        vocab: state.vocab,
-        step: state.step,
-        train_config: state.config,
-        dir,
-    })
-}
-
 /// The digest of a file (for tests that rewrite checkpoint files).
 #[cfg(test)]
 pub(crate) fn tests_digest(path: &Path) -> FileDigest {
-    digest(path).expect("readable file")
+    FileDigest::of(path).expect("readable file")
 }

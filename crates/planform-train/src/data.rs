@@ -17,20 +17,19 @@ use planform_trace::vocab::Vocabulary;
 
 use crate::config::{DataConfig, Level3Choice, ResampleChoice, SubsetOrder, TraceConfig};
 use crate::error::{Result, TrainError};
-use planform_core::rng::splitmix64;
 
-/// One example: its dataset id and its tokens (no `bos`/`eos`).
+/// One example as training sees it: its dataset id and its tokens (no `bos`/`eos`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Record {
+pub struct TokenExample {
     /// Dataset row id (keys the Dualformer dropping generator).
     pub id: u64,
     /// Prompt, reasoning and plan token ids.
     pub tokens: TokenSequence,
 }
 
-impl From<Example> for Record {
+impl From<Example> for TokenExample {
     fn from(e: Example) -> Self {
-        Record {
+        TokenExample {
             id: e.id,
             tokens: TokenSequence {
                 prompt: e.prompt,
@@ -47,18 +46,18 @@ pub struct TrainData {
     /// Token vocabulary (also defines the domain).
     pub vocab: Vocabulary,
     /// Training examples, in subset order.
-    pub train: Vec<Record>,
+    pub train: Vec<TokenExample>,
     /// Held-out test examples for the periodic test loss.
-    pub test: Vec<Record>,
+    pub test: Vec<TokenExample>,
 }
 
 /// Selects examples as the reference does: length filter, then order, then the first `n`.
 pub fn select(
-    mut rows: Vec<Record>,
+    mut rows: Vec<TokenExample>,
     lengths: &[u32],
     cfg: &DataConfig,
     n: Option<usize>,
-) -> Vec<Record> {
+) -> Vec<TokenExample> {
     debug_assert_eq!(rows.len(), lengths.len());
     let keep = |len: u32| {
         cfg.min_reasoning_len.is_none_or(|lo| len >= lo)
@@ -79,11 +78,7 @@ pub fn select(
     rows
 }
 
-/// The fixed hash that orders examples for [`SubsetOrder::Hashed`] (SplitMix64 of the id).
-pub fn id_hash(id: u64) -> u64 {
-    let mut s = id;
-    splitmix64(&mut s)
-}
+pub use planform_core::rng::id_hash;
 
 impl TrainData {
     /// Builds from in-memory examples (e.g. in tests), applying the selection of `cfg`.
@@ -96,7 +91,7 @@ impl TrainData {
         let pick = |rows: Vec<Example>, n| {
             let lengths: Vec<u32> = rows.iter().map(|e| e.reasoning.len() as u32).collect();
             select(
-                rows.into_iter().map(Record::from).collect(),
+                rows.into_iter().map(TokenExample::from).collect(),
                 &lengths,
                 cfg,
                 n,
@@ -222,10 +217,15 @@ impl SequenceBuilder {
     }
 
     /// The sequences of `record` in `epoch`.
-    pub fn prepare(&self, record: &Record, vocab: &Vocabulary, epoch: u64) -> Result<Prepared> {
+    pub fn prepare(
+        &self,
+        record: &TokenExample,
+        vocab: &Vocabulary,
+        epoch: u64,
+    ) -> Result<Prepared> {
         let mut rng = match &self.variant {
             TraceVariant::Dualformer(c) => c.rng_for(self.seed, record.id, epoch),
-            _ => planform_trace::rng::Rng::new(0),
+            _ => planform_core::rng::Rng::new(0),
         };
         let target = record
             .tokens
@@ -242,7 +242,7 @@ impl SequenceBuilder {
     /// sequences when they do not depend on random dropping.
     pub fn lengths(
         &self,
-        record: &Record,
+        record: &TokenExample,
         vocab: &Vocabulary,
         epoch: u64,
     ) -> Result<(usize, usize)> {
@@ -269,8 +269,8 @@ pub fn default_resample(domain: Domain) -> ResampleChoice {
 mod tests {
     use super::*;
 
-    fn rec(id: u64) -> Record {
-        Record {
+    fn rec(id: u64) -> TokenExample {
+        TokenExample {
             id,
             tokens: TokenSequence {
                 prompt: vec![2],
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn hashed_subsets_are_nested_and_spread_out() {
-        let rows: Vec<Record> = (0..1000).map(rec).collect();
+        let rows: Vec<TokenExample> = (0..1000).map(rec).collect();
         let lens = vec![0u32; 1000];
         let cfg = DataConfig::default();
         let small = select(rows.clone(), &lens, &cfg, Some(50));
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn reasoning_length_filter_is_half_open_and_applied_first() {
-        let rows: Vec<Record> = (0..10).map(rec).collect();
+        let rows: Vec<TokenExample> = (0..10).map(rec).collect();
         let lens: Vec<u32> = (0..10).map(|i| i * 10).collect(); // 0, 10, …, 90
         let cfg = DataConfig {
             min_reasoning_len: Some(20),
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn dropping_is_keyed_by_seed_example_and_epoch() {
         let (vocab, train, _) = crate::testutil::maze_examples(5, 30, 0, 1).unwrap();
-        let recs: Vec<Record> = train.into_iter().map(Record::from).collect();
+        let recs: Vec<TokenExample> = train.into_iter().map(TokenExample::from).collect();
         let per_epoch = SequenceBuilder::new(&dualformer(None), Domain::Maze, 9).unwrap();
         assert!(per_epoch.varies_by_epoch(), "maze default: every epoch");
         let fixed = SequenceBuilder::new(&dualformer(None), Domain::Sokoban, 9).unwrap();

@@ -21,13 +21,14 @@ pub enum TrainError {
         /// Why the value is rejected.
         reason: String,
     },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed. (The OS error is part of the message, not a
+    /// separate `source`, so error chains print it once.)
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A checkpoint (or its pointer file) is unusable: corrupt, truncated, garbage JSON,
     /// missing tensors, wrong shapes or a config that does not match.
@@ -47,16 +48,15 @@ pub enum TrainError {
     /// The dataset could not be used for training.
     #[error("dataset: {0}")]
     Data(String),
-    /// The optimizer was asked to do something inconsistent (e.g. load a state whose
-    /// parameters do not match the model).
-    #[error("optimizer: {0}")]
-    Optimizer(String),
+    /// The optimizer failed or its saved state does not fit (names the file).
+    #[error(transparent)]
+    Optimizer(planform_optim::OptimError),
     /// The requested device or precision is not available.
     #[error("device: {0}")]
     Device(String),
     /// The model rejected its input (shapes, token ids, lengths).
     #[error("model: {0}")]
-    Model(#[from] planform_model::ModelError),
+    Model(planform_model::ModelError),
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
@@ -75,10 +75,10 @@ pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 impl TrainError {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
@@ -95,6 +95,33 @@ impl TrainError {
         TrainError::Checkpoint {
             path: path.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<planform_model::ModelError> for TrainError {
+    /// File, checkpoint and device errors keep their kind; the rest are model errors.
+    fn from(e: planform_model::ModelError) -> Self {
+        use planform_model::ModelError as M;
+        match e {
+            M::Io { path, error } => TrainError::Io { path, error },
+            M::Checkpoint { path, reason } => TrainError::Checkpoint { path, reason },
+            M::NoCheckpoint(p) => TrainError::NoCheckpoint(p),
+            M::Device(m) => TrainError::Device(m),
+            M::Torch(t) => TrainError::Torch(t),
+            other => TrainError::Model(other),
+        }
+    }
+}
+
+impl From<planform_optim::OptimError> for TrainError {
+    /// A state file that does not fit is a checkpoint error; file errors keep their kind.
+    fn from(e: planform_optim::OptimError) -> Self {
+        use planform_optim::OptimError as O;
+        match e {
+            O::State { path, reason } => TrainError::Checkpoint { path, reason },
+            O::Model(m) => m.into(),
+            O::Torch(t) => TrainError::Torch(t),
         }
     }
 }

@@ -1,43 +1,44 @@
-//! planform-train: training the Searchformer encoder–decoder on A* traces.
+//! planform-train: training a planform model (either family) on A* traces.
 //!
 //! - [`TrainConfig`] (TOML, typed and validated) describes a run; [`train`] loads the
 //!   dataset and runs [`Trainer::run`], the one training loop.
-//! - [`optim`]: AdamW written out per parameter ([`ParamRule`]) for future GaLore rules;
-//!   [`LrSchedule`]: the reference's warm-up + cosine.
-//! - [`loss`]: the reference `NextTokenPredictionLoss` (per-sequence normalised).
-//! - [`sampler`]: length-bucketed, seeded epoch plans; [`data`]: example selection and
-//!   Dualformer dropping keyed by `(seed, example id, epoch)`.
-//! - [`checkpoint`]: atomic checkpoints, exact resume, [`load_model_from_checkpoint`].
+//! - [`step::train_step`]: the one training step (forward, loss, backward, optimizer step),
+//!   used by the loop and by every benchmark.
+//! - [`loss`]: the reference `NextTokenPredictionLoss` (per-sequence normalised, on the
+//!   response tokens).
+//! - [`batch`]: collating sequences into the [`planform_model::ModelInput`] of a family.
+//! - [`sampler`]: length-bucketed or random, seeded epoch plans; [`data`]: example selection
+//!   and Dualformer dropping keyed by `(seed, example id, epoch)`.
+//! - [`checkpoint`]: atomic checkpoints and exact resume (on top of
+//!   `planform_model::checkpoint`).
 //! - [`metrics`]: `metrics.jsonl` records.
+//!
+//! Optimizers and schedules live in `planform-optim`; models, precision and devices in
+//! `planform-model`.
 
 pub mod batch;
-pub mod bench;
-
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod loss;
 pub mod metrics;
-pub mod optim;
-pub mod precision;
 pub mod sampler;
-pub mod schedule;
-pub mod tensor_io;
+pub mod step;
 pub mod testutil;
 pub mod trainer;
 
-pub use checkpoint::{
-    config_of_run, load_model_from_checkpoint, LoadedModel, TrainState, VocabInfo,
-};
+pub use checkpoint::{config_of_run, TrainState};
 pub use config::{
-    BatchConfig, BatchOrder, DataConfig, DeviceChoice, LogConfig, ModelSpec, OptimConfig,
-    Precision, TraceConfig, TrainConfig,
+    BatchConfig, BatchOrder, DataConfig, LogConfig, ModelSpec, OptimConfig, TraceConfig,
+    TrainConfig,
 };
-pub use data::TrainData;
+pub use data::{TokenExample, TrainData};
 pub use error::{Result, TrainError};
 pub use loss::LossMetrics;
-pub use metrics::{EvalRecord, Record, TrainRecord};
-pub use optim::{AdamWConfig, Algorithm, Optimizer, ParamRule};
-pub use schedule::LrSchedule;
+pub use metrics::{EvalRecord, MetricsRecord, TrainRecord};
+pub use planform_model::checkpoint::{load_model, LoadedModel, VocabInfo};
+pub use planform_model::{DeviceChoice, Precision};
+pub use planform_optim::{AdamWConfig, Algorithm, LrSchedule, Optimizer};
+pub use step::{train_step, StepStats};
 pub use trainer::{train, Progress, RunSummary, StartMode, Trainer};

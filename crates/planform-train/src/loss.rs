@@ -163,7 +163,8 @@ mod tests {
             dec: vec![0, 2, 1],
             plan_start: 1,
         };
-        let batch = Batch::collate(&[a, b], Device::Cpu).unwrap();
+        let batch =
+            Batch::collate(&[a, b], planform_model::Family::EncoderDecoder, Device::Cpu).unwrap();
         let v = 4i64;
         let vals: Vec<f32> = (0..2 * 3 * v)
             .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.3)
@@ -232,7 +233,8 @@ mod tests {
             dec: vec![0, 3, 3, 2, 1],
             plan_start: 3,
         };
-        let batch = Batch::collate(&[a, b], Device::Cpu).unwrap();
+        let batch =
+            Batch::collate(&[a, b], planform_model::Family::EncoderDecoder, Device::Cpu).unwrap();
         let logits = Tensor::zeros([2, 4, 5], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let out = next_token_loss(&logits, &batch, 0.5).unwrap();
         // Uniform logits: every token costs ln 5.

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::write_atomic;
 use crate::error::{Result, TrainError};
 use crate::loss::LossMetrics;
-use crate::tensor_io::write_atomic;
 
 /// File name of the metrics log inside the run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -15,19 +15,19 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Record {
+pub enum MetricsRecord {
     /// Means over the training steps since the previous training record.
     Train(TrainRecord),
     /// Loss on the held-out examples.
     Eval(EvalRecord),
 }
 
-impl Record {
+impl MetricsRecord {
     /// The optimizer step the record belongs to.
     pub fn step(&self) -> u64 {
         match self {
-            Record::Train(r) => r.step,
-            Record::Eval(r) => r.step,
+            MetricsRecord::Train(r) => r.step,
+            MetricsRecord::Eval(r) => r.step,
         }
     }
 }
@@ -107,7 +107,7 @@ impl MetricsLog {
     }
 
     /// Appends one record.
-    pub fn write(&mut self, record: &Record) -> Result<()> {
+    pub fn write(&mut self, record: &MetricsRecord) -> Result<()> {
         let mut line =
             serde_json::to_string(record).map_err(|e| TrainError::io(&self.path, e.into()))?;
         line.push('\n');
@@ -124,7 +124,7 @@ impl MetricsLog {
 }
 
 /// Reads the parseable records of a metrics file (missing file: none), with their lines.
-pub fn read_records(path: &Path) -> Result<Vec<(Record, String)>> {
+pub fn read_records(path: &Path) -> Result<Vec<(MetricsRecord, String)>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -133,7 +133,7 @@ pub fn read_records(path: &Path) -> Result<Vec<(Record, String)>> {
     Ok(text
         .lines()
         .filter_map(|l| {
-            serde_json::from_str::<Record>(l)
+            serde_json::from_str::<MetricsRecord>(l)
                 .ok()
                 .map(|r| (r, l.to_string()))
         })
@@ -144,8 +144,8 @@ pub fn read_records(path: &Path) -> Result<Vec<(Record, String)>> {
 mod tests {
     use super::*;
 
-    fn rec(step: u64) -> Record {
-        Record::Eval(EvalRecord {
+    fn rec(step: u64) -> MetricsRecord {
+        MetricsRecord::Eval(EvalRecord {
             step,
             metrics: LossMetrics {
                 loss: step as f64,

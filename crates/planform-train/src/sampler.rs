@@ -32,7 +32,12 @@ pub struct DataCursor {
 }
 
 /// Cuts `order` (indices into `lengths`) into batches greedily.
-fn cut(order: &[usize], lengths: &[(usize, usize)], cfg: &BatchConfig, out: &mut Vec<Vec<usize>>) {
+pub(crate) fn cut(
+    order: &[usize],
+    lengths: &[(usize, usize)],
+    cfg: &BatchConfig,
+    out: &mut Vec<Vec<usize>>,
+) {
     let mut cur: Vec<usize> = Vec::new();
     let (mut max_enc, mut max_dec) = (0usize, 0usize);
     for &i in order {

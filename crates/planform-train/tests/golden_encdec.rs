@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use planform_train::checkpoint::load_model_from_checkpoint;
 use planform_train::config::{Level3Choice, ModelSpec, ResampleChoice, TraceConfig};
+use planform_train::load_model as load_model_from_checkpoint;
 use planform_train::metrics::{read_records, METRICS_FILE};
 use planform_train::testutil::maze_examples;
 use planform_train::{DeviceChoice, StartMode, TrainConfig, TrainData, Trainer};

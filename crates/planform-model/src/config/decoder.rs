@@ -426,7 +426,11 @@ mod tests {
             heads: Some(4),
             ..DecoderSpec::default()
         };
-        assert_eq!(spec.resolve(10).unwrap().kv_heads, 4, "heads alone sets MHA");
+        assert_eq!(
+            spec.resolve(10).unwrap().kv_heads,
+            4,
+            "heads alone sets MHA"
+        );
         let bad = DecoderSpec {
             kv_heads: Some(3),
             ..DecoderSpec::default()

@@ -376,8 +376,14 @@ mod tests {
         assert_eq!(c.max_positions, 65536);
         assert_eq!(c.ffn_multiple_of, 256);
         assert_eq!(c.encoder_attention, EncoderAttention::Unmasked);
-        assert_eq!(EncoderDecoderConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
-        assert_eq!(EncoderDecoderConfig::from_json(&c.to_json().unwrap()).unwrap(), c);
+        assert_eq!(
+            EncoderDecoderConfig::from_toml(&c.to_toml().unwrap()).unwrap(),
+            c
+        );
+        assert_eq!(
+            EncoderDecoderConfig::from_json(&c.to_json().unwrap()).unwrap(),
+            c
+        );
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! out_dir = "runs/maze-10x10-s"    # run directory (required)
 //! seed = 0
 //! device = "auto"                  # "auto" | "cpu" | "cuda" | "cuda:1"
-//! precision = "fp32"               # "fp32" | "bf16-autocast" (CUDA only)
+//! precision = "fp32"               # "fp32" | "bf16-autocast" (CUDA or CPU)
 //!
 //! [model]
-//! size = "s"                       # or a full [model.custom] table (planform-model ModelConfig)
+//! size = "s"                       # encoder–decoder by name; or a full [model.custom] table;
+//!                                  # or [model.decoder-only] with a preset and overrides
 //!
 //! [trace]
 //! kind = "search-augmented"        # "solution-only" | "search-augmented" | "dualformer"
@@ -32,23 +33,27 @@
 //! ```
 //!
 //! Every field other than `data_dir`, `out_dir` and `model` has a default (documented on the
-//! field). Unknown keys are rejected. [`TrainConfig::set`] overrides one field from the
-//! command line with the same typing rules.
+//! field). Unknown keys are rejected. [`TrainConfig::with_overrides`] applies `--set`
+//! overrides (planform-core's one override path) and validates once.
 
 use std::path::{Path, PathBuf};
 
+use planform_core::overrides::{self, Exclusive, Override};
+pub use planform_model::{DeviceChoice, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
-mod device;
 mod sections;
 
-pub use device::{DeviceChoice, Precision};
 pub use sections::{
     BatchConfig, BatchOrder, DataConfig, InitFrom, Level3Choice, LogConfig, ModelSpec, OptimConfig,
     ResampleChoice, ScheduleKind, SubsetOrder, TraceConfig,
 };
+
+/// The largest seed a config accepts: TOML integers are signed 64-bit, and a seed must
+/// round-trip through every config file.
+pub const MAX_SEED: u64 = i64::MAX as u64;
 
 /// A complete training-run configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,61 +147,31 @@ impl TrainConfig {
         })
     }
 
-    /// Overrides one field given by its dotted path (e.g. `optim.lr`, `batch.sequences`,
-    /// `model.size`, `trace.kind`, `device`) with `value` written as a TOML value
-    /// (`3e-4`, `16`, `true`, `[0.9, 0.99]`, `{ kind = "random" }`); a value that is not
-    /// valid TOML is taken as a string (`cuda:1`, `m-s`). `none` removes an optional field.
-    /// The result is type-checked and validated like a file.
-    pub fn set(&mut self, path: &str, value: &str) -> Result<()> {
-        let origin = format!("override {path}={value}");
+    /// The members of the externally tagged `model` enum (setting one removes the others).
+    pub const EXCLUSIVE: &'static [Exclusive<'static>] =
+        &[&["model.size", "model.custom", "model.decoder-only"]];
+
+    /// This config with `overrides` applied (planform-core's rules: dotted fields, TOML
+    /// values, `none` removes, `kind` switches an enum variant, conflicts are errors), then
+    /// parsed and validated once.
+    pub fn with_overrides(&self, overrides: &[Override]) -> Result<Self> {
+        if overrides.is_empty() {
+            return Ok(self.clone());
+        }
+        let origin = overrides
+            .iter()
+            .map(|o| o.origin.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let parse_err = |message: String| TrainError::ConfigParse {
-            origin: origin.clone(),
+            origin: format!("--set {origin}"),
             message,
         };
-        let mut root = toml::Table::try_from(&*self).map_err(|e| parse_err(e.to_string()))?;
-        let parsed: Option<toml::Value> = if value == "none" {
-            None
-        } else {
-            Some(
-                toml::from_str::<toml::Table>(&format!("v = {value}"))
-                    .ok()
-                    .and_then(|mut t| t.remove("v"))
-                    .unwrap_or_else(|| toml::Value::String(value.to_string())),
-            )
-        };
-        let keys: Vec<&str> = path.split('.').collect();
-        if keys.iter().any(|k| k.is_empty()) {
-            return Err(parse_err("empty key in field path".into()));
-        }
-        // A variant key replaces the whole enum table (e.g. `model.size` over `model.custom`,
-        // `trace.kind`, `batch.order.kind`).
-        let (parents, last) = keys.split_at(keys.len() - 1);
-        let replaces_enum = matches!(path, "model.size" | "model.custom")
-            || (last[0] == "kind" && matches!(parents.join(".").as_str(), "trace" | "batch.order"));
-        let mut table = &mut root;
-        for (i, key) in parents.iter().enumerate() {
-            if replaces_enum && i == parents.len() - 1 {
-                table.insert((*key).to_string(), toml::Value::Table(toml::Table::new()));
-            }
-            let entry = table
-                .entry((*key).to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            table = entry
-                .as_table_mut()
-                .ok_or_else(|| parse_err(format!("`{}` is not a table", keys[..=i].join("."))))?;
-        }
-        match parsed {
-            Some(v) => {
-                table.insert(last[0].to_string(), v);
-            }
-            None => {
-                table.remove(last[0]);
-            }
-        }
+        let mut root = toml::Table::try_from(self).map_err(|e| parse_err(e.to_string()))?;
+        overrides::apply(&mut root, overrides, Self::EXCLUSIVE)
+            .map_err(|e| parse_err(e.to_string()))?;
         let text = toml::to_string(&root).map_err(|e| parse_err(e.to_string()))?;
-        let cfg = TrainConfig::from_toml_str(&text, &origin)?;
-        *self = cfg;
-        Ok(())
+        TrainConfig::from_toml_str(&text, &format!("--set {origin}"))
     }
 
     /// Checks every field; the error names the offending field.
@@ -326,21 +301,31 @@ impl TrainConfig {
                 );
             }
         }
-        if self.precision == Precision::Bf16Autocast && self.device == DeviceChoice::Cpu {
-            return bad(
-                "precision",
-                "bf16-autocast needs a CUDA device; device is cpu".into(),
-            );
-        }
         if self.threads == Some(0) {
             return bad(
                 "threads",
                 "must be > 0 (omit it for libtorch's default)".into(),
             );
         }
-        if let ModelSpec::Custom(c) = &self.model {
-            c.validate()
-                .map_err(|e| TrainError::invalid("model.custom", e.to_string()))?;
+        match &self.model {
+            ModelSpec::Custom(c) => c
+                .validate()
+                .map_err(|e| TrainError::invalid("model.custom", e.to_string()))?,
+            // Any vocabulary size: the dataset's replaces it.
+            ModelSpec::DecoderOnly(d) => {
+                d.resolve(2)
+                    .map_err(|e| TrainError::invalid("model.decoder-only", e.to_string()))?;
+            }
+            ModelSpec::Size(_) => {}
+        }
+        if self.seed > MAX_SEED {
+            return bad(
+                "seed",
+                format!(
+                    "{} is above {MAX_SEED}: seeds must fit a signed 64-bit TOML integer",
+                    self.seed
+                ),
+            );
         }
         Ok(())
     }

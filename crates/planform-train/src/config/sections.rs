@@ -2,28 +2,40 @@
 
 use std::path::PathBuf;
 
-use planform_model::{ModelConfig, ModelSize};
+use planform_model::{DecoderSpec, EncoderDecoderConfig, ModelConfig, ModelSize};
+use planform_optim::{AdamWConfig, Algorithm, LrSchedule};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
-use crate::optim::{AdamWConfig, Algorithm};
-use crate::schedule::LrSchedule;
 
-/// The model to train: a named size (vocabulary size from the dataset) or a full config.
+/// The model to train. The vocabulary size always comes from the dataset.
+///
+/// ```toml
+/// model = { size = "s" }                                  # encoder–decoder, reference size
+/// model = { decoder-only = { preset = "tiny", layers = 8 } } # decoder-only
+/// [model.custom]                                          # encoder–decoder, every field
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ModelSpec {
-    /// A named size of planform-model (`tiny`, `mini`, `s`, `m-s`, `l`, `xl-2`).
+    /// A named encoder–decoder size of planform-model (`tiny`, `mini`, `s`, `m-s`, `l`,
+    /// `xl-2`).
     Size(ModelSize),
-    /// A full planform-model config; its `vocab_size` must equal the dataset's.
-    Custom(ModelConfig),
+    /// A full encoder–decoder config; its `vocab_size` must equal the dataset's.
+    Custom(EncoderDecoderConfig),
+    /// A decoder-only model: a preset with any field overridden.
+    DecoderOnly(DecoderSpec),
 }
 
 impl ModelSpec {
     /// The concrete model config for a vocabulary of `vocab_size` tokens.
     pub fn resolve(&self, vocab_size: usize) -> Result<ModelConfig> {
-        let cfg = match self {
-            ModelSpec::Size(size) => ModelConfig::from_size(*size, vocab_size),
+        let cfg: ModelConfig = match self {
+            ModelSpec::Size(size) => EncoderDecoderConfig::from_size(*size, vocab_size).into(),
+            ModelSpec::DecoderOnly(spec) => spec
+                .resolve(vocab_size)
+                .map_err(|e| TrainError::invalid("model.decoder-only", e.to_string()))?
+                .into(),
             ModelSpec::Custom(cfg) => {
                 if cfg.vocab_size != vocab_size {
                     return Err(TrainError::invalid(
@@ -34,7 +46,7 @@ impl ModelSpec {
                         ),
                     ));
                 }
-                cfg.clone()
+                cfg.clone().into()
             }
         };
         cfg.validate()

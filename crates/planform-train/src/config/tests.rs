@@ -1,5 +1,15 @@
 use super::*;
-use planform_model::{ModelConfig, ModelSize};
+use planform_model::{EncoderDecoderConfig, ModelSize};
+
+/// One override through the one override path (what `--set` does).
+fn set(c: &mut TrainConfig, field: &str, value: &str) -> Result<()> {
+    let o = Override::new(field, value).map_err(|e| TrainError::ConfigParse {
+        origin: e.origin.clone(),
+        message: e.message,
+    })?;
+    *c = c.with_overrides(&[o])?;
+    Ok(())
+}
 
 const MINIMAL: &str = r#"
 data_dir = "data/maze"
@@ -142,49 +152,60 @@ fn invalid_values_name_the_field() {
         let e = err_of(&format!("{MINIMAL}\n{extra}\n"));
         assert!(e.contains(field), "{extra}: {e}");
     }
-    let e = err_of(&format!(
-        "{MINIMAL}\ndevice = \"cpu\"\nprecision = \"bf16-autocast\"\n"
-    ));
-    assert!(e.contains("precision") && e.contains("CUDA"), "{e}");
+    // bf16 autocast runs on the CPU too (libtorch's CPU autocast).
+    let c = TrainConfig::from_toml_str(
+        &format!("{MINIMAL}\ndevice = \"cpu\"\nprecision = \"bf16-autocast\"\n"),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.precision, Precision::Bf16Autocast);
+    // Seeds must round-trip through TOML (signed 64-bit).
+    let c = TrainConfig::from_toml_str(&format!("{MINIMAL}\nseed = 9223372036854775807\n"), "t")
+        .unwrap();
+    assert_eq!(
+        TrainConfig::from_toml_str(&c.to_toml().unwrap(), "again")
+            .unwrap()
+            .seed,
+        i64::MAX as u64
+    );
 }
 
 #[test]
 fn set_overrides_are_typed() {
     let mut c = TrainConfig::from_toml_str(MINIMAL, "t").unwrap();
-    c.set("optim.lr", "3e-4").unwrap();
+    set(&mut c, "optim.lr", "3e-4").unwrap();
     assert_eq!(c.optim.lr, 3e-4);
-    c.set("batch.sequences", "32").unwrap();
+    set(&mut c, "batch.sequences", "32").unwrap();
     assert_eq!(c.batch.sequences, 32);
-    c.set("device", "cuda:2").unwrap();
+    set(&mut c, "device", "cuda:2").unwrap();
     assert_eq!(c.device, DeviceChoice::Cuda(2));
-    c.set("device", "cpu").unwrap();
-    c.set("model.size", "m-s").unwrap();
+    set(&mut c, "device", "cpu").unwrap();
+    set(&mut c, "model.size", "m-s").unwrap();
     assert_eq!(c.model, ModelSpec::Size(ModelSize::MS));
-    c.set("trace.kind", "solution-only").unwrap();
+    set(&mut c, "trace.kind", "solution-only").unwrap();
     assert_eq!(c.trace, TraceConfig::SolutionOnly);
-    c.set("data.train_examples", "100").unwrap();
+    set(&mut c, "data.train_examples", "100").unwrap();
     assert_eq!(c.data.train_examples, Some(100));
-    c.set("data.train_examples", "none").unwrap();
+    set(&mut c, "data.train_examples", "none").unwrap();
     assert_eq!(c.data.train_examples, None);
-    c.set("batch.order.kind", "random").unwrap();
+    set(&mut c, "batch.order.kind", "random").unwrap();
     assert_eq!(c.batch.order, BatchOrder::Random);
-    c.set("optim.betas", "[0.8, 0.9]").unwrap();
+    set(&mut c, "optim.betas", "[0.8, 0.9]").unwrap();
     assert_eq!(c.optim.betas, (0.8, 0.9));
-    c.set("out_dir", "somewhere/else").unwrap();
+    set(&mut c, "out_dir", "somewhere/else").unwrap();
     assert_eq!(c.out_dir, PathBuf::from("somewhere/else"));
 
-    let e = c.set("optim.lrr", "1").err().unwrap().to_string();
+    let e = set(&mut c, "optim.lrr", "1").err().unwrap().to_string();
     assert!(e.contains("lrr"), "{e}");
-    let e = c.set("batch.sequences", "-3").err().unwrap().to_string();
-    assert!(e.contains("sequences") || e.contains("batch"), "{e}");
-    let e = c.set("optim.lr", "0").err().unwrap().to_string();
-    assert!(e.contains("optim.lr"), "{e}");
-    let e = c
-        .set("precision", "bf16-autocast")
+    let e = set(&mut c, "batch.sequences", "-3")
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("precision"), "{e}");
+    assert!(e.contains("sequences") || e.contains("batch"), "{e}");
+    let e = set(&mut c, "optim.lr", "0").err().unwrap().to_string();
+    assert!(e.contains("optim.lr"), "{e}");
+    let e = set(&mut c, "precision", "bf16").err().unwrap().to_string();
+    assert!(e.contains("precision") || e.contains("bf16"), "{e}");
     // A failed override leaves the config unchanged.
     assert_eq!(c.optim.lr, 3e-4);
     assert_eq!(c.precision, Precision::Fp32);
@@ -209,8 +230,8 @@ fn device_strings() {
 #[test]
 fn model_spec_resolves_vocab() {
     let m = ModelSpec::Size(ModelSize::Tiny).resolve(118).unwrap();
-    assert_eq!(m.vocab_size, 118);
-    let custom = ModelSpec::Custom(ModelConfig::from_size(ModelSize::Tiny, 100));
+    assert_eq!(m.vocab_size(), 118);
+    let custom = ModelSpec::Custom(EncoderDecoderConfig::from_size(ModelSize::Tiny, 100));
     let e = custom.resolve(118).err().unwrap().to_string();
     assert!(e.contains("model.custom.vocab_size"), "{e}");
 }

@@ -17,31 +17,13 @@ impl Trainer {
                 .collect();
             let mut order: Vec<usize> = (0..prepared.len()).collect();
             order.sort_by_key(|&i| (lengths[i].1, lengths[i].0, i));
-            // Sorted once, so a "random" plan with a single pool keeps the sorted order.
-            let cfg = BatchConfig {
-                order: BatchOrder::Random,
-                ..self.cfg.batch.clone()
-            };
-            let mut batches = Vec::new();
-            let mut cur: Vec<Prepared> = Vec::new();
-            let (mut me, mut md) = (0, 0);
-            for i in order {
-                let (e, d) = lengths[i];
-                let over = cur.len() >= cfg.sequences
-                    || cfg.max_tokens.is_some_and(|cap| {
-                        !cur.is_empty() && (cur.len() + 1) * (me.max(e) + md.max(d)) > cap
-                    });
-                if over {
-                    batches.push(std::mem::take(&mut cur));
-                    (me, md) = (0, 0);
-                }
-                me = me.max(e);
-                md = md.max(d);
-                cur.push(prepared[i].clone());
-            }
-            if !cur.is_empty() {
-                batches.push(cur);
-            }
+            // Sorted once, then cut greedily like the training batches.
+            let mut cut = Vec::new();
+            crate::sampler::cut(&order, &lengths, &self.cfg.batch, &mut cut);
+            let batches: Vec<Vec<Prepared>> = cut
+                .into_iter()
+                .map(|b| b.into_iter().map(|i| prepared[i].clone()).collect())
+                .collect();
             self.eval_batches = Some(batches);
         }
         self.eval_batches
@@ -63,7 +45,7 @@ impl Trainer {
         let mut sums = Tensor::zeros([N_SUMS as i64], (Kind::Double, self.device));
         let mut n = 0u64;
         for seqs in batches {
-            let batch = Batch::collate(seqs, self.device)?;
+            let batch = Batch::collate(seqs, self.model.family(), self.device)?;
             let out = self.forward_loss(&batch, 1.0)?;
             let _ = sums.f_add_(&out.sums)?;
             n += batch.rows as u64;
@@ -84,7 +66,7 @@ impl Trainer {
             secs: t0.elapsed().as_secs_f64(),
             elapsed_secs: self.elapsed(),
         };
-        self.write_record(&Record::Eval(rec.clone()))?;
+        self.write_record(&MetricsRecord::Eval(rec.clone()))?;
         self.last_eval = Some(rec);
         Ok(())
     }

@@ -1,35 +1,33 @@
 //! The training loop: one explicit loop in [`Trainer::run`].
 //!
-//! Per optimizer step: learning rate from the schedule (LambdaLR convention), zero the
-//! gradients, run `batch.accumulation` micro-batches (forward under the configured
-//! precision, per-sequence-normalised loss weighted by `1 / sequences in the step`,
-//! backward), one optimizer update. Then, by the configured cadence: a training record,
-//! the held-out loss, a checkpoint, and the progress callback.
+//! Per optimizer step: learning rate from the schedule (LambdaLR convention), the next
+//! `batch.accumulation` micro-batches of the data stream, and [`crate::step::train_step`]
+//! (the one training step). Then, by the configured cadence: a training record, the
+//! held-out loss, a checkpoint, and the progress callback.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use planform_model::{EncoderDecoder, ModelConfig};
+use planform_model::checkpoint::{
+    load_weights, resolve_checkpoint, VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
+};
+use planform_model::{Model, ModelConfig};
+use planform_optim::{LrSchedule, Optimizer};
 use serde_json::Value;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::Batch;
-use crate::checkpoint::{
-    load_weights, read_state, resolve_checkpoint, save_checkpoint, IntervalState, TrainState,
-    VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
-};
-use crate::config::{BatchConfig, BatchOrder, InitFrom, TrainConfig};
+use crate::checkpoint::{read_state, save_checkpoint, write_atomic, IntervalState, TrainState};
+use crate::config::{InitFrom, TrainConfig};
 use crate::data::{Prepared, SequenceBuilder, TrainData};
 use crate::error::{Result, TrainError};
-use crate::loss::{host_sums, next_token_loss, LossMetrics, N_SUMS};
-use crate::metrics::{EvalRecord, MetricsLog, Record, TrainRecord};
-use crate::optim::Optimizer;
-use crate::precision::{prepare, with_autocast};
+use crate::loss::{host_sums, LossMetrics, N_SUMS};
+use crate::metrics::{EvalRecord, MetricsLog, MetricsRecord, TrainRecord};
 use crate::sampler::{plan_epoch, DataCursor};
-use crate::schedule::LrSchedule;
-use crate::tensor_io::write_atomic;
+use crate::step::{forward_loss, train_step};
 
 /// Whether a run starts fresh or continues from its latest checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +93,7 @@ pub struct Trainer {
     cfg: TrainConfig,
     device: Device,
     vs: VarStore,
-    model: EncoderDecoder,
+    model: Model,
     model_cfg: ModelConfig,
     opt: Optimizer,
     schedule: LrSchedule,
@@ -136,7 +134,6 @@ impl Trainer {
     pub fn new(cfg: TrainConfig, data: TrainData, start: StartMode) -> Result<Self> {
         cfg.validate()?;
         let device = cfg.device.resolve()?;
-        prepare(cfg.precision, device)?;
         if let Some(n) = cfg.threads {
             tch::set_num_threads(n as i32);
         }
@@ -154,7 +151,7 @@ impl Trainer {
         };
         tch::manual_seed(cfg.seed as i64);
         let vs = VarStore::new(device);
-        let model = EncoderDecoder::new(&vs.root(), &model_cfg)
+        let model = Model::new(&vs.root(), &model_cfg)
             .map_err(|e| TrainError::invalid("model", e.to_string()))?;
         let opt = Optimizer::for_var_store(cfg.optim.algorithm, cfg.optim.adamw(), &vs);
         let builder = SequenceBuilder::new(&cfg.trace, data.domain(), cfg.seed)?;
@@ -208,7 +205,7 @@ impl Trainer {
     }
 
     /// The model.
-    pub fn model(&self) -> &EncoderDecoder {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
@@ -301,28 +298,31 @@ impl Trainer {
             let micro = (0..self.cfg.batch.accumulation)
                 .map(|_| self.next_batch())
                 .collect::<Result<Vec<_>>>()?;
-            let n_step: usize = micro.iter().map(|m| m.1.len()).sum();
-            self.opt.zero_grad();
-            for (epoch, idx) in &micro {
-                let seqs = idx
-                    .iter()
-                    .map(|&i| {
-                        self.builder
-                            .prepare(&self.data.train[i], &self.data.vocab, *epoch)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let batch = Batch::collate(&seqs, self.device)?;
-                let out = self.forward_loss(&batch, 1.0 / n_step as f64)?;
-                out.loss.f_backward()?;
-                let _ = self.interval.sums.f_add_(&out.sums)?;
-                self.interval.sequences += batch.rows as u64;
-                self.interval.tokens += batch.real_tokens as u64;
-                self.interval.padded += batch.padded_tokens as u64;
-                self.session_tokens += batch.real_tokens as u64;
-                self.sequences_seen += batch.rows as u64;
-                self.tokens_seen += batch.real_tokens as u64;
+            let family = self.model.family();
+            let batches = micro
+                .iter()
+                .map(|(epoch, idx)| {
+                    let seqs = idx
+                        .iter()
+                        .map(|&i| {
+                            self.builder
+                                .prepare(&self.data.train[i], &self.data.vocab, *epoch)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Batch::collate(&seqs, family, self.device)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let stats = train_step(&self.model, &mut self.opt, &batches, lr, self.cfg.precision)?;
+            for sums in &stats.sums {
+                let _ = self.interval.sums.f_add_(sums)?;
             }
-            self.opt.step(lr)?;
+            let (rows, real) = (stats.rows as u64, stats.real_tokens as u64);
+            self.interval.sequences += rows;
+            self.interval.tokens += real;
+            self.interval.padded += stats.padded_tokens as u64;
+            self.session_tokens += real;
+            self.sequences_seen += rows;
+            self.tokens_seen += real;
             self.step += 1;
             self.interval.steps += 1;
             let secs = t0.elapsed().as_secs_f64();
@@ -362,11 +362,7 @@ impl Trainer {
     }
 
     fn forward_loss(&self, batch: &Batch, weight: f64) -> Result<crate::loss::LossOutput> {
-        let logits = with_autocast(self.cfg.precision, || {
-            self.model
-                .forward(&batch.enc_ids, &batch.enc_mask, &batch.dec_in)
-        })?;
-        next_token_loss(&logits, batch, weight)
+        forward_loss(&self.model, batch, weight, self.cfg.precision)
     }
 
     fn progress(&self, lr: f64, logged: bool, evaluated: bool, checkpointed: bool) -> Progress {
@@ -427,13 +423,13 @@ impl Trainer {
             },
             elapsed_secs: self.elapsed(),
         };
-        self.write_record(&Record::Train(rec.clone()))?;
+        self.write_record(&MetricsRecord::Train(rec.clone()))?;
         self.last_train = Some(rec);
         self.interval = Interval::new(self.device);
         Ok(())
     }
 
-    fn write_record(&mut self, rec: &Record) -> Result<()> {
+    fn write_record(&mut self, rec: &MetricsRecord) -> Result<()> {
         match &mut self.metrics {
             Some(m) => m.write(rec),
             None => Err(TrainError::Data("metrics log not open".into())),

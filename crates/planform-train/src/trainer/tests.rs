@@ -3,21 +3,24 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use planform_model::{ModelConfig, StackConfig};
+use planform_model::{EncoderDecoderConfig, StackConfig};
 
 use super::*;
-use crate::checkpoint::{load_model_from_checkpoint, MODEL_FILE, STATE_FILE};
+use crate::checkpoint::{MODEL_FILE, STATE_FILE};
 use crate::config::{DeviceChoice, Level3Choice, ModelSpec, ResampleChoice, TraceConfig};
+use crate::loss::next_token_loss;
 use crate::metrics::{read_records, METRICS_FILE};
 use crate::testutil::maze_examples;
+use planform_model::checkpoint::load_model as load_model_from_checkpoint;
+use planform_model::{tensor_io, EncoderDecoder, Family, ModelInput};
 
-fn tiny_model(vocab: usize) -> ModelConfig {
+fn tiny_model(vocab: usize) -> EncoderDecoderConfig {
     let stack = StackConfig {
         dim: 32,
         layers: 1,
         heads: 2,
     };
-    let mut m = ModelConfig::from_size(planform_model::ModelSize::Tiny, vocab);
+    let mut m = EncoderDecoderConfig::from_size(planform_model::ModelSize::Tiny, vocab);
     m.encoder = stack;
     m.decoder = stack;
     m.ffn_multiple_of = 32;
@@ -67,15 +70,15 @@ fn comparable(dir: &Path) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|(r, _)| match r {
-            Record::Train(mut t) => {
+            MetricsRecord::Train(mut t) => {
                 t.tokens_per_sec = 0.0;
                 t.elapsed_secs = 0.0;
-                serde_json::to_string(&Record::Train(t)).unwrap()
+                serde_json::to_string(&MetricsRecord::Train(t)).unwrap()
             }
-            Record::Eval(mut e) => {
+            MetricsRecord::Eval(mut e) => {
                 e.secs = 0.0;
                 e.elapsed_secs = 0.0;
-                serde_json::to_string(&Record::Eval(e)).unwrap()
+                serde_json::to_string(&MetricsRecord::Eval(e)).unwrap()
             }
         })
         .collect()
@@ -158,7 +161,7 @@ fn loss_goes_down_on_tiny_data() {
     let train: Vec<f64> = recs
         .iter()
         .filter_map(|(r, _)| {
-            if let Record::Train(t) = r {
+            if let MetricsRecord::Train(t) = r {
                 Some(t.metrics.loss)
             } else {
                 None
@@ -238,7 +241,8 @@ fn damaged_checkpoints_give_typed_errors() {
     let (cfg, data) = finished_run(tmp.path());
     let ck = tmp.path().join("checkpoints").join("step-000002");
     let resume = || Trainer::new(cfg.clone(), data.clone(), StartMode::Resume);
-    let load = || load_model_from_checkpoint(tmp.path(), tch::Device::Cpu);
+    let load =
+        || load_model_from_checkpoint(tmp.path(), tch::Device::Cpu).map_err(TrainError::from);
     assert!(load().is_ok());
 
     // Garbage JSON.
@@ -274,20 +278,15 @@ fn damaged_checkpoints_give_typed_errors() {
     std::fs::write(ck.join(STATE_FILE), &state_text).unwrap();
 
     // Missing tensor: rewrite the weights without one variable (and fix the digest).
-    let loaded = crate::tensor_io::load_tensors(&ck.join(MODEL_FILE), tch::Device::Cpu).unwrap();
+    let loaded = tensor_io::load_tensors(&ck.join(MODEL_FILE), tch::Device::Cpu).unwrap();
     let dropped = loaded.tensors.keys().next().unwrap().clone();
-    let host: Vec<(String, crate::tensor_io::HostTensor)> = loaded
+    let host: Vec<(String, tensor_io::HostTensor)> = loaded
         .tensors
         .iter()
         .filter(|(n, _)| **n != dropped)
-        .map(|(n, t)| {
-            (
-                n.clone(),
-                crate::tensor_io::HostTensor::from_tensor(n, t).unwrap(),
-            )
-        })
+        .map(|(n, t)| (n.clone(), tensor_io::HostTensor::from_tensor(n, t).unwrap()))
         .collect();
-    crate::tensor_io::save_tensors(&ck.join(MODEL_FILE), &host, Default::default()).unwrap();
+    tensor_io::save_tensors(&ck.join(MODEL_FILE), &host, Default::default()).unwrap();
     let mut state: TrainState = serde_json::from_str(&state_text).unwrap();
     state.files.insert(
         MODEL_FILE.into(),
@@ -340,16 +339,10 @@ fn loaded_model_reproduces_trainer_logits() {
             plan_start: 1 + r.tokens.reasoning.len(),
         })
         .collect();
-    let batch = Batch::collate(&seqs, tch::Device::Cpu).unwrap();
+    let batch = Batch::collate(&seqs, Family::EncoderDecoder, tch::Device::Cpu).unwrap();
     let _g = tch::no_grad_guard();
-    let a = t
-        .model()
-        .forward(&batch.enc_ids, &batch.enc_mask, &batch.dec_in)
-        .unwrap();
-    let b = loaded
-        .model
-        .forward(&batch.enc_ids, &batch.enc_mask, &batch.dec_in)
-        .unwrap();
+    let a = t.model().forward(&batch.input).unwrap();
+    let b = loaded.model.forward(&batch.input).unwrap();
     assert!(a.equal(&b));
 }
 
@@ -374,8 +367,16 @@ fn accumulated_gradients_equal_one_large_batch() {
             v.zero_grad();
         }
         for p in parts {
-            let b = Batch::collate(p, tch::Device::Cpu).unwrap();
-            let logits = model.forward(&b.enc_ids, &b.enc_mask, &b.dec_in).unwrap();
+            let b = Batch::collate(p, Family::EncoderDecoder, tch::Device::Cpu).unwrap();
+            let ModelInput::EncoderDecoder {
+                enc_ids,
+                enc_mask,
+                dec_in,
+            } = &b.input
+            else {
+                unreachable!()
+            };
+            let logits = model.forward(enc_ids, enc_mask, dec_in).unwrap();
             next_token_loss(&logits, &b, 1.0 / 8.0)
                 .unwrap()
                 .loss
@@ -465,7 +466,7 @@ fn init_from_starts_a_fine_tune_from_another_run() {
         .unwrap()
         .into_iter()
         .filter_map(|(r, _)| {
-            if let Record::Eval(e) = r {
+            if let MetricsRecord::Eval(e) = r {
                 Some(e)
             } else {
                 None
@@ -475,7 +476,7 @@ fn init_from_starts_a_fine_tune_from_another_run() {
     assert_eq!(evals[0].step, 0);
     assert_eq!(evals[0].metrics, sa.last_eval.unwrap().metrics);
     // Per-parameter AdamW step counts continue (3 + 2); the run's step counter restarted.
-    let opt = crate::tensor_io::load_tensors(
+    let opt = tensor_io::load_tensors(
         &b.join("checkpoints/step-000002")
             .join(crate::checkpoint::OPTIMIZER_FILE),
         tch::Device::Cpu,
