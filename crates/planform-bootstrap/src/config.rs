@@ -128,7 +128,7 @@ impl Default for SampleSettings {
             max_len: MaxLen::Auto,
             batch_rows: 256,
             chunk_prompts: 1024,
-            precision: Precision::F32,
+            precision: Precision::Fp32,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use planform_data::{Domain, Split};
 use planform_model::{Precision, Sampler};
 use planform_trace::vocab::{Keyword, Vocabulary};
-pub use planform_train::DeviceChoice;
+pub use planform_model::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
@@ -159,7 +159,7 @@ impl EvalConfig {
             batch_rows: 256,
             seed: 0,
             device: DeviceChoice::Auto,
-            precision: Precision::F32,
+            precision: Precision::Fp32,
             tstar_runs: 64,
             save_responses: false,
         }

@@ -18,13 +18,10 @@ pub enum EvalError {
     /// The dataset could not be opened or read (the message names the path).
     #[error(transparent)]
     Data(#[from] planform_data::DataError),
-    /// The checkpoint could not be found or loaded, or the device is unavailable (the
-    /// message names the path or device).
+    /// The checkpoint could not be loaded, the device is unavailable, or decoding failed
+    /// (the message names the path, device or argument).
     #[error(transparent)]
-    Checkpoint(#[from] planform_train::TrainError),
-    /// Decoding failed.
-    #[error(transparent)]
-    Model(#[from] planform_model::ModelError),
+    Model(planform_model::ModelError),
     /// A task or token operation failed (e.g. t* computation).
     #[error(transparent)]
     Trace(#[from] planform_trace::Error),
@@ -93,3 +90,13 @@ impl EvalError {
 
 /// Result alias of this crate.
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+impl From<planform_model::ModelError> for EvalError {
+    /// "No checkpoint here" gets its own message; the rest stay model errors.
+    fn from(e: planform_model::ModelError) -> Self {
+        match e {
+            planform_model::ModelError::NoCheckpoint(p) => EvalError::MissingCheckpoint(p),
+            e => EvalError::Model(e),
+        }
+    }
+}

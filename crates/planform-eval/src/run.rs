@@ -6,7 +6,7 @@ use planform_data::{Dataset, Example, TSTAR_KEY};
 use planform_trace::metrics::astar_reference_length;
 use planform_trace::rng::Rng;
 use planform_trace::vocab::Vocabulary;
-use planform_train::{load_model_from_checkpoint, TrainError};
+use planform_model::{load_model, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{sampler_name, EvalConfig};
@@ -81,6 +81,18 @@ impl Evaluation {
     }
 }
 
+/// The longest response the model can hold for these tasks: its `max_positions` (the
+/// decoder-only model also holds `bos prompt` in them).
+fn response_room(model: &ModelConfig, tasks: &[TaskInput]) -> usize {
+    match model {
+        ModelConfig::EncoderDecoder(c) => c.max_positions,
+        ModelConfig::DecoderOnly(c) => {
+            let prompt = tasks.iter().map(|t| t.prompt.len()).max().unwrap_or(0);
+            c.max_positions.saturating_sub(prompt + 1)
+        }
+    }
+}
+
 /// The first `n` rows of a split in id order (reads only the shards it needs).
 pub fn first_examples(
     dataset: &Dataset,
@@ -100,7 +112,7 @@ pub fn first_examples(
 }
 
 /// The evaluation tasks: the `n` rows of a split that come first in the order of
-/// [`planform_train::data::id_hash`] (the order of training's default `hashed` subsets),
+/// [`planform_core::rng::id_hash`] (the order of training's default `hashed` subsets),
 /// returned in id order. Ids are assigned in generation order, where a maze's tasks are
 /// grouped by wall layout, so the first `n` ids would come from a few layouts only; the
 /// reference's ids are Python hashes, whose sorted order is effectively random, so its
@@ -112,7 +124,7 @@ pub fn hashed_examples(
     n: usize,
 ) -> Result<Vec<Example>> {
     use std::collections::BinaryHeap;
-    let key = |e: &Example| (planform_train::data::id_hash(e.id), e.id);
+    let key = |e: &Example| (planform_core::rng::id_hash(e.id), e.id);
     // Max-heap on the key: the root is the worst of the n kept so far.
     let mut heap: BinaryHeap<((u64, u64), usize)> = BinaryHeap::new();
     let mut kept: Vec<Example> = Vec::new();
@@ -192,19 +204,16 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     let device = cfg.device.resolve()?;
     let dataset = Dataset::open(&cfg.dataset)?;
     let vocab = dataset.vocabulary().clone();
-    let loaded = load_model_from_checkpoint(&cfg.checkpoint, device).map_err(|e| match e {
-        TrainError::NoCheckpoint(p) => EvalError::MissingCheckpoint(p),
-        e => e.into(),
-    })?;
+    let loaded = load_model(&cfg.checkpoint, device)?;
     let mismatch = |reason: String| EvalError::VocabMismatch {
         checkpoint: loaded.dir.clone(),
         dataset: cfg.dataset.clone(),
         reason,
     };
-    if loaded.config.vocab_size != vocab.len() {
+    if loaded.config.vocab_size() != vocab.len() {
         return Err(mismatch(format!(
             "the model has {} tokens, the dataset vocabulary {}",
-            loaded.config.vocab_size,
+            loaded.config.vocab_size(),
             vocab.len()
         )));
     }
@@ -240,11 +249,18 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
         }
     };
 
-    let longest = dataset.manifest().split(cfg.split).lengths.decoder.max as usize;
+    // The longest decoder target: the manifest's statistic, but never shorter than the
+    // selected tasks' own A* sequences (so a wrong statistic cannot cut responses short).
+    let own = examples
+        .iter()
+        .map(|e| e.reasoning.len() + e.plan.len() + 2)
+        .max()
+        .unwrap_or(0);
+    let longest = (dataset.manifest().split(cfg.split).lengths.decoder.max as usize).max(own);
     let max_len = cfg.max_len.resolve(
         longest,
         &dataset.config().domain,
-        loaded.config.max_positions,
+        response_room(&loaded.config, &tasks),
     );
     let scfg = SampleConfig {
         samples: cfg.samples,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use planform_model::{generate, DecodeConfig, EncoderDecoder, Precision, Sampler};
+use planform_model::{generate, DecodeConfig, Model, Precision, Sampler};
 use planform_trace::vocab::{Vocabulary, BOS, EOS};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +54,7 @@ impl SampleConfig {
             batch_rows: 256,
             seed: 0,
             first_index: 0,
-            precision: Precision::F32,
+            precision: Precision::Fp32,
             retention: Retention::None,
         }
     }
@@ -102,16 +102,16 @@ fn to_u32(tokens: Vec<i64>) -> Vec<u32> {
 /// Decodes `cfg.samples` responses for every task with `model` and scores them.
 /// `vocab` must be the model's vocabulary.
 pub fn sample_and_score(
-    model: &EncoderDecoder,
+    model: &Model,
     vocab: &Vocabulary,
     tasks: &[TaskInput],
     cfg: &SampleConfig,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Sampled> {
-    if model.config().vocab_size != vocab.len() {
+    if model.vocab_size() != vocab.len() {
         return Err(EvalError::Responses(format!(
             "model vocabulary size {} differs from the task vocabulary ({} tokens)",
-            model.config().vocab_size,
+            model.vocab_size(),
             vocab.len()
         )));
     }
@@ -122,7 +122,7 @@ pub fn sample_and_score(
     dcfg.max_rows = cfg.batch_rows;
     dcfg.seed = cfg.seed;
     dcfg.precision = cfg.precision;
-    dcfg.validate(model.config())?;
+    dcfg.validate(&model.config())?;
 
     let start = Instant::now();
     let chunk = (CHUNK_BATCHES * cfg.batch_rows.max(1))
@@ -141,7 +141,10 @@ pub fn sample_and_score(
         dcfg.first_prompt_index = cfg.first_index + c * chunk;
         let prompts: Vec<Vec<i64>> = block
             .iter()
-            .map(|t| t.encoder_input().into_iter().map(i64::from).collect())
+            .map(|t| {
+                let prompt: Vec<i64> = t.prompt.iter().map(|&x| i64::from(x)).collect();
+                model.frame_prompt(&prompt, i64::from(BOS), i64::from(EOS))
+            })
             .collect();
         let out = generate(model, &prompts, &dcfg)?;
         generated += out.stats.generated_tokens;

@@ -46,15 +46,6 @@ impl TaskInput {
             tstar: example.astar_mean_reasoning,
         })
     }
-
-    /// The encoder input `bos prompt eos`.
-    pub fn encoder_input(&self) -> Vec<u32> {
-        let mut v = Vec::with_capacity(self.prompt.len() + 2);
-        v.push(BOS);
-        v.extend_from_slice(&self.prompt);
-        v.push(EOS);
-        v
-    }
 }
 
 /// A response to score: the decoder sequence and why it ended.

@@ -183,7 +183,7 @@ fn end_to_end_files_modes_and_errors() {
     let bytes = std::fs::read(&step).unwrap();
     std::fs::write(&step, &bytes[..bytes.len() / 2]).unwrap();
     let err = evaluate(&config(&run, &data), &mut |_| {}).unwrap_err();
-    assert!(matches!(err, EvalError::Checkpoint(_)), "{err}");
+    assert!(matches!(err, EvalError::Model(_)), "{err}");
     std::fs::write(&step, &bytes).unwrap();
     let other = tmp.path().join("data6");
     maze_dataset(&other, 6, 20, None, 1);
@@ -223,7 +223,7 @@ fn eval_tasks_are_the_first_by_hashed_id_spread_over_layouts() {
     assert!(all.len() > 12, "{} test rows", all.len());
     // Brute force: sort every test row by (hash, id), take 12, back to id order.
     let mut expect: Vec<u64> = all.iter().map(|e| e.id).collect();
-    expect.sort_by_key(|&id| (planform_train::data::id_hash(id), id));
+    expect.sort_by_key(|&id| (planform_core::rng::id_hash(id), id));
     expect.truncate(12);
     expect.sort_unstable();
     let got: Vec<u64> = planform_eval::hashed_examples(&ds, planform_data::Split::Test, 12)
@@ -240,4 +240,34 @@ fn eval_tasks_are_the_first_by_hashed_id_spread_over_layouts() {
     // Not simply the lowest ids (those come from the first wall layouts generated).
     let first: Vec<u64> = ids[..12].to_vec();
     assert_ne!(got, first);
+}
+
+#[test]
+fn a_decoder_only_checkpoint_evaluates_in_every_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let run = tmp.path().join("run");
+    let ds = maze_dataset(&data, 5, 40, None, 5);
+    common::tiny_decoder_checkpoint(&ds, &run);
+    let plan = ds.vocabulary().id("plan").unwrap();
+    for mode in [Mode::Fast, Mode::Slow, Mode::Auto] {
+        let mut cfg = config(&run, &data);
+        cfg.mode = mode;
+        cfg.save_responses = true;
+        let a = evaluate(&cfg, &mut |_| {}).unwrap();
+        let b = evaluate(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(a.results, b.results, "{mode:?}: same seed, same responses");
+        let m = &a.report.metrics;
+        assert_eq!((m.tasks, m.responses), (4, 12));
+        assert_eq!(m.stops.eos + m.stops.max_len, 12);
+        for r in &a.results {
+            for s in &r.samples {
+                // bos, then the forced prefix of the mode.
+                assert_eq!(s.tokens.first(), Some(&0));
+                if mode == Mode::Fast {
+                    assert_eq!(s.tokens.get(1), Some(&plan), "{mode:?}");
+                }
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use planform_data::{Dataset, Domain, Example, GenerateConfig, Split, TStarConfig};
-use planform_model::{ModelConfig, ModelSize, StackConfig};
+use planform_model::{DecoderPreset, DecoderSpec, EncoderDecoderConfig, ModelSize, StackConfig};
 use planform_trace::vocab::{BOS, EOS};
 use planform_train::{DeviceChoice, ModelSpec, StartMode, TrainConfig};
 
@@ -43,23 +43,38 @@ pub fn oracle_fast(e: &Example) -> Vec<u32> {
     v
 }
 
-fn tiny_model(vocab: usize) -> ModelConfig {
+fn tiny_model(vocab: usize) -> EncoderDecoderConfig {
     let stack = StackConfig {
         dim: 32,
         layers: 1,
         heads: 2,
     };
-    let mut m = ModelConfig::from_size(ModelSize::Tiny, vocab);
+    let mut m = EncoderDecoderConfig::from_size(ModelSize::Tiny, vocab);
     m.encoder = stack;
     m.decoder = stack;
     m.ffn_multiple_of = 32;
     m
 }
 
-/// Trains a tiny model for two steps on `data` (CPU) and writes its checkpoint to `run`.
+/// Trains a tiny encoder–decoder for two steps on `data` (CPU) and writes its checkpoint
+/// to `run`.
 pub fn tiny_checkpoint(data: &Dataset, run: &Path) {
     let vocab = data.vocabulary().len();
-    let mut c = TrainConfig::new(data.dir(), run, ModelSpec::Custom(tiny_model(vocab)));
+    tiny_run(data, run, ModelSpec::Custom(tiny_model(vocab)));
+}
+
+/// The same with a tiny decoder-only model.
+pub fn tiny_decoder_checkpoint(data: &Dataset, run: &Path) {
+    let spec = DecoderSpec {
+        dim: Some(32),
+        layers: Some(2),
+        ..DecoderSpec::preset(DecoderPreset::Tiny)
+    };
+    tiny_run(data, run, ModelSpec::DecoderOnly(spec));
+}
+
+fn tiny_run(data: &Dataset, run: &Path, model: ModelSpec) {
+    let mut c = TrainConfig::new(data.dir(), run, model);
     c.device = DeviceChoice::Cpu;
     c.seed = 3;
     c.batch.sequences = 4;

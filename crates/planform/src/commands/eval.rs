@@ -113,7 +113,7 @@ impl EvalArgs {
         c.precision = if self.bf16 {
             Precision::Bf16Autocast
         } else {
-            Precision::F32
+            Precision::Fp32
         };
         c.tstar_runs = self.tstar_runs;
         c.save_responses = self.save_responses;

@@ -613,7 +613,7 @@ fn model_rights(
     cfg.mode = m.mode;
     cfg.sampler = m.sampler;
     cfg.seed = m.seed;
-    cfg.precision = Precision::F32;
+    cfg.precision = Precision::Fp32;
     cfg.retention = Retention::All;
 
     let inputs = rows

@@ -103,7 +103,7 @@ impl PrecisionArg {
     /// The model crate's decoding setting.
     pub fn decode(self) -> planform_model::Precision {
         match self {
-            PrecisionArg::Fp32 => planform_model::Precision::F32,
+            PrecisionArg::Fp32 => planform_model::Precision::Fp32,
             PrecisionArg::Bf16 => planform_model::Precision::Bf16Autocast,
         }
     }
