@@ -34,6 +34,7 @@
 
 use std::path::{Path, PathBuf};
 
+use planform_core::overrides::Override;
 use planform_eval::MaxLen;
 use planform_model::Precision;
 use planform_train::DeviceChoice;
@@ -216,16 +217,11 @@ impl Default for FinetuneSettings {
 
 impl FinetuneSettings {
     /// The `set` overrides split into `(field, value)`.
-    pub fn overrides(&self) -> Result<Vec<(String, String)>> {
+    pub fn overrides(&self) -> Result<Vec<Override>> {
         self.set
             .iter()
             .map(|s| {
-                s.split_once('=')
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                    .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| {
-                        BootstrapError::config("finetune.set", format!("{s:?} is not FIELD=VALUE"))
-                    })
+                Override::parse(s).map_err(|e| BootstrapError::config("finetune.set", e.to_string()))
             })
             .collect()
     }

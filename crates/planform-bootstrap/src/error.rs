@@ -74,13 +74,14 @@ pub enum BootstrapError {
     /// Task parsing.
     #[error(transparent)]
     Trace(#[from] planform_trace::Error),
-    /// File system.
-    #[error("{path}: {source}")]
+    /// File system. (The OS error is part of the message, not a `source`, so error chains
+    /// print it once.)
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// JSON (de)serialisation of an output file.
     #[error("{path}: {source}")]
@@ -102,11 +103,17 @@ impl BootstrapError {
     }
 
     /// A [`BootstrapError::Io`] error.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         BootstrapError::Io {
             path: path.into(),
-            source,
+            error,
         }
+    }
+}
+
+impl From<planform_model::ModelError> for BootstrapError {
+    fn from(e: planform_model::ModelError) -> Self {
+        BootstrapError::Train(e.into())
     }
 }
 

@@ -50,11 +50,6 @@ pub fn finetune_config(
     t.optim.warmup_steps = f.warmup.resolve(f.steps);
     t.batch.sequences = f.batch;
     t.batch.accumulation = 1;
-    t.validate()
-        .map_err(|e| BootstrapError::config("finetune", format!("iteration {iteration}: {e}")))?;
-    for (k, v) in f.overrides()? {
-        t.set(&k, &v)
-            .map_err(|e| BootstrapError::config("finetune.set", format!("{k}={v}: {e}")))?;
-    }
-    Ok(t)
+    t.with_overrides(&f.overrides()?)
+        .map_err(|e| BootstrapError::config("finetune", format!("iteration {iteration}: {e}")))
 }

@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use planform_data::{is_partial_name, Dataset, Example, Split};
-use planform_eval::{
+use planform_eval::{response_room, 
     sample_and_score, EvalConfig, Mode, Retention, SampleConfig, Sampler, TaskInput,
 };
 use planform_trace::rng::Rng;
 use planform_trace::tokens::TokenSequence;
 use planform_trace::vocab::Vocabulary;
-use planform_train::checkpoint::{read_state, resolve_checkpoint};
+use planform_model::checkpoint::{load_model, resolve_checkpoint, LoadedModel};
+use planform_train::checkpoint::read_state;
 use planform_train::config::TraceConfig;
-use planform_train::data::{select, Record};
-use planform_train::{load_model_from_checkpoint, LoadedModel, TrainConfig};
+use planform_train::data::{select, TokenExample};
+use planform_train::TrainConfig;
 
 use crate::chunk::{chunk_dir, read_chunk, write_chunk, ChunkKey};
 use crate::config::{BootstrapConfig, Fallback};
@@ -131,15 +132,19 @@ pub fn iteration_dir(out: &Path, i: usize) -> PathBuf {
     out.join(format!("iter-{i}"))
 }
 
-/// Sampler seed of iteration `i`.
+/// Sampler seed of iteration `i` (63 bits, like every seed that goes into a config file:
+/// TOML integers are signed 64-bit).
 pub fn sample_seed(seed: u64, i: usize) -> u64 {
-    Rng::keyed(&[seed, SAMPLE_KEY, i as u64]).next_u64()
+    Rng::keyed(&[seed, SAMPLE_KEY, i as u64]).next_u64() & SEED_MASK
 }
 
-/// Fine-tune (data order) seed of iteration `i`.
+/// Fine-tune (data order) seed of iteration `i` (63 bits, see [`sample_seed`]).
 pub fn finetune_seed(seed: u64, i: usize) -> u64 {
-    Rng::keyed(&[seed, FINETUNE_KEY, i as u64]).next_u64()
+    Rng::keyed(&[seed, FINETUNE_KEY, i as u64]).next_u64() & SEED_MASK
 }
+
+/// Derived seeds keep the low 63 bits, so they round-trip through TOML.
+const SEED_MASK: u64 = i64::MAX as u64;
 
 /// Runs (or continues) the bootstrap of `cfg`; see the crate docs.
 pub fn run(cfg: BootstrapConfig, mode: StartMode, on_event: &mut OnEvent) -> Result<Outcome> {
@@ -288,7 +293,7 @@ impl Bootstrap {
             let lengths: Vec<u32> = rows.iter().map(|e| e.reasoning.len() as u32).collect();
             let records = rows
                 .iter()
-                .map(|e| Record {
+                .map(|e| TokenExample {
                     id: e.id,
                     tokens: TokenSequence {
                         prompt: Vec::new(),
@@ -392,11 +397,11 @@ impl Bootstrap {
     }
 
     fn sample_max_len(&self, model: &LoadedModel) -> usize {
-        let longest = self.original.manifest().train.lengths.decoder.max as usize;
+        let lengths = &self.original.manifest().train.lengths;
         self.cfg.sample.max_len.resolve(
-            longest,
+            lengths.decoder.max as usize,
             &self.original.config().domain,
-            model.config.max_positions,
+            response_room(&model.config, lengths.prompt.max as usize),
         )
     }
 
@@ -418,7 +423,7 @@ impl Bootstrap {
                 continue;
             }
             if model.is_none() {
-                model = Some(load_model_from_checkpoint(&checkpoint, device)?);
+                model = Some(load_model(&checkpoint, device)?);
             }
             let Some(m) = model.as_ref() else { continue };
             let scfg = SampleConfig {
@@ -519,11 +524,11 @@ impl Bootstrap {
         let checkpoint = self.checkpoint_path(i - 1)?;
         let max_len = {
             let m = read_state(&resolve_checkpoint(&checkpoint)?)?;
-            let longest = self.original.manifest().train.lengths.decoder.max as usize;
+            let lengths = &self.original.manifest().train.lengths;
             self.cfg.sample.max_len.resolve(
-                longest,
+                lengths.decoder.max as usize,
                 &self.original.config().domain,
-                m.model.max_positions,
+                response_room(&m.model, lengths.prompt.max as usize),
             )
         };
         let provenance = Provenance {

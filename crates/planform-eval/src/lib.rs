@@ -57,7 +57,8 @@ pub use report::{
     SUMMARY_JSON, SUMMARY_MD, TASKS_JSONL,
 };
 pub use run::{
-    evaluate, evaluate_to, fill_tstar, first_examples, hashed_examples, Evaluation, TStarSource,
+    evaluate, evaluate_to, fill_tstar, first_examples, hashed_examples, response_room, Evaluation,
+    TStarSource,
 };
 pub use sample::{sample_and_score, Progress, SampleConfig, Sampled, CHUNK_BATCHES};
 pub use score::{

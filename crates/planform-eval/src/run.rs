@@ -81,15 +81,13 @@ impl Evaluation {
     }
 }
 
-/// The longest response the model can hold for these tasks: its `max_positions` (the
-/// decoder-only model also holds `bos prompt` in them).
-fn response_room(model: &ModelConfig, tasks: &[TaskInput]) -> usize {
+/// The longest response (`bos` … `eos`) a model can hold after prompts of up to
+/// `longest_prompt` tokens: its `max_positions`, less `bos prompt` for the decoder-only
+/// model (one sequence holds both).
+pub fn response_room(model: &ModelConfig, longest_prompt: usize) -> usize {
     match model {
         ModelConfig::EncoderDecoder(c) => c.max_positions,
-        ModelConfig::DecoderOnly(c) => {
-            let prompt = tasks.iter().map(|t| t.prompt.len()).max().unwrap_or(0);
-            c.max_positions.saturating_sub(prompt + 1)
-        }
+        ModelConfig::DecoderOnly(c) => c.max_positions.saturating_sub(longest_prompt + 1),
     }
 }
 
@@ -260,7 +258,10 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     let max_len = cfg.max_len.resolve(
         longest,
         &dataset.config().domain,
-        response_room(&loaded.config, &tasks),
+        response_room(
+            &loaded.config,
+            tasks.iter().map(|t| t.prompt.len()).max().unwrap_or(0),
+        ),
     );
     let scfg = SampleConfig {
         samples: cfg.samples,

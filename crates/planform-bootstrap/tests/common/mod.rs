@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use planform_bootstrap::{BootstrapConfig, Warmup};
 use planform_data::{Dataset, Domain, GenerateConfig};
 use planform_eval::MaxLen;
-use planform_model::{ModelConfig, ModelSize, StackConfig};
+use planform_model::{EncoderDecoderConfig, ModelSize, StackConfig};
 use planform_train::{DeviceChoice, ModelSpec, StartMode, TrainConfig};
 
 /// Steps of the base run.
@@ -30,13 +30,13 @@ pub fn maze_dataset(dir: &Path, size: u32, n: u64, seed: u64) -> Dataset {
     Dataset::open(dir).expect("open dataset")
 }
 
-fn small_model(vocab: usize) -> ModelConfig {
+fn small_model(vocab: usize) -> EncoderDecoderConfig {
     let stack = StackConfig {
         dim: 48,
         layers: 1,
         heads: 2,
     };
-    let mut m = ModelConfig::from_size(ModelSize::Tiny, vocab);
+    let mut m = EncoderDecoderConfig::from_size(ModelSize::Tiny, vocab);
     m.encoder = stack;
     m.decoder = stack;
     m.ffn_multiple_of = 32;
