@@ -54,40 +54,6 @@ impl BootstrapSpec {
             .map(|_| ())
     }
 
-    /// Overrides one field, `dotted.path` inside the section (`sample.samples`); on error
-    /// the section is unchanged.
-    pub fn set(&mut self, path: &str, value: &str) -> Result<()> {
-        let keys: Vec<&str> = path.split('.').collect();
-        if keys.iter().any(|k| k.is_empty()) {
-            return Err(RecipeError::invalid(
-                format!("bootstrap.{path}"),
-                "empty key",
-            ));
-        }
-        let (last, parents) = keys.split_last().expect("split never yields nothing");
-        let mut next = self.clone();
-        let mut table = &mut next.0;
-        for k in parents {
-            let entry = table
-                .entry(k.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            table = entry.as_table_mut().ok_or_else(|| {
-                RecipeError::invalid(format!("bootstrap.{path}"), format!("`{k}` is not a table"))
-            })?;
-        }
-        match crate::overrides::parse_value(value) {
-            Some(v) => {
-                table.insert(last.to_string(), v);
-            }
-            None => {
-                table.remove(*last);
-            }
-        }
-        next.validate()?;
-        *self = next;
-        Ok(())
-    }
-
     /// The full planform-bootstrap config for these paths; `train` supplies the default
     /// device and threads.
     pub fn config(
@@ -180,44 +146,5 @@ fn verb(phase: planform_bootstrap::Phase) -> &'static str {
         Phase::DatasetWritten => "writing the improved dataset",
         Phase::FineTuned => "fine-tuning from the previous checkpoint",
         Phase::Evaluated => "evaluating on the test split",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(text: &str) -> BootstrapSpec {
-        BootstrapSpec(toml::from_str(text).unwrap())
-    }
-
-    #[test]
-    fn nested_overrides_and_validation() {
-        let mut b = spec("iterations = 2\n[sample]\nsamples = 4\n");
-        b.set("sample.samples", "3").unwrap();
-        b.set("finetune.steps", "50").unwrap();
-        let cfg = b
-            .config(Path::new("b"), Path::new("d"), Path::new("o"), None)
-            .unwrap();
-        assert_eq!(cfg.iterations, 2);
-        assert_eq!(cfg.sample.samples, 3);
-        assert_eq!(cfg.finetune.steps, 50);
-        assert_eq!(cfg.base_run, Path::new("b"));
-        // `none` goes back to the default.
-        b.set("finetune.steps", "none").unwrap();
-        assert_eq!(
-            b.config(Path::new("b"), Path::new("d"), Path::new("o"), None)
-                .unwrap()
-                .finetune
-                .steps,
-            planform_bootstrap::REFERENCE_STEPS
-        );
-        // Unknown keys, bad values and runner-owned paths are refused; the spec is unchanged.
-        let before = b.clone();
-        assert!(b.set("sample.nope", "1").is_err());
-        assert!(b.set("iterations", "\"x\"").is_err());
-        assert!(b.set("iterations.x", "1").is_err());
-        assert!(spec("out_dir = \"x\"").validate().is_err());
-        assert_eq!(b, before);
     }
 }

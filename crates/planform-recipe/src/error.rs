@@ -94,3 +94,9 @@ impl RecipeError {
 
 /// Result with [`RecipeError`].
 pub type Result<T> = std::result::Result<T, RecipeError>;
+
+impl From<planform_model::ModelError> for RecipeError {
+    fn from(e: planform_model::ModelError) -> Self {
+        RecipeError::Train(e.into())
+    }
+}

@@ -21,7 +21,7 @@ pub mod runner;
 
 pub use bootstrap::BootstrapSpec;
 pub use error::{RecipeError, Result};
-pub use overrides::{parse_value, split_assignment};
+pub use overrides::parse_overrides;
 pub use recipe::{
     list_recipes, looks_like_recipe, valid_name, AstarSpec, CheckpointChoice, DataSpec, DomainSpec,
     EvalSpec, FilterSpec, Listed, MaxLenSpec, Recipe, SamplerSpec, TrainSpec,

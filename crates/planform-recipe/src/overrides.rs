@@ -1,151 +1,206 @@
-//! [`Recipe::set`]: `--set section.field=value` overrides with the config's own typing.
+//! [`Recipe::with_overrides`]: `--set section.field=value` through planform-core's one
+//! override path (all overrides applied to the recipe's TOML table, then parsed and
+//! validated once; `kind` keys switch enum variants; conflicts are errors).
 //!
-//! Rules:
-//! - The value is read as a TOML value (`3e-4`, `16`, `true`, `"x"`, `[1, 2]`,
-//!   `{ kind = "greedy" }`); text that is not valid TOML is taken as a string (`m-s`,
-//!   `cuda:1`). `none` removes an optional field (back to its default).
-//! - `train.FIELD…` is [`planform_train::TrainConfig::set`] on the training config (its
-//!   rules, e.g. `train.model.size=m-s`, `train.trace.kind=solution-only`); `data_dir` and
-//!   `out_dir` are refused (the runner sets them).
+//! Recipe-specific paths:
+//! - `train.FIELD…` is a field of the training config (`train.model.size=m-s`,
+//!   `train.model.decoder-only.layers=8`); `train.data_dir` and `train.out_dir` are refused
+//!   (the runner sets them).
 //! - `eval.FIELD…` sets the field in every `[[eval]]`; `eval.NAME.FIELD…` only in the eval
 //!   named `NAME`.
-//! - `bootstrap.FIELD…` is the bootstrap config's own `set`.
-//! - Anything else (`name`, `description`, `data.…`) is set in the recipe table.
-//! - Setting a `kind` key replaces the whole table it is in (switching an enum variant,
-//!   e.g. `eval.sampler.kind=greedy`, `data.domain.kind=sokoban`).
-//!
-//! The result is parsed and validated like a file; on error the recipe is unchanged.
+//! - `bootstrap.FIELD…` is a field of the `[bootstrap]` section.
+//! - Anything else (`name`, `description`, `data.…`) is a field of the recipe table.
+
+use planform_core::overrides::{self, Override};
+#[cfg(test)]
+use std::path::Path;
 
 use crate::error::{RecipeError, Result};
 use crate::recipe::Recipe;
 
-/// A `--set` value as TOML (`None` for `none`).
-pub fn parse_value(value: &str) -> Option<toml::Value> {
-    if value == "none" {
-        return None;
-    }
-    Some(
-        toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.to_string())),
-    )
-}
+/// Members of externally tagged enums inside a recipe.
+const EXCLUSIVE: &[&[&str]] = &[&[
+    "train.model.size",
+    "train.model.custom",
+    "train.model.decoder-only",
+]];
 
-/// Splits `FIELD=VALUE` (both trimmed).
-pub fn split_assignment(s: &str) -> Result<(String, String)> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(RecipeError::Parse {
-            origin: format!("--set {s:?}"),
-            message: "expected FIELD=VALUE".into(),
-        }),
-    }
-}
-
-/// Sets `keys` (non-empty) in `table` to `value` (`None` removes), creating tables on the
-/// way; a final `kind` key first clears the table that holds it.
-fn set_in_table(
-    table: &mut toml::Table,
-    keys: &[&str],
-    value: Option<toml::Value>,
-    field: &str,
-) -> Result<()> {
-    let (last, parents) = keys
-        .split_last()
-        .ok_or_else(|| RecipeError::invalid(field, "empty field path"))?;
-    let mut t = table;
-    for (i, key) in parents.iter().enumerate() {
-        let entry = t
-            .entry((*key).to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry.as_table_mut().ok_or_else(|| {
-            RecipeError::invalid(field, format!("`{}` is not a table", keys[..=i].join(".")))
-        })?;
-    }
-    if *last == "kind" && !parents.is_empty() {
-        t.clear();
-    }
-    match value {
-        Some(v) => {
-            t.insert((*last).to_string(), v);
-        }
-        None => {
-            t.remove(*last);
-        }
-    }
-    Ok(())
+/// Parses `FIELD=VALUE` strings (as given to `--set`).
+pub fn parse_overrides<S: AsRef<str>>(assignments: &[S]) -> Result<Vec<Override>> {
+    assignments
+        .iter()
+        .map(|s| {
+            Override::parse(s.as_ref()).map_err(|e| RecipeError::Parse {
+                origin: format!("--set {:?}", e.origin),
+                message: e.message,
+            })
+        })
+        .collect()
 }
 
 impl Recipe {
-    /// Overrides one field given by its dotted path (see the module docs).
-    pub fn set(&mut self, path: &str, value: &str) -> Result<()> {
-        let origin = format!("override {path}={value}");
-        let keys: Vec<&str> = path.split('.').collect();
-        if keys.iter().any(|k| k.trim().is_empty()) {
-            return Err(RecipeError::invalid(path, "empty key in the field path"));
+    /// This recipe with `overrides` applied (see the module docs), parsed and validated once.
+    /// On error the recipe is unchanged.
+    pub fn with_overrides(&self, overrides: &[Override]) -> Result<Recipe> {
+        if overrides.is_empty() {
+            return Ok(self.clone());
         }
-        let wrap = |e: RecipeError| RecipeError::Parse {
-            origin: origin.clone(),
-            message: e.to_string(),
+        let origin = overrides
+            .iter()
+            .map(|o| o.origin.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let parse_err = |message: String| RecipeError::Parse {
+            origin: format!("--set {origin}"),
+            message,
         };
-        let mut next = self.clone();
-        match keys[0] {
-            "train" if keys.len() > 1 => {
-                next.train.set(&keys[1..].join("."), value).map_err(wrap)?;
-                next.validate().map_err(wrap)?;
-            }
-            "bootstrap" if keys.len() > 1 => {
-                let b = next.bootstrap.as_mut().ok_or_else(|| {
-                    RecipeError::invalid(path, "this recipe has no [bootstrap] section")
-                })?;
-                b.set(&keys[1..].join("."), value).map_err(wrap)?;
-                next.validate().map_err(wrap)?;
-            }
-            first => {
-                let parsed = parse_value(value);
-                let mut root = toml::Table::try_from(&*self).map_err(|e| RecipeError::Parse {
-                    origin: origin.clone(),
-                    message: e.to_string(),
-                })?;
-                if first == "eval" {
-                    let named = keys.len() > 2 && self.eval(keys[1]).is_some();
-                    let field_keys = if named { &keys[2..] } else { &keys[1..] };
-                    if field_keys.is_empty() {
-                        return Err(RecipeError::invalid(path, "name a field of [[eval]]"));
-                    }
-                    let evals = root
-                        .get_mut("eval")
-                        .and_then(|v| v.as_array_mut())
-                        .ok_or_else(|| RecipeError::invalid(path, "no [[eval]] sections"))?;
-                    for (e, spec) in evals.iter_mut().zip(&self.evals) {
-                        if named && spec.name != keys[1] {
-                            continue;
-                        }
-                        let t = e
-                            .as_table_mut()
-                            .ok_or_else(|| RecipeError::invalid(path, "[[eval]] is not a table"))?;
-                        set_in_table(t, field_keys, parsed.clone(), path)?;
-                    }
-                } else {
-                    set_in_table(&mut root, &keys, parsed, path)?;
+        let names: Vec<String> = self.evals.iter().map(|e| e.name.clone()).collect();
+        let mut expanded = Vec::new();
+        for o in overrides {
+            match o.path.first().map(String::as_str) {
+                Some("train") if matches!(o.path.get(1).map(String::as_str), Some("data_dir" | "out_dir")) => {
+                    return Err(RecipeError::invalid(
+                        o.field(),
+                        "is filled by the recipe runner",
+                    ))
                 }
-                let text = toml::to_string(&root).map_err(|e| RecipeError::Parse {
-                    origin: origin.clone(),
-                    message: e.to_string(),
-                })?;
-                next = Recipe::from_toml_str(&text, &origin)?;
+                Some("eval") => {
+                    let named = o.path.len() > 2 && names.contains(&o.path[1]);
+                    let rest = if named { &o.path[2..] } else { &o.path[1..] };
+                    if rest.is_empty() {
+                        return Err(RecipeError::invalid(o.field(), "name a field of [[eval]]"));
+                    }
+                    for n in &names {
+                        if !named || *n == o.path[1] {
+                            let mut path = vec!["eval".to_string(), n.clone()];
+                            path.extend(rest.iter().cloned());
+                            expanded.push(Override {
+                                path,
+                                ..o.clone()
+                            });
+                        }
+                    }
+                }
+                _ => expanded.push(o.clone()),
             }
         }
-        *self = next;
-        Ok(())
+        let mut root = toml::Table::try_from(self).map_err(|e| parse_err(e.to_string()))?;
+        // [[eval]] as a table keyed by name while the overrides apply, then back in order.
+        let evals = root
+            .remove("eval")
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
+        let by_name: toml::Table = names
+            .iter()
+            .cloned()
+            .zip(evals)
+            .collect();
+        root.insert("eval".into(), toml::Value::Table(by_name));
+        overrides::apply(&mut root, &expanded, EXCLUSIVE).map_err(|e| parse_err(e.to_string()))?;
+        let mut by_name = match root.remove("eval") {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(parse_err("`eval` is not a table of evaluations".into())),
+        };
+        let evals: Vec<toml::Value> = names.iter().filter_map(|n| by_name.remove(n)).collect();
+        if let Some(extra) = by_name.keys().next() {
+            return Err(parse_err(format!(
+                "eval.{extra}: no evaluation of that name (evaluations: {})",
+                names.join(", ")
+            )));
+        }
+        root.insert("eval".into(), toml::Value::Array(evals));
+        let text = toml::to_string(&root).map_err(|e| parse_err(e.to_string()))?;
+        Recipe::from_toml_str(&text, &format!("--set {origin}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEARCHFORMER: &str = include_str!("../../../configs/cpu/maze5-searchformer.toml");
+
+    fn with(r: &Recipe, sets: &[&str]) -> Result<Recipe> {
+        r.with_overrides(&parse_overrides(sets)?)
     }
 
-    /// Applies `FIELD=VALUE` overrides in order.
-    pub fn apply(&mut self, overrides: &[(String, String)]) -> Result<()> {
-        for (k, v) in overrides {
-            self.set(k, v)?;
+    #[test]
+    fn every_section_through_one_path_in_any_order() {
+        let r = Recipe::from_toml_str(SEARCHFORMER, "shipped").unwrap();
+        let a = with(
+            &r,
+            &[
+                "train.optim.lr=3e-4",
+                "train.model.decoder-only.layers=3",
+                "bootstrap.sample.samples=3",
+                "bootstrap.finetune.steps=50",
+                "eval.samples=2",
+                "data.num_tasks=500",
+                "train.trace.kind=solution-only",
+            ],
+        )
+        .unwrap();
+        let b = with(
+            &r,
+            &[
+                "train.trace.kind=solution-only",
+                "data.num_tasks=500",
+                "eval.samples=2",
+                "bootstrap.finetune.steps=50",
+                "bootstrap.sample.samples=3",
+                "train.model.decoder-only.layers=3",
+                "train.optim.lr=3e-4",
+            ],
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.train.config().optim.lr, 3e-4);
+        assert!(matches!(
+            a.train.config().model,
+            planform_train::ModelSpec::DecoderOnly(_)
+        ));
+        let bc = a
+            .bootstrap
+            .as_ref()
+            .unwrap()
+            .config(Path::new("b"), Path::new("d"), Path::new("o"), None)
+            .unwrap();
+        assert_eq!((bc.sample.samples, bc.finetune.steps), (3, 50));
+        assert!(a.evals.iter().all(|e| e.samples == 2));
+        assert_eq!(a.data.num_tasks, 500);
+    }
+
+    #[test]
+    fn bad_overrides_are_refused_before_anything_runs() {
+        let r = Recipe::from_toml_str(SEARCHFORMER, "shipped").unwrap();
+        for bad in [
+            "bootstrap.sample.nope=1",
+            "bootstrap.iterations=\"x\"",
+            "train.out_dir=x",
+            "eval.nosuch.samples=2",
+            "train.optim.lrr=1",
+        ] {
+            assert!(with(&r, &[bad]).is_err(), "{bad}");
         }
-        Ok(())
+        // A fine-tune override that cannot apply is an error at load time, not after the
+        // base run has trained.
+        let e = with(&r, &["bootstrap.finetune.set=[\"optim.nope=1\"]"]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        // Conflicting values for one field.
+        assert!(with(&r, &["train.seed=1", "train.seed=2"]).is_err());
+    }
+
+    #[test]
+    fn seeds_round_trip_through_the_fine_tune_configs() {
+        // The largest seed a config can hold; the derived fine-tune seeds stay in range.
+        let r = Recipe::from_toml_str(SEARCHFORMER, "shipped").unwrap();
+        let r = with(&r, &["bootstrap.seed=9223372036854775807", "train.seed=9223372036854775807"])
+            .unwrap();
+        let again = Recipe::from_toml_str(&r.to_toml().unwrap(), "round trip").unwrap();
+        assert_eq!(again, r);
+        for i in 1..50 {
+            let s = planform_bootstrap::finetune_seed(u64::MAX, i);
+            assert!(s <= i64::MAX as u64);
+        }
     }
 }

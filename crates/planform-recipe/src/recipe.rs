@@ -277,18 +277,6 @@ impl TrainSpec {
         c
     }
 
-    /// Overrides one field with [`TrainConfig::set`]'s typing rules.
-    pub fn set(&mut self, path: &str, value: &str) -> Result<()> {
-        if matches!(path, "data_dir" | "out_dir") {
-            return Err(RecipeError::invalid(
-                format!("train.{path}"),
-                "is filled by the recipe runner",
-            ));
-        }
-        self.0.set(path, value)?;
-        Ok(())
-    }
-
     fn to_table(&self) -> std::result::Result<toml::Table, String> {
         let mut t = toml::Table::try_from(&self.0).map_err(|e| e.to_string())?;
         t.remove("data_dir");
@@ -580,6 +568,19 @@ impl Recipe {
         }
         if let Some(b) = &self.bootstrap {
             b.validate()?;
+            // The fine-tunes' training configs too, so that a bad `finetune.set` fails now,
+            // not after the base run has trained.
+            let cfg = b.config(Path::new("base"), Path::new("data"), Path::new("out"), Some(train))?;
+            planform_bootstrap::finetune_config(
+                &cfg,
+                train,
+                1,
+                "data".into(),
+                "out".into(),
+                Path::new("init"),
+                planform_bootstrap::finetune_seed(cfg.seed, 1),
+            )
+            .map_err(|e| RecipeError::invalid("bootstrap.finetune", e.to_string()))?;
         }
         Ok(())
     }

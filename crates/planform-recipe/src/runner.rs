@@ -617,12 +617,12 @@ pub fn eval_records(train_dir: &Path) -> Result<Vec<planform_train::EvalRecord>>
     let text = std::fs::read_to_string(&path).map_err(RecipeError::io(&path))?;
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rec: planform_train::Record =
+        let rec: planform_train::MetricsRecord =
             serde_json::from_str(line).map_err(|e| RecipeError::Json {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-        if let planform_train::Record::Eval(e) = rec {
+        if let planform_train::MetricsRecord::Eval(e) = rec {
             out.push(e);
         }
     }

@@ -95,6 +95,7 @@ impl RunData {
         match &self.recipe.train.config().model {
             ModelSpec::Size(s) => s.name().to_string(),
             ModelSpec::Custom(_) => "custom".into(),
+            ModelSpec::DecoderOnly(d) => format!("decoder-only-{}", d.preset),
         }
     }
 }
