@@ -221,7 +221,8 @@ impl FinetuneSettings {
         self.set
             .iter()
             .map(|s| {
-                Override::parse(s).map_err(|e| BootstrapError::config("finetune.set", e.to_string()))
+                Override::parse(s)
+                    .map_err(|e| BootstrapError::config("finetune.set", e.to_string()))
             })
             .collect()
     }

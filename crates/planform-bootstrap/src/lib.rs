@@ -61,8 +61,8 @@ pub use config::{
     Warmup, REFERENCE_STEPS, REFERENCE_WARMUP,
 };
 pub use dataset::{read_provenance, Provenance, PROVENANCE_FILE};
-pub use finetune::finetune_config;
 pub use error::{BootstrapError, Result};
+pub use finetune::finetune_config;
 pub use record::{
     markdown, read_jsonl, FinetuneSummary, IterationRecord, TestMetrics, JSONL_FILE, MARKDOWN_FILE,
 };

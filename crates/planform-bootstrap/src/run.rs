@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use planform_data::{is_partial_name, Dataset, Example, Split};
-use planform_eval::{response_room, 
-    sample_and_score, EvalConfig, Mode, Retention, SampleConfig, Sampler, TaskInput,
+use planform_eval::{
+    response_room, sample_and_score, EvalConfig, Mode, Retention, SampleConfig, Sampler, TaskInput,
 };
+use planform_model::checkpoint::{load_model, resolve_checkpoint, LoadedModel};
 use planform_trace::rng::Rng;
 use planform_trace::tokens::TokenSequence;
 use planform_trace::vocab::Vocabulary;
-use planform_model::checkpoint::{load_model, resolve_checkpoint, LoadedModel};
 use planform_train::checkpoint::read_state;
 use planform_train::config::TraceConfig;
 use planform_train::data::{select, TokenExample};

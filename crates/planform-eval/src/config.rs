@@ -4,9 +4,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use planform_data::{Domain, Split};
+pub use planform_model::DeviceChoice;
 use planform_model::{Precision, Sampler};
 use planform_trace::vocab::{Keyword, Vocabulary};
-pub use planform_model::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use planform_data::{Dataset, Example, TSTAR_KEY};
+use planform_model::{load_model, ModelConfig};
 use planform_trace::metrics::astar_reference_length;
 use planform_trace::rng::Rng;
 use planform_trace::vocab::Vocabulary;
-use planform_model::{load_model, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{sampler_name, EvalConfig};

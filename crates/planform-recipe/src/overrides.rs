@@ -58,7 +58,12 @@ impl Recipe {
         let mut expanded = Vec::new();
         for o in overrides {
             match o.path.first().map(String::as_str) {
-                Some("train") if matches!(o.path.get(1).map(String::as_str), Some("data_dir" | "out_dir")) => {
+                Some("train")
+                    if matches!(
+                        o.path.get(1).map(String::as_str),
+                        Some("data_dir" | "out_dir")
+                    ) =>
+                {
                     return Err(RecipeError::invalid(
                         o.field(),
                         "is filled by the recipe runner",
@@ -74,10 +79,7 @@ impl Recipe {
                         if !named || *n == o.path[1] {
                             let mut path = vec!["eval".to_string(), n.clone()];
                             path.extend(rest.iter().cloned());
-                            expanded.push(Override {
-                                path,
-                                ..o.clone()
-                            });
+                            expanded.push(Override { path, ..o.clone() });
                         }
                     }
                 }
@@ -90,11 +92,7 @@ impl Recipe {
             .remove("eval")
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default();
-        let by_name: toml::Table = names
-            .iter()
-            .cloned()
-            .zip(evals)
-            .collect();
+        let by_name: toml::Table = names.iter().cloned().zip(evals).collect();
         root.insert("eval".into(), toml::Value::Table(by_name));
         overrides::apply(&mut root, &expanded, EXCLUSIVE).map_err(|e| parse_err(e.to_string()))?;
         let mut by_name = match root.remove("eval") {
@@ -194,8 +192,14 @@ mod tests {
     fn seeds_round_trip_through_the_fine_tune_configs() {
         // The largest seed a config can hold; the derived fine-tune seeds stay in range.
         let r = Recipe::from_toml_str(SEARCHFORMER, "shipped").unwrap();
-        let r = with(&r, &["bootstrap.seed=9223372036854775807", "train.seed=9223372036854775807"])
-            .unwrap();
+        let r = with(
+            &r,
+            &[
+                "bootstrap.seed=9223372036854775807",
+                "train.seed=9223372036854775807",
+            ],
+        )
+        .unwrap();
         let again = Recipe::from_toml_str(&r.to_toml().unwrap(), "round trip").unwrap();
         assert_eq!(again, r);
         for i in 1..50 {

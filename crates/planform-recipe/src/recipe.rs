@@ -570,7 +570,12 @@ impl Recipe {
             b.validate()?;
             // The fine-tunes' training configs too, so that a bad `finetune.set` fails now,
             // not after the base run has trained.
-            let cfg = b.config(Path::new("base"), Path::new("data"), Path::new("out"), Some(train))?;
+            let cfg = b.config(
+                Path::new("base"),
+                Path::new("data"),
+                Path::new("out"),
+                Some(train),
+            )?;
             planform_bootstrap::finetune_config(
                 &cfg,
                 train,

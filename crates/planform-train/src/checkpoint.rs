@@ -17,11 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use planform_model::checkpoint::{read_header, save_weights};
 pub use planform_model::checkpoint::{
     checkpoint_name, resolve_checkpoint, FileDigest, VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION, LATEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE,
 };
+use planform_model::checkpoint::{read_header, save_weights};
 use planform_model::ModelConfig;
 use planform_optim::Optimizer;
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use planform_recipe::{
-    eval_table, list_recipes, run_recipe, split_assignment, Observer, Recipe, RunOptions,
+    eval_table, list_recipes, run_recipe, parse_overrides, Observer, Recipe, RunOptions,
     RunOutcome, StageAction, StageRecord,
 };
 
@@ -133,20 +133,24 @@ pub fn load(
     text_or_file: Result<&Path, (&str, &str)>,
     sets: &[String],
 ) -> Result<(Recipe, Vec<(String, String)>)> {
-    let mut recipe = match text_or_file {
+    let recipe = match text_or_file {
         Ok(path) => {
             Recipe::from_file(path).with_context(|| format!("loading recipe {}", path.display()))?
         }
         Err((text, origin)) => Recipe::from_toml_str(text, origin)?,
     };
-    let overrides = sets
-        .iter()
-        .map(|s| split_assignment(s))
-        .collect::<planform_recipe::Result<Vec<_>>>()?;
-    recipe
-        .apply(&overrides)
+    let parsed = parse_overrides(sets)?;
+    let recipe = recipe
+        .with_overrides(&parsed)
         .context("applying --set overrides")?;
-    Ok((recipe, overrides))
+    let recorded = parsed
+        .iter()
+        .map(|o| {
+            let (k, v) = o.origin.split_once('=').unwrap_or((&o.origin, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    Ok((recipe, recorded))
 }
 
 /// Runs a loaded recipe with progress bars; prints where the outputs are.

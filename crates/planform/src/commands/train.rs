@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use planform_core::overrides::Override;
+use planform_model::ModelSize;
 use planform_train::{ModelSpec, Progress, StartMode, TrainConfig};
 
 use crate::progress;
@@ -44,7 +46,8 @@ pub struct TrainArgs {
     /// Run directory (overrides `out_dir`).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
-    /// Model size: tiny, mini, s, m-s, l, xl-2 (overrides `model`).
+    /// Model: an encoder–decoder size (tiny, mini, s, m-s, l, xl-2) or a decoder-only
+    /// preset as `decoder-only:NAME` (tiny, mini, deep-thin, mobilellm-125m, …).
     #[arg(long)]
     pub model: Option<String>,
     /// Trace variant (overrides `trace.kind`).
@@ -83,57 +86,52 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The typed flags and `--set`s as overrides of one kind, so that the one override
+    /// path applies them together (a flag and a `--set` for the same field must agree).
+    fn overrides(&self) -> Result<Vec<Override>> {
+        let mut out = Vec::new();
+        let mut flag = |k: &str, v: Option<String>| -> Result<()> {
+            if let Some(v) = v {
+                out.push(Override::new(k, &v).map_err(|e| anyhow::anyhow!("{e}"))?);
+            }
+            Ok(())
+        };
+        flag("data_dir", self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())))?;
+        flag("out_dir", self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())))?;
+        if let Some(m) = &self.model {
+            match m.strip_prefix("decoder-only:") {
+                Some(preset) => flag("model.decoder-only.preset", Some(toml_str(preset)))?,
+                None => flag("model.size", Some(toml_str(m)))?,
+            }
+        }
+        flag("trace.kind", self.trace.map(|t| t.toml().to_string()))?;
+        flag("optim.warmup_steps", self.warmup.map(|v| v.to_string()))?;
+        flag("optim.total_steps", self.steps.map(|v| v.to_string()))?;
+        flag("optim.lr", self.lr.map(|v| format!("{v:e}")))?;
+        flag("batch.sequences", self.batch.map(|v| v.to_string()))?;
+        flag("seed", self.seed.map(|v| v.to_string()))?;
+        flag("device", self.device.as_deref().map(toml_str))?;
+        for s in &self.sets {
+            out.push(Override::parse(s).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        Ok(out)
+    }
+
     /// Resolves the config file and flags into one validated [`TrainConfig`].
     pub fn resolve(&self) -> Result<(TrainConfig, StartMode)> {
-        let mut cfg = match &self.config {
+        let base = match &self.config {
             Some(path) => TrainConfig::from_file(path)
                 .with_context(|| format!("loading config {}", path.display()))?,
             None => {
-                let (Some(data), Some(out)) = (&self.data, &self.out) else {
+                if self.data.is_none() || self.out.is_none() {
                     bail!("without --config, --data and --out are required");
-                };
-                let size = self.model.as_deref().unwrap_or("tiny");
-                let size = size
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--model {size}: {e}"))?;
-                TrainConfig::new(data, out, ModelSpec::Size(size))
+                }
+                TrainConfig::new("", "", ModelSpec::Size(ModelSize::Tiny))
             }
         };
-        let mut sets: Vec<(String, String)> = Vec::new();
-        let mut flag = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                sets.push((k.to_string(), v));
-            }
-        };
-        flag(
-            "data_dir",
-            self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())),
-        );
-        flag(
-            "out_dir",
-            self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())),
-        );
-        if self.config.is_some() {
-            flag("model.size", self.model.clone());
-        }
-        flag("trace.kind", self.trace.map(|t| t.toml().to_string()));
-        // Warm-up before the step count: each override is validated on its own.
-        flag("optim.warmup_steps", self.warmup.map(|v| v.to_string()));
-        flag("optim.total_steps", self.steps.map(|v| v.to_string()));
-        flag("optim.lr", self.lr.map(|v| format!("{v:e}")));
-        flag("batch.sequences", self.batch.map(|v| v.to_string()));
-        flag("seed", self.seed.map(|v| v.to_string()));
-        flag("device", self.device.clone());
-        for s in &self.sets {
-            let Some((k, v)) = s.split_once('=') else {
-                bail!("--set {s:?}: expected FIELD=VALUE");
-            };
-            sets.push((k.trim().to_string(), v.trim().to_string()));
-        }
-        for (k, v) in &sets {
-            cfg.set(k, v).with_context(|| format!("setting {k}={v}"))?;
-        }
-        cfg.validate().context("invalid training config")?;
+        let cfg = base
+            .with_overrides(&self.overrides()?)
+            .context("invalid training config")?;
         let start = if self.resume {
             StartMode::Resume
         } else if self.fresh {

@@ -29,7 +29,7 @@ use planform_eval::{
 };
 use planform_trace::rng::Rng;
 use planform_trace::vocab::{Vocabulary, BOS, EOS};
-use planform_train::{load_model_from_checkpoint, TrainError};
+use planform_model::{load_model as load_model_from_checkpoint, ModelError};
 use planform_viz::{render_viewer, Board, Search, ViewerInput, ViewerTask};
 
 use super::eval::ModeArg;
@@ -585,17 +585,17 @@ fn model_rights(
     let device = m.device.resolve().context("--device")?;
     let loaded = match load_model_from_checkpoint(ck, device) {
         Ok(l) => l,
-        Err(TrainError::NoCheckpoint(_)) => return Err(missing()),
+        Err(ModelError::NoCheckpoint(_)) => return Err(missing()),
         Err(e) => return Err(e).with_context(|| format!("loading checkpoint {}", ck.display())),
     };
     let ds = dataset.dir().display();
-    if loaded.config.vocab_size != vocab.len() || loaded.vocab.tokens != vocab.tokens() {
+    if loaded.config.vocab_size() != vocab.len() || loaded.vocab.tokens != vocab.tokens() {
         bail!(
             "checkpoint {} does not fit dataset {ds}: the model was trained on vocabulary \
              {:?} ({} tokens), the dataset has {:?} ({} tokens)",
             loaded.dir.display(),
             loaded.vocab.spec,
-            loaded.config.vocab_size,
+            loaded.config.vocab_size(),
             vocab.spec(),
             vocab.len()
         );
@@ -605,7 +605,10 @@ fn model_rights(
     let max_len = m.max_len.resolve(
         longest,
         &dataset.config().domain,
-        loaded.config.max_positions,
+        planform_eval::response_room(
+            &loaded.config,
+            dataset.manifest().split(split).lengths.prompt.max as usize,
+        ),
     );
     let sampler = planform_eval::sampler_name(&m.sampler);
     let mut cfg = SampleConfig::new(max_len);
