@@ -4,12 +4,14 @@
 //! - [`Recipe`] (the format, documented in [`recipe`]): `[data]` (a planform-data
 //!   generator config plus a dataset name), `[train]` (a planform-train config without
 //!   paths), one or more `[[eval]]` (planform-eval settings), optional `[bootstrap]`.
-//!   [`Recipe::set`] applies `--set section.field=value` overrides ([`overrides`]).
+//!   [`Recipe::with_overrides`] applies `--set section.field=value` overrides ([`overrides`]).
 //! - [`run_recipe`] runs the stages under a runs directory ([`Layout`]), skipping what is
 //!   already done ([`runner`] documents the rules) and recording each invocation.
 //! - [`report`]: [`ReportConfig`] names which runs form which paper claim;
 //!   [`build_report`] reads the runs, computes each claim's verdict from the numbers and
 //!   writes `README.md` with SVG figures.
+//! - [`sweep`]: a grid of recipe runs ([`sweep::Sweep`]), resumable, aggregated across seeds
+//!   with verdicts for stated claims (`planform sweep`).
 //! - [`DEMO_RECIPE`]: the built-in recipe of `planform demo`.
 
 pub mod bootstrap;
@@ -18,6 +20,7 @@ pub mod overrides;
 pub mod recipe;
 pub mod report;
 pub mod runner;
+pub mod sweep;
 
 pub use bootstrap::BootstrapSpec;
 pub use error::{RecipeError, Result};

@@ -32,6 +32,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Sample k responses per test task from a checkpoint and score them against A*.
     Eval(commands::eval::EvalArgs),
+    /// Export a decoder-only checkpoint as a Hugging Face Llama folder (config, safetensors, tokenizer).
+    Export(commands::export::ExportArgs),
     /// Measure throughput against the reference implementation (`bench gen`).
     Bench(commands::bench::BenchArgs),
     /// Searchformer bootstrapping: sample, keep the shortest optimal traces, fine-tune, repeat.
@@ -40,6 +42,8 @@ enum Command {
     View(commands::view::ViewArgs),
     /// Run a recipe (one TOML = one published method, end to end, resumable), or list them.
     Recipe(commands::recipe::RecipeArgs),
+    /// Run a study: a grid of recipe points (axes × seeds), resumable, aggregated across seeds.
+    Sweep(commands::sweep::SweepArgs),
     /// Write the report: planform's numbers beside the papers', a verdict per claim.
     Report(commands::report::ReportArgs),
     /// The main job on built-in defaults: small mazes, a tiny model trained on CPU, evaluated.
@@ -57,10 +61,12 @@ fn main() {
         Command::Plot(args) => commands::plot::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Bootstrap(args) => commands::bootstrap::run(args),
         Command::View(args) => commands::view::run(args),
         Command::Recipe(args) => commands::recipe::run(args),
+        Command::Sweep(args) => commands::sweep::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Demo(args) => commands::demo::run(args),
     };

@@ -308,9 +308,12 @@ impl TrainConfig {
             );
         }
         match &self.model {
-            ModelSpec::Custom(c) => c
-                .validate()
-                .map_err(|e| TrainError::invalid("model.custom", e.to_string()))?,
+            ModelSpec::Custom(c) => {
+                let mut c = c.clone();
+                c.vocab_size = c.vocab_size.max(1); // 0: the dataset's
+                c.validate()
+                    .map_err(|e| TrainError::invalid("model.custom", e.to_string()))?
+            }
             // Any vocabulary size: the dataset's replaces it.
             ModelSpec::DecoderOnly(d) => {
                 d.resolve(2)

@@ -21,7 +21,8 @@ pub enum ModelSpec {
     /// A named encoder–decoder size of planform-model (`tiny`, `mini`, `s`, `m-s`, `l`,
     /// `xl-2`).
     Size(ModelSize),
-    /// A full encoder–decoder config; its `vocab_size` must equal the dataset's.
+    /// A full encoder–decoder config; its `vocab_size` must equal the dataset's, or be 0
+    /// (take the dataset's).
     Custom(EncoderDecoderConfig),
     /// A decoder-only model: a preset with any field overridden.
     DecoderOnly(DecoderSpec),
@@ -36,6 +37,11 @@ impl ModelSpec {
                 .resolve(vocab_size)
                 .map_err(|e| TrainError::invalid("model.decoder-only", e.to_string()))?
                 .into(),
+            ModelSpec::Custom(cfg) if cfg.vocab_size == 0 => EncoderDecoderConfig {
+                vocab_size,
+                ..cfg.clone()
+            }
+            .into(),
             ModelSpec::Custom(cfg) => {
                 if cfg.vocab_size != vocab_size {
                     return Err(TrainError::invalid(
