@@ -1,4 +1,6 @@
-//! `planform bench`: throughput measurements set against the reference implementation.
+//! `planform bench`: throughput measurements set against the reference implementation. The
+//! measurements, reports and recorded figures live in the `planform-bench` crate; this module
+//! parses the flags ([`args`]), runs the library and prints or writes its reports.
 //!
 //! * `planform bench gen` — trace-generation throughput (tasks/s, tokens/s) for the paper's
 //!   maze and Sokoban settings, on one thread and on all cores, next to the Python
@@ -6,32 +8,25 @@
 //!   run, and to the recorded anchors; plus `planform_data::generate` end to end (Parquet,
 //!   zstd) and the dataset size per million tasks. See `docs/benchmarks.md`.
 //! * `planform bench train` — training throughput (real tokens/s) of the planform training
-//!   step, bucketed and reference-style random batches, next to PyTorch eager on the same
-//!   batch shapes (`bench/train_pytorch.py`), plus epoch padding with and without bucketing.
-//! * `planform bench decode` — batched KV-cached sampling throughput against one prompt at a
-//!   time and a PyTorch re-statement of the reference rollout loop (`bench/decode_pytorch.py`).
-//! * `planform bench cuda-check` — CUDA against CPU on the same weights (forward, cached
-//!   decoding, generate, one training step); `scripts/gpu-check.sh` runs it on a GPU machine.
+//!   step (either family), bucketed and reference-style random batches, next to PyTorch eager
+//!   on the same batch shapes (`bench/train_pytorch.py`), plus epoch padding with and without
+//!   bucketing.
+//! * `planform bench decode` — batched KV-cached sampling throughput (either family) against
+//!   one prompt at a time and a PyTorch re-statement of the reference rollout loop
+//!   (`bench/decode_pytorch.py`).
+//! * `planform bench cuda-check` — CUDA against CPU on the same weights, both families
+//!   (forward, cached decoding, generate, one training step); `scripts/gpu-check.sh` runs it
+//!   on a GPU machine.
 
-mod clock;
-mod common;
-mod cuda_check;
-mod decode;
-mod decode_report;
-mod gen;
-mod python;
-mod report;
-mod torch_py;
-mod train;
-mod train_report;
+mod args;
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
+use serde::Serialize;
 
-pub use cuda_check::CudaCheckArgs;
-pub use decode::DecodeBenchArgs;
-pub use gen::GenBenchArgs;
-pub use train::TrainBenchArgs;
+pub use args::{CudaCheckArgs, DecodeBenchArgs, GenBenchArgs, TrainBenchArgs};
 
 /// Arguments of `planform bench`.
 #[derive(Debug, Args)]
@@ -56,10 +51,50 @@ pub enum BenchCommand {
 
 /// Runs `planform bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut progress = |line: &str| eprintln!("{line}");
     match args.what {
-        BenchCommand::Gen(a) => gen::run(a),
-        BenchCommand::Train(a) => train::run(a),
-        BenchCommand::Decode(a) => decode::run(a),
-        BenchCommand::CudaCheck(a) => cuda_check::run(a),
+        BenchCommand::Gen(a) => {
+            let report = planform_bench::run_gen(&a.config(command), &mut progress)?;
+            emit(&report.markdown(), &report, a.out.as_deref())
+        }
+        BenchCommand::Train(a) => {
+            let report = planform_bench::run_train(&a.config(command)?, &mut progress)?;
+            emit(&report.markdown(), &report, a.out.as_deref())
+        }
+        BenchCommand::Decode(a) => {
+            let report = planform_bench::run_decode(&a.config(command)?, &mut progress)?;
+            emit(&report.markdown(), &report, a.out.as_deref())
+        }
+        BenchCommand::CudaCheck(a) => cuda_check(&a),
+    }
+}
+
+/// Prints the markdown report; with `--out FILE`, writes it there and the JSON next to it.
+fn emit<R: Serialize>(markdown: &str, report: &R, out: Option<&Path>) -> Result<()> {
+    println!("{markdown}");
+    if let Some(path) = out {
+        let json = planform_bench::write_report(path, markdown, report)?;
+        eprintln!("wrote {} and {}", path.display(), json.display());
+    }
+    Ok(())
+}
+
+/// Runs `planform bench cuda-check`: one line per check, the JSON with `--out`, an error
+/// naming the failed checks.
+fn cuda_check(a: &CudaCheckArgs) -> Result<()> {
+    let report = planform_bench::run_cuda_check(&a.config(), &mut |c| {
+        let verdict = if c.pass { "PASS" } else { "FAIL" };
+        println!("{verdict} {}: {}", c.name, c.detail);
+    });
+    if let Some(path) = &a.out {
+        let json = serde_json::to_string_pretty(&report)?;
+        planform_bench::write_atomic(path, json.as_bytes())?;
+    }
+    if report.passed {
+        println!("all checks passed on {}", report.device);
+        Ok(())
+    } else {
+        Err(anyhow!("failed: {:?}", report.failed()))
     }
 }
