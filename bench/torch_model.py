@@ -2,7 +2,7 @@
 `planform bench decode` (`bench/train_pytorch.py`, `bench/decode_pytorch.py`).
 
 The model itself is not defined here: it is the PyTorch re-implementation of the Searchformer
-encoder-decoder in `crates/planform-train/scripts/bench_pytorch.py` (written from the
+encoder-decoder in `bench/searchformer_torch.py` (written from the
 reference architecture description: pre-RMSNorm, interleaved RoPE in self-attention only,
 SDPA, SwiGLU, no biases, unmasked encoder self-attention, masked cross-attention). This module
 loads that file by path so that both comparison scripts time exactly that model.
@@ -14,11 +14,11 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MODEL_FILE = os.path.join(ROOT, "crates", "planform-train", "scripts", "bench_pytorch.py")
+MODEL_FILE = os.path.join(HERE, "searchformer_torch.py")
 
 
 def load_model_module():
-    """Imports `bench_pytorch.py` (the model classes) as a module."""
+    """Imports `searchformer_torch.py` (the model classes) as a module."""
     if not os.path.isfile(MODEL_FILE):
         sys.exit(f"model definition not found: {MODEL_FILE}")
     spec = importlib.util.spec_from_file_location("planform_bench_pytorch_model", MODEL_FILE)

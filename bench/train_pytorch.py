@@ -14,7 +14,7 @@ backward + `torch.optim.AdamW` step for every batch after the warm-up ones. Batc
 on the host before timing (as a DataLoader's workers would) and moved to the device inside
 each step. Prints one JSON line.
 
-The model is `crates/planform-train/scripts/bench_pytorch.py` (see `bench/torch_model.py`).
+The model is `bench/searchformer_torch.py` (see `bench/torch_model.py`).
 """
 import argparse
 import time
