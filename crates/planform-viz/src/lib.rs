@@ -23,7 +23,8 @@ pub mod svg;
 pub mod text;
 pub mod viewer;
 
-pub use board::{Board, Cell, SokobanBoard};
+pub use board::{Board, Cell};
+pub use planform_trace::sokoban::SokobanLevel;
 pub use check::{check_plan, move_string, PlanCheck, StepStatus};
 pub use error::{Error, Result};
 pub use plot::{plot_metrics, PlotFormat, PlotOptions};

@@ -84,15 +84,11 @@ impl Search {
         match trace {
             TaskTrace::Maze(t) => Search::from_maze_trace(t),
             TaskTrace::Sokoban(t) => {
-                let on_dock = |p: &Pos| match board {
-                    Board::Sokoban(s) => s.is_dock(*p),
-                    Board::Maze(_) => false,
-                };
                 Search::from_trace(t, |s| {
                     let mut boxes: Vec<Cell> = s
                         .boxes
                         .iter()
-                        .filter(|b| !on_dock(b))
+                        .filter(|b| !board.is_dock(**b))
                         .map(|&b| Cell::from(b))
                         .collect();
                     // Reference clause order: sorted by the string "x-y".

@@ -312,7 +312,7 @@ fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search
                 );
             }
             for b in s.boxes() {
-                let fill = if s.is_dock(*b) {
+                let fill = if board.is_dock(*b) {
                     color::BOX_DOCKED
                 } else {
                     color::BOX
