@@ -15,7 +15,6 @@ use planform_trace::sokoban::SokobanLevel;
 use planform_trace::task::Task;
 use serde::Serialize;
 
-
 /// A cell with signed coordinates: a model's response may name cells outside
 /// the board (or negative ones), which must still be representable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]

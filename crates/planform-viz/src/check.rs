@@ -155,8 +155,9 @@ fn check_sokoban(board: &Board, s: &SokobanLevel, plan: &[Cell]) -> PlanCheck {
         steps.push(status);
         box_frames.push(sorted(&boxes));
     }
-    let solved =
-        !plan.is_empty() && steps.iter().all(|s| s.is_ok()) && boxes.iter().all(|&b| board.is_dock(b));
+    let solved = !plan.is_empty()
+        && steps.iter().all(|s| s.is_ok())
+        && boxes.iter().all(|&b| board.is_dock(b));
     PlanCheck {
         steps,
         solved,

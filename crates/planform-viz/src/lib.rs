@@ -6,7 +6,9 @@
 //!   A* close order and the plan as a polyline (invalid model steps in red);
 //! * [`plot`]: training curves from metrics JSONL files (SVG or PNG);
 //! * [`viewer`]: one self-contained HTML file animating A* and model traces
-//!   side by side.
+//!   side by side;
+//! * [`escape`]: the one HTML and Markdown escaper (also used by the recipe
+//!   report).
 //!
 //! Inputs are a [`Board`] (a maze task or a Sokoban level) and a [`Search`]
 //! (trace clauses + plan), built from typed A* traces or parsed leniently from
@@ -16,6 +18,7 @@ pub mod board;
 pub mod check;
 pub mod color;
 pub mod error;
+pub mod escape;
 pub mod io;
 pub mod plot;
 pub mod search;
@@ -24,9 +27,9 @@ pub mod text;
 pub mod viewer;
 
 pub use board::{Board, Cell};
-pub use planform_trace::sokoban::SokobanLevel;
 pub use check::{check_plan, move_string, PlanCheck, StepStatus};
 pub use error::{Error, Result};
+pub use planform_trace::sokoban::SokobanLevel;
 pub use plot::{plot_metrics, PlotFormat, PlotOptions};
 pub use search::{Clause, ParseIssue, Search};
 pub use svg::{render_svg, SvgOptions};

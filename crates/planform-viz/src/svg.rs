@@ -36,21 +36,9 @@ impl Default for SvgOptions {
     }
 }
 
-/// XML-escapes text content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// XML-escapes text content and attribute values (the crate's one HTML
+/// escaper, [`crate::escape::html`], under its older name).
+pub use crate::escape::html as escape;
 
 struct Layout {
     cell: f64,

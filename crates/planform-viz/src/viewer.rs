@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::board::{Board, Cell};
 use crate::check::{check_plan, StepStatus};
 use crate::color;
+use crate::escape::html;
 use crate::search::Search;
-use crate::svg::escape;
 
 const TEMPLATE: &str = include_str!("../assets/viewer.html");
 
@@ -232,7 +232,7 @@ pub fn render_viewer(input: &ViewerInput) -> String {
     fill(
         TEMPLATE,
         &[
-            ("__PF_TITLE__", &escape(&input.title)),
+            ("__PF_TITLE__", &html(&input.title)),
             ("__PF_DATA__", &script_safe(&json)),
         ],
     )
