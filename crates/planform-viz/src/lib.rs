@@ -8,13 +8,15 @@
 //! * [`viewer`]: one self-contained HTML file animating A* and model traces
 //!   side by side;
 //! * [`escape`]: the one HTML and Markdown escaper (also used by the recipe
-//!   report).
+//!   report);
+//! * [`browser`]: headless Chromium (DOM dumps, screenshots) for tests.
 //!
 //! Inputs are a [`Board`] (a maze task or a Sokoban level) and a [`Search`]
 //! (trace clauses + plan), built from typed A* traces or parsed leniently from
 //! a model's token strings.
 
 pub mod board;
+pub mod browser;
 pub mod check;
 pub mod color;
 pub mod error;

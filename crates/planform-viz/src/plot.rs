@@ -20,7 +20,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::{commit, temp_sibling, write_atomic};
+use crate::io::{write_atomic, write_atomic_with};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,19 +226,12 @@ pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOption
             }
             write_atomic(out, svg.as_bytes())
         }
-        PlotFormat::Png => {
-            let tmp = temp_sibling(out);
-            let res = (|| {
-                let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-                draw(&root, &loss, &acc, opts)?;
-                root.present().map_err(plot_err)
-            })();
-            if let Err(e) = res {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            commit(&tmp, out)
-        }
+        // The backend writes the file itself: to a guarded temporary sibling.
+        PlotFormat::Png => write_atomic_with(out, |tmp| {
+            let root = BitMapBackend::new(tmp, size).into_drawing_area();
+            draw(&root, &loss, &acc, opts)?;
+            root.present().map_err(plot_err)
+        }),
     }
 }
 

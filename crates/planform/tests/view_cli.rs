@@ -2,14 +2,13 @@
 //! trained for two steps, responses saved by `planform eval`, the no-model mode (maze and
 //! Sokoban), bad inputs, and the written page loaded in headless Chromium (the JS must run
 //! and the screenshot must show the boards). The browser part is skipped, with a printed
-//! reason, when /usr/bin/chromium is absent.
+//! reason, when no browser is installed (planform-viz's `browser` finds it).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
+use planform_viz::browser::{file_url, Chromium};
 use planform_viz::color::{RAMP, WALL};
 
 fn planform(args: &[&str]) -> Output {
@@ -91,65 +90,21 @@ fn gen_maze(dir: &Path, size: &str, n: &str, seed: &str) {
     ]);
 }
 
-/// The browser; `PLANFORM_CHROMIUM` overrides the path (e.g. to check the skip).
-fn chromium_path() -> Option<String> {
-    let p = std::env::var("PLANFORM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if Path::new(&p).exists() {
-        Some(p)
-    } else {
-        println!("SKIPPED browser checks: {p} is absent (apt-get install -y chromium)");
-        None
-    }
-}
-
-/// Runs headless Chromium (flags as in planform-viz's browser test); returns stdout.
-fn chromium(browser: &str, profile: &Path, extra: &[&str]) -> String {
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            assert!(status.success(), "chromium exited with {status}");
-            break;
+/// The shared headless browser (planform-viz), or `None` with a printed reason.
+fn browser() -> Option<Chromium> {
+    match Chromium::find() {
+        Ok(b) => Some(b),
+        Err(why) => {
+            println!("SKIPPED browser checks: {why}");
+            None
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    reader.join().expect("stdout reader")
 }
 
 /// Loads `page#task=K&autoplay-end` and checks the JS marker for `steps`; returns the DOM.
-fn check_marker(browser: &str, profile: &Path, page: &Path, task: usize, steps: usize) -> String {
-    let url = format!("file://{}#task={task}&autoplay-end", page.display());
-    let dom = chromium(browser, profile, &["--dump-dom", &url]);
+fn check_marker(browser: &Chromium, page: &Path, task: usize, steps: usize) -> String {
+    let url = file_url(page, Some(&format!("task={task}&autoplay-end")));
+    let dom = browser.dump_dom(&url).expect("chromium --dump-dom");
     assert!(
         dom.contains(&format!("<title>planform-viewer:ready:{steps}</title>")),
         "{}: task {task}: JS marker for {steps} steps missing:\n{dom:.3000}",
@@ -166,17 +121,11 @@ fn rgb(hex: &str) -> [u8; 3] {
 /// Screenshots `page#fragment` and checks that it shows boards: many colours, walls, and
 /// closed cells shaded with the first ramp colour. Copies it to `$PLANFORM_VIEW_SHOTS/name`
 /// when that variable is set (to look at it).
-fn check_screenshot(browser: &str, profile: &Path, page: &Path, fragment: &str, name: &str) {
+fn check_screenshot(browser: &Chromium, page: &Path, fragment: &str, name: &str) {
     let shot = page.with_file_name(name);
-    chromium(
-        browser,
-        profile,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,760",
-            &format!("file://{}#{fragment}", page.display()),
-        ],
-    );
+    browser
+        .screenshot(&file_url(page, Some(fragment)), &shot, (1200, 760))
+        .expect("chromium --screenshot");
     let bytes = std::fs::read(&shot).expect("screenshot written");
     assert!(bytes.len() > 10_000, "{name}: only {} bytes", bytes.len());
     let mut reader = png::Decoder::new(bytes.as_slice())
@@ -449,12 +398,11 @@ fn model_and_saved_responses() {
     fails(&view_bad, "no responses in the file");
     assert!(!out.exists(), "no page written on errors");
 
-    let Some(browser) = chromium_path() else {
+    let Some(browser) = browser() else {
         return;
     };
-    let profile = tmp.path().join("profile");
     for (task, l) in lines.iter().enumerate() {
-        let dom = check_marker(&browser, &profile, &page, task, num(l, "steps"));
+        let dom = check_marker(&browser, &page, task, num(l, "steps"));
         let flag = |name: &str, v: &str| {
             format!(
                 "{name}<span class=\"badge {}\">",
@@ -471,7 +419,7 @@ fn model_and_saved_responses() {
         );
         assert!(dom.contains("model step 2"), "model label not shown");
     }
-    check_screenshot(&browser, &profile, &page, "step=12", "model.png");
+    check_screenshot(&browser, &page, "step=12", "model.png");
 }
 
 #[test]
@@ -583,14 +531,12 @@ fn astar_only_maze_and_sokoban() {
         "missing.jsonl",
     );
 
-    let Some(browser) = chromium_path() else {
+    let Some(browser) = browser() else {
         return;
     };
-    let profile = tmp.path().join("profile");
-    check_marker(&browser, &profile, &page, 3, num(&lines[3], "steps"));
+    check_marker(&browser, &page, 3, num(&lines[3], "steps"));
     let dom = check_marker(
         &browser,
-        &profile,
         &sok_page,
         1,
         num(&sok_lines[1], "steps"),
@@ -599,6 +545,6 @@ fn astar_only_maze_and_sokoban() {
         dom.contains("A* nondeterministic (seed 0)"),
         "label not shown"
     );
-    check_screenshot(&browser, &profile, &page, "step=9", "astar.png");
-    check_screenshot(&browser, &profile, &sok_page, "step=6", "sokoban.png");
+    check_screenshot(&browser, &page, "step=9", "astar.png");
+    check_screenshot(&browser, &sok_page, "step=6", "sokoban.png");
 }
