@@ -35,7 +35,7 @@ pub use check::{check_plan, move_string, PlanCheck, StepStatus};
 pub use error::{Error, Result};
 pub use planform_trace::sokoban::SokobanLevel;
 pub use plot::{plot_labeled, plot_metrics, PlotFormat, PlotOptions};
-pub use search::{Clause, ParseIssue, Search};
+pub use search::{Clause, ParseIssue, RawTokens, Search};
 pub use svg::{render_svg, SvgOptions};
 pub use text::{render_board, render_listing, TextOptions};
 pub use viewer::{render_viewer, ViewerInput, ViewerTask};

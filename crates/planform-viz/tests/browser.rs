@@ -74,10 +74,62 @@ fn viewer_runs_in_chromium() {
         dom.contains("plan 10/10 (5,4) ok"),
         "final A* plan step not shown"
     );
+    // Grid coordinates around each board: x 0..9 on top, y 0..9 on the left.
+    for i in 0..10 {
+        assert!(
+            dom.contains(&format!(r#"<span class="ax ax-x" data-x="{i}""#)),
+            "no x label {i}"
+        );
+        assert!(
+            dom.contains(&format!(r#"<span class="ax ax-y" data-y="{i}""#)),
+            "no y label {i}"
+        );
+    }
+    assert!(dom.contains(r#"id="axes-0""#) && dom.contains(r#"id="axes-1""#));
+    // The raw tokens, with the last plan step (`plan 5 4`) highlighted at the end.
+    assert!(dom.contains(r#"id="tokens-0""#) && dom.contains(r#"id="tokens-1""#));
+    let panel = &dom[dom.find(r#"id="tokens-0""#).unwrap()..];
+    let panel = &panel[..panel.find("</div>").unwrap()];
+    let cur: Vec<&str> = panel
+        .split(r#"<span class="tok cur">"#)
+        .skip(1)
+        .map(|t| t.split('<').next().unwrap())
+        .collect();
+    assert_eq!(cur, ["plan", "5", "4"], "highlighted tokens");
+    assert_eq!(
+        panel.matches(r#"class="tok"#).count(),
+        150 + 30,
+        "every A* token shown"
+    );
+    assert!(dom.contains("180 raw tokens; shown: tokens 177"));
+    // Mid-trace the highlight is the current clause (clause #2: `create 1 … c… c…`).
+    let mid = browser.dump_dom(&file_url(&page, Some("step=3"))).unwrap();
+    let panel = &mid[mid.find(r#"id="tokens-0""#).unwrap()..];
+    let panel = &panel[..panel.find("</div>").unwrap()];
+    assert_eq!(
+        panel.matches(r#"<span class="tok cur">"#).count(),
+        5,
+        "one maze clause"
+    );
+    assert_eq!(
+        panel.matches(r#"<span class="tok done">"#).count(),
+        10,
+        "two clauses before"
+    );
+    assert!(dom.contains(r#"id="lg-start""#) && dom.contains(r#"id="lg-goal""#));
     let dom = browser
         .dump_dom(&file_url(&page, Some("task=1&autoplay-end")))
         .unwrap();
     assert!(dom.contains(&format!("<title>planform-viewer:ready:{sok_steps}</title>")));
+    // The Sokoban legend names the objects with their own glyphs.
+    for id in ["lg-worker", "lg-box", "lg-dock", "lg-box-on-dock"] {
+        assert!(dom.contains(&format!(r#"id="{id}""#)), "legend lacks {id}");
+    }
+    // The raw-token panel can be hidden.
+    let hidden = browser
+        .dump_dom(&file_url(&page, Some("notokens")))
+        .unwrap();
+    assert!(hidden.contains(r#"<body class="notokens">"#));
 
     // Screenshot mid-trace: closed cells shaded on the ramp, walls drawn.
     let shot = dir.path().join("shot.png");

@@ -258,7 +258,7 @@ fn sokoban_legend_names_boxes_and_docks_with_their_own_glyphs() {
     assert!(!svg.contains(&format!(
         r#"fill="none" stroke="{DOCK}" stroke-width="2.5""#
     )));
-    assert!(svg.contains(&format!(r#"class="box-on-dock" "#)));
+    assert!(svg.contains(r#"class="box-on-dock" "#));
     assert!(svg.contains(&format!(r#"fill="{BOX_DOCKED}""#)));
     assert_eq!(
         svg.matches(r#"class="box" "#).count(),
