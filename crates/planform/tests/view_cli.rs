@@ -216,12 +216,15 @@ fn model_and_saved_responses() {
         assert!(num(l, "length") >= 2);
     }
 
-    // Rows picked by --index draw the same sampler streams as the first-N selection.
+    // Rows picked by --index (positions in the same --tasks selection) draw the same
+    // sampler streams.
     let picked = ok(&[
         &[
             "view",
             "--checkpoint",
             s(&run),
+            "--tasks",
+            "3",
             "--index",
             "2,0",
             "--device",
@@ -255,17 +258,16 @@ fn model_and_saved_responses() {
     let fast = std::fs::read_to_string(&fast_page).unwrap();
     assert!(fast.contains("fast mode, greedy"), "note missing");
 
-    // The same responses, saved by `planform eval` (sample 0 of each task), give the
-    // same scores and trace lengths.
+    // The same responses, saved by `planform eval --tasks 3` (sample 0 of each task), are
+    // for the same tasks and give the same scores and trace lengths.
     let eval = tmp.path().join("eval");
     ok(&[
         &[
             "eval",
             "--checkpoint",
             s(&run),
-            // Every test task (eval picks its tasks by hashed id; view shows them by id).
             "--tasks",
-            "1000",
+            "3",
             "-k",
             "2",
             "--device",
@@ -289,6 +291,17 @@ fn model_and_saved_responses() {
         s(&saved_page),
     ]);
     assert_eq!(without_task(&saved), all);
+    let eval_ids: std::collections::BTreeSet<String> = std::fs::read_to_string(&responses)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    let view_ids: std::collections::BTreeSet<String> =
+        lines.iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(
+        view_ids, eval_ids,
+        "view --tasks 3 shows eval --tasks 3's tasks"
+    );
     // Sample 1 of task row 1 exists too.
     ok(&[
         "view",
@@ -296,6 +309,8 @@ fn model_and_saved_responses() {
         s(&responses),
         "--data",
         s(&data),
+        "--tasks",
+        "3",
         "--index",
         "1",
         "--sample",
@@ -348,7 +363,7 @@ fn model_and_saved_responses() {
             "-o",
             o,
         ],
-        "--index 99: split `test`",
+        "--index 99: the evaluation selection (--tasks 10) of split `test`",
     );
     fails(
         &[
@@ -393,6 +408,40 @@ fn model_and_saved_responses() {
     fails(
         &view_bad,
         "token \"zzz\" is not in the dataset's vocabulary",
+    );
+    // A response with clauses but no readable plan: the scorer reads 0 and 0 (as eval),
+    // the summary line gives the page's counts too.
+    let mut broken = first.clone();
+    broken["tokens"] = serde_json::json!("bos create 0 0 c0 c2 close 0 0 c0 c2 plan 0 eos");
+    broken["correct"] = serde_json::json!(false);
+    broken["optimal"] = serde_json::json!(false);
+    broken["sample"] = serde_json::json!(0);
+    write_bad(broken.to_string());
+    let out_broken = tmp.path().join("broken.html");
+    let shown = ok(&[
+        "view",
+        "--responses",
+        s(&bad),
+        "--data",
+        s(&data),
+        "-o",
+        s(&out_broken),
+    ]);
+    let l = &summary(&shown)[0];
+    assert_eq!(
+        (num(l, "trace"), num(l, "clauses"), num(l, "plan")),
+        (10, 2, 0),
+        "{shown}"
+    );
+    assert_eq!(
+        (num(l, "scored_trace"), num(l, "scored_plan")),
+        (0, 0),
+        "{shown}"
+    );
+    let broken_page = std::fs::read_to_string(&out_broken).unwrap();
+    assert!(
+        broken_page.contains(r#""trace_tokens":10"#),
+        "the page shows the same 10 tokens"
     );
     write_bad(String::new());
     fails(&view_bad, "no responses in the file");
@@ -442,6 +491,15 @@ fn astar_only_maze_and_sokoban() {
     let out = ok(&args);
     let lines = summary(&out);
     assert_eq!(lines.len(), 4, "{out}");
+    // The tasks `planform eval --tasks 4` evaluates, in id order.
+    let ds = planform_data::Dataset::open(&maze).unwrap();
+    let want: Vec<String> = planform_eval::hashed_examples(&ds, planform_data::Split::Test, 4)
+        .unwrap()
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    let got: Vec<String> = lines.iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(got, want);
     for l in &lines {
         // Nondeterministic A* is optimal, like the deterministic run.
         assert_eq!(
@@ -455,6 +513,13 @@ fn astar_only_maze_and_sokoban() {
         let det = num(l, "astar_trace") / 5 + num(l, "astar_plan");
         let nondet = num(l, "trace") / 5 + num(l, "plan");
         assert_eq!(num(l, "steps"), det.max(nondet), "{l:?}");
+        assert_eq!(num(l, "clauses") * 5, num(l, "trace"), "{l:?}");
+        assert_eq!(num(l, "astar_clauses") * 5, num(l, "astar_trace"), "{l:?}");
+        // A* responses parse both ways alike.
+        assert_eq!(
+            (l["trace"].clone(), l["plan"].clone()),
+            (l["scored_trace"].clone(), l["scored_plan"].clone())
+        );
     }
     // Deterministic for a seed: the same bytes again.
     let first = std::fs::read(&page).unwrap();
@@ -515,6 +580,32 @@ fn astar_only_maze_and_sokoban() {
         &["view", "--data", s(&maze), "--index", "1000", "-o", o],
         "--index 1000",
     );
+    // A write that fails (the output is a non-empty directory) leaves no temporary file,
+    // for `view` and for `show --svg`.
+    let blocked = tmp.path().join("blocked");
+    std::fs::create_dir_all(blocked.join("inner")).unwrap();
+    fails(
+        &[
+            "view",
+            "--data",
+            s(&maze),
+            "--tasks",
+            "1",
+            "-o",
+            s(&blocked),
+        ],
+        "writing",
+    );
+    fails(
+        &["show", "--data", s(&maze), "--svg", s(&blocked)],
+        "writing",
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let nowhere = tmp.path().join("nowhere");
     fails(&["view", "--data", s(&nowhere), "-o", o], "opening dataset");
     let missing = tmp.path().join("missing.jsonl");
@@ -535,12 +626,7 @@ fn astar_only_maze_and_sokoban() {
         return;
     };
     check_marker(&browser, &page, 3, num(&lines[3], "steps"));
-    let dom = check_marker(
-        &browser,
-        &sok_page,
-        1,
-        num(&sok_lines[1], "steps"),
-    );
+    let dom = check_marker(&browser, &sok_page, 1, num(&sok_lines[1], "steps"));
     assert!(
         dom.contains("A* nondeterministic (seed 0)"),
         "label not shown"
