@@ -32,7 +32,7 @@ fn main() -> Result<()> {
     );
     let sok_json: serde_json::Value =
         serde_json::from_str(include_str!("../tests/data/sokoban-7722.json")).expect("fixture");
-    let sok = Board::Sokoban(SokobanBoard::from_level(
+    let sok = Board::Sokoban(SokobanLevel::from_ascii(
         sok_json["level"].as_str().unwrap_or_default(),
     )?);
     let toks: Vec<&str> = ["reasoning", "plan"]

@@ -12,7 +12,9 @@
 use planform_trace::grid::Pos;
 use serde::Serialize;
 
-use crate::board::{Board, Cell, SokobanBoard};
+use planform_trace::sokoban::SokobanLevel;
+
+use crate::board::{Board, Cell};
 
 /// What is wrong with one plan step (relative to the previous one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -102,10 +104,10 @@ pub fn check_plan(board: &Board, plan: &[Cell]) -> PlanCheck {
     }
 }
 
-fn check_sokoban(board: &Board, s: &SokobanBoard, plan: &[Cell]) -> PlanCheck {
+fn check_sokoban(board: &Board, s: &SokobanLevel, plan: &[Cell]) -> PlanCheck {
     let mut worker = s.worker();
     let mut boxes: Vec<Pos> = s.boxes().to_vec();
-    let free = |p: Pos, boxes: &[Pos]| !s.is_wall(p) && !boxes.contains(&p);
+    let free = |p: Pos, boxes: &[Pos]| !board.is_wall(p) && !boxes.contains(&p);
     let step_to = |p: Pos, dx: i64, dy: i64| board.pos(Cell::new(p.x as i64 + dx, p.y as i64 + dy));
     let mut steps = Vec::with_capacity(plan.len());
     let mut box_frames = Vec::with_capacity(plan.len());
@@ -117,7 +119,7 @@ fn check_sokoban(board: &Board, s: &SokobanBoard, plan: &[Cell]) -> PlanCheck {
     for (i, &c) in plan.iter().enumerate() {
         let status = match board.pos(c) {
             None => StepStatus::OffBoard,
-            Some(p) if s.is_wall(p) => StepStatus::Wall,
+            Some(p) if board.is_wall(p) => StepStatus::Wall,
             Some(p) if i == 0 => {
                 if p == s.worker() {
                     StepStatus::Ok
@@ -131,7 +133,7 @@ fn check_sokoban(board: &Board, s: &SokobanBoard, plan: &[Cell]) -> PlanCheck {
                 let (dx, dy) = (c.x - plan[i - 1].x, c.y - plan[i - 1].y);
                 match step_to(worker, dx, dy) {
                     None => StepStatus::Blocked,
-                    Some(next) if s.is_wall(next) => StepStatus::Blocked,
+                    Some(next) if board.is_wall(next) => StepStatus::Blocked,
                     Some(next) => {
                         if let Some(k) = boxes.iter().position(|&b| b == next) {
                             match step_to(next, dx, dy) {
@@ -153,8 +155,9 @@ fn check_sokoban(board: &Board, s: &SokobanBoard, plan: &[Cell]) -> PlanCheck {
         steps.push(status);
         box_frames.push(sorted(&boxes));
     }
-    let solved =
-        !plan.is_empty() && steps.iter().all(|s| s.is_ok()) && boxes.iter().all(|&b| s.is_dock(b));
+    let solved = !plan.is_empty()
+        && steps.iter().all(|s| s.is_ok())
+        && boxes.iter().all(|&b| board.is_dock(b));
     PlanCheck {
         steps,
         solved,
@@ -231,7 +234,7 @@ mod tests {
 
     #[test]
     fn sokoban_simulation_and_moves() {
-        let s = SokobanBoard::from_level("#####\n#@$.#\n#####").unwrap();
+        let s = SokobanLevel::from_ascii("#####\n#@$.#\n#####").unwrap();
         let b = Board::Sokoban(s);
         let push = cells(&[(1, 1), (2, 1)]);
         let c = check_plan(&b, &push);

@@ -32,9 +32,9 @@ pub enum Error {
     /// The plotting backend failed (e.g. no usable system font for PNG text).
     #[error("plotting failed: {0}")]
     Plot(String),
-    /// A Sokoban board (ASCII level or prompt tokens) is malformed.
-    #[error("invalid Sokoban board: {0}")]
-    Board(String),
+    /// Headless Chromium failed (see [`crate::browser`]).
+    #[error("browser: {0}")]
+    Browser(String),
     /// Error from `planform-trace` (e.g. an invalid maze task).
     #[error(transparent)]
     Trace(#[from] planform_trace::error::Error),

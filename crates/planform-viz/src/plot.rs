@@ -10,6 +10,17 @@
 //! (`eval.seq_accuracy`), so train and eval records stay apart. Empty lines are
 //! skipped; anything else that is not such an object is an error naming
 //! `file:line`.
+//!
+//! Styles: with several runs, each run has its own colour (10 distinguishable
+//! colours, Tableau 10; runs 11 to 20 reuse them with triangle markers, 21 to
+//! 30 with crosses, and so on) and each field its own dash pattern (training
+//! fields first: `loss` solid, then dashed, dotted, ...); every curve is named
+//! `<run>: <field>`. A run is named by the label given to
+//! [`plot_labeled`], else by its file: the file stem, or for a
+//! `metrics.jsonl` the run directory (`runs/a/metrics.jsonl` and
+//! `runs/a/train/metrics.jsonl` are both `a`). A single run colours its
+//! fields. The loss panel's log axis follows the tick rule of
+//! [`crate::ticks`], so it always carries at least three labelled ticks.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -20,7 +31,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::{commit, temp_sibling, write_atomic};
+use crate::io::{write_atomic, write_atomic_with};
+use crate::legend::{self, Glyph};
+pub use crate::legend::{DASHES, PALETTE};
+use crate::ticks::{log_ticks, tick_labels};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +52,8 @@ pub struct PlotOptions {
     pub width: u32,
     /// Image height in pixels. Default 720.
     pub height: u32,
-    /// Logarithmic y axis on the loss panel. Default `true`.
+    /// Logarithmic y axis on the loss panel (ticks: [`crate::ticks::log_ticks`]).
+    /// Default `true`.
     pub log_loss: bool,
     /// Title above the panels. Default `None`.
     pub title: Option<String>,
@@ -88,17 +103,31 @@ pub fn panel_of(field: &str) -> Option<Panel> {
     }
 }
 
-fn run_name(path: &Path) -> String {
+/// Directory names that say which stage wrote a metrics file, not which run.
+const STAGE_DIRS: [&str; 4] = ["train", "eval", "bootstrap", "logs"];
+
+/// The run a metrics file belongs to: its stem, or for `metrics.jsonl` the
+/// nearest enclosing directory that is not a stage directory (`train`, ...).
+pub fn run_name(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if stem == "metrics" {
-        if let Some(dir) = path.parent().and_then(|p| p.file_name()) {
-            return dir.to_string_lossy().into_owned();
-        }
+    if stem != "metrics" {
+        return stem;
     }
-    stem
+    let dirs: Vec<String> = path
+        .ancestors()
+        .skip(1)
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .take(3)
+        .collect();
+    dirs.iter()
+        .find(|d| !STAGE_DIRS.contains(&d.as_str()))
+        .or(dirs.first())
+        .cloned()
+        .unwrap_or(stem)
 }
 
 /// Reads one metrics file.
@@ -152,16 +181,33 @@ pub fn read_metrics(path: &Path) -> Result<Run> {
 }
 
 /// Reads metrics files and draws the loss and accuracy panels to `out`
-/// (written atomically). Runs are overlaid, one colour per (run, field).
+/// (written atomically). Runs are overlaid and named by their files (see the
+/// module docs for names and styles).
 pub fn plot_metrics<P: AsRef<Path>>(
     paths: &[P],
     out: &Path,
     format: PlotFormat,
     opts: &PlotOptions,
 ) -> Result<()> {
-    let mut runs = Vec::with_capacity(paths.len());
-    for p in paths {
-        runs.push(read_metrics(p.as_ref())?);
+    let labeled: Vec<(String, &Path)> = paths
+        .iter()
+        .map(|p| (run_name(p.as_ref()), p.as_ref()))
+        .collect();
+    plot_labeled(&labeled, out, format, opts)
+}
+
+/// [`plot_metrics`] with a legend label per file (e.g. the recipe run name).
+pub fn plot_labeled<S: AsRef<str>, P: AsRef<Path>>(
+    inputs: &[(S, P)],
+    out: &Path,
+    format: PlotFormat,
+    opts: &PlotOptions,
+) -> Result<()> {
+    let mut runs = Vec::with_capacity(inputs.len());
+    for (label, p) in inputs {
+        let mut run = read_metrics(p.as_ref())?;
+        run.name = label.as_ref().to_string();
+        runs.push(run);
     }
     // Disambiguate equal run names.
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -175,37 +221,80 @@ pub fn plot_metrics<P: AsRef<Path>>(
     plot_runs(&runs, out, format, opts)
 }
 
-type Series<'a> = (String, &'a [(f64, f64)]);
+/// One curve: its legend name, points and style.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve<'a> {
+    /// `<run>: <field>`.
+    pub name: String,
+    /// The run's name.
+    pub run: String,
+    /// The field (series) name.
+    pub field: String,
+    /// `(step, value)` points.
+    pub pts: &'a [(f64, f64)],
+    /// Index into [`PALETTE`].
+    pub color: usize,
+    /// Dash pattern: 0 solid, then [`DASHES`] in turn.
+    pub dash: usize,
+    /// Marker: 0 none (dots on short curves), then triangle, cross, square, ...
+    pub marker: usize,
+}
 
-/// Draws already loaded runs (see [`plot_metrics`]).
-pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOptions) -> Result<()> {
-    let mut loss: Vec<Series> = Vec::new();
-    let mut acc: Vec<Series> = Vec::new();
-    for r in runs {
-        for (k, pts) in &r.series {
-            let field = k.rsplit('.').next().unwrap_or(k);
-            let name = if runs.len() > 1 {
-                format!("{} {k}", r.name)
-            } else {
-                k.clone()
-            };
-            match panel_of(field) {
-                Some(Panel::Loss) => loss.push((name, pts)),
-                Some(Panel::Accuracy) => acc.push((name, pts)),
-                None => {}
+/// The curves of each panel with their styles (see the module docs).
+pub fn curves(runs: &[Run]) -> (Vec<Curve<'_>>, Vec<Curve<'_>>) {
+    let (mut loss, mut acc) = (Vec::new(), Vec::new());
+    for panel in [Panel::Loss, Panel::Accuracy] {
+        let in_panel = |k: &String| panel_of(k.rsplit('.').next().unwrap_or(k)) == Some(panel);
+        // Fields of this panel over all runs, unprefixed (training) fields first, then
+        // by name: the dash pattern (so the training loss is the solid line).
+        let mut fields: Vec<&String> = runs
+            .iter()
+            .flat_map(|r| r.series.keys())
+            .filter(|k| in_panel(k))
+            .collect();
+        fields.sort_by_key(|k| (k.contains('.'), *k));
+        fields.dedup();
+        let out = if panel == Panel::Loss {
+            &mut loss
+        } else {
+            &mut acc
+        };
+        for (ri, r) in runs.iter().enumerate() {
+            for (k, pts) in r.series.iter().filter(|(k, _)| in_panel(k)) {
+                let fi = fields.iter().position(|f| *f == k).unwrap_or(0);
+                let (color, dash, marker) = if runs.len() == 1 {
+                    (fi % PALETTE.len(), 0, fi / PALETTE.len())
+                } else {
+                    (ri % PALETTE.len(), fi, ri / PALETTE.len())
+                };
+                out.push(Curve {
+                    name: format!("{}: {k}", r.name),
+                    run: r.name.clone(),
+                    field: k.clone(),
+                    pts,
+                    color,
+                    dash,
+                    marker,
+                });
             }
         }
     }
+    (loss, acc)
+}
+
+/// Draws already loaded runs (see [`plot_metrics`]).
+pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOptions) -> Result<()> {
+    let (mut loss, acc) = curves(runs);
     if opts.log_loss {
         // A series that is never positive is a loss the run does not have (`loss_trace`
         // of a solution-only run is 0 throughout): left out, since a log axis cannot show
         // it. A series with some non-positive values is an error.
-        loss.retain(|s| s.1.iter().any(|p| p.1 > 0.0));
+        loss.retain(|s| s.pts.iter().any(|p| p.1 > 0.0));
         for s in &mut loss {
-            if s.1.iter().any(|p| p.1 <= 0.0) {
+            if s.pts.iter().any(|p| p.1 <= 0.0) {
                 return Err(Error::NoData(format!(
                     "series `{}` has values <= 0; disable the log scale",
-                    s.0
+                    s.name
                 )));
             }
         }
@@ -226,19 +315,12 @@ pub fn plot_runs(runs: &[Run], out: &Path, format: PlotFormat, opts: &PlotOption
             }
             write_atomic(out, svg.as_bytes())
         }
-        PlotFormat::Png => {
-            let tmp = temp_sibling(out);
-            let res = (|| {
-                let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-                draw(&root, &loss, &acc, opts)?;
-                root.present().map_err(plot_err)
-            })();
-            if let Err(e) = res {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            commit(&tmp, out)
-        }
+        // The backend writes the file itself: to a guarded temporary sibling.
+        PlotFormat::Png => write_atomic_with(out, |tmp| {
+            let root = BitMapBackend::new(tmp, size).into_drawing_area();
+            draw(&root, &loss, &acc, opts)?;
+            root.present().map_err(plot_err)
+        }),
     }
 }
 
@@ -246,23 +328,10 @@ fn plot_err<E: std::fmt::Display>(e: E) -> Error {
     Error::Plot(e.to_string())
 }
 
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    loss: &[Series],
-    acc: &[Series],
+    loss: &[Curve],
+    acc: &[Curve],
     opts: &PlotOptions,
 ) -> Result<()> {
     root.fill(&WHITE).map_err(plot_err)?;
@@ -274,16 +343,31 @@ fn draw<DB: DrawingBackend>(
         (false, false) => area.split_evenly((2, 1)),
         _ => vec![area],
     };
+    // One legend width for both panels, so their x axes line up.
+    let (w, _) = root.dim_in_pixel();
+    let lw = legend::width(&legend::entries(loss), w * 2 / 5)
+        .max(legend::width(&legend::entries(acc), w * 2 / 5));
     let mut it = panels.iter();
     if !loss.is_empty() {
         let a = it.next().ok_or_else(|| Error::Plot("no panel".into()))?;
         let x = x_range(loss);
         let (lo, hi) = y_extent(loss);
         if opts.log_loss {
-            panel(a, "loss", x, (lo / 1.2..hi * 1.2).log_scale(), loss)?;
+            let (lo, hi) = (lo / 1.2, hi * 1.2);
+            let ticks = log_ticks(lo, hi);
+            let labels = tick_labels(&ticks);
+            let label = |v: &f64| {
+                ticks
+                    .iter()
+                    .position(|t| (t - v).abs() <= 1e-9 * t.abs())
+                    .map_or_else(|| fmt_num(*v), |i| labels[i].clone())
+            };
+            let y = (lo..hi).log_scale().with_key_points(ticks.clone());
+            panel(a, lw, "loss (log scale)", x, y, &label, loss)?;
         } else {
             let pad = ((hi - lo) * 0.05).max(1e-6);
-            panel(a, "loss", x, (lo - pad).max(0.0f64.min(lo))..hi + pad, loss)?;
+            let y = (lo - pad).max(0.0f64.min(lo))..hi + pad;
+            panel(a, lw, "loss", x, y, &|v: &f64| fmt_num(*v), loss)?;
         }
     }
     if !acc.is_empty() {
@@ -295,15 +379,23 @@ fn draw<DB: DrawingBackend>(
             let pad = ((hi - lo) * 0.05).max(1e-6);
             lo - pad..hi + pad
         };
-        panel(a, "accuracy", x_range(acc), y, acc)?;
+        panel(
+            a,
+            lw,
+            "accuracy",
+            x_range(acc),
+            y,
+            &|v: &f64| fmt_num(*v),
+            acc,
+        )?;
     }
     Ok(())
 }
 
-fn x_range(series: &[Series]) -> Range<f64> {
+fn x_range(series: &[Curve]) -> Range<f64> {
     let (lo, hi) = series
         .iter()
-        .flat_map(|s| s.1.iter())
+        .flat_map(|s| s.pts.iter())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
             (a.min(p.0), b.max(p.0))
         });
@@ -314,10 +406,10 @@ fn x_range(series: &[Series]) -> Range<f64> {
     }
 }
 
-fn y_extent(series: &[Series]) -> (f64, f64) {
+fn y_extent(series: &[Curve]) -> (f64, f64) {
     let (lo, hi) = series
         .iter()
-        .flat_map(|s| s.1.iter())
+        .flat_map(|s| s.pts.iter())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
             (a.min(p.1), b.max(p.1))
         });
@@ -330,18 +422,24 @@ fn y_extent(series: &[Series]) -> (f64, f64) {
 }
 
 fn panel<DB, Y>(
-    area: &DrawingArea<DB, Shift>,
+    whole: &DrawingArea<DB, Shift>,
+    lw: u32,
     title: &str,
     x: Range<f64>,
     y: Y,
-    series: &[Series],
+    y_label: &dyn Fn(&f64) -> String,
+    series: &[Curve],
 ) -> Result<()>
 where
     DB: DrawingBackend,
     Y: AsRangedCoord<Value = f64>,
     Y::CoordDescType: ValueFormatter<f64>,
 {
-    let mut chart = ChartBuilder::on(area)
+    // The legend sits to the right of the chart, never over the curves.
+    let (w, _) = whole.dim_in_pixel();
+    let (area, legend_area) = whole.split_horizontally(w.saturating_sub(lw));
+    let legend_area = &legend_area;
+    let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(36)
@@ -353,34 +451,42 @@ where
         .x_desc("step")
         .y_desc(title)
         .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
+        .y_label_formatter(y_label)
         .max_light_lines(2)
         .light_line_style(RGBColor(238, 238, 238))
         .draw()
         .map_err(plot_err)?;
-    for (i, (name, pts)) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    for c in series {
+        let color = PALETTE[c.color % PALETTE.len()];
         let style = ShapeStyle::from(&color).stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), style))
-            .map_err(plot_err)?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        if pts.len() <= 40 {
+        let pts = c.pts.iter().copied();
+        let drawn = if c.dash == 0 {
+            chart.draw_series(LineSeries::new(pts, style))
+        } else {
+            let (d, g) = DASHES[(c.dash - 1) % DASHES.len()];
+            chart.draw_series(DashedLineSeries::new(pts, d, g, style))
+        }
+        .map_err(plot_err)?;
+        let _ = drawn;
+        let marker = c.marker;
+        if c.marker > 0 {
+            // About a dozen markers along the curve, whatever its length.
+            let every = (c.pts.len() / 12).max(1);
             chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .draw_series(c.pts.iter().step_by(every).map(|&at| Glyph {
+                    at,
+                    line: None,
+                    marker,
+                    style,
+                }))
+                .map_err(plot_err)?;
+        } else if c.pts.len() <= 40 {
+            chart
+                .draw_series(c.pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(plot_err)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(plot_err)?;
-    Ok(())
+    legend::draw(legend_area, &legend::entries(series), 30).map_err(plot_err)
 }
 
 /// Axis label: at most 4 significant digits, no trailing zeros (`2000`, `0.5`, `1.2e-5`).

@@ -60,6 +60,18 @@ pub struct ParseIssue {
     pub message: String,
 }
 
+/// The raw token sequence a [`Search`] was parsed from, and where each clause
+/// and plan step sits in it (half-open token ranges `[start, end)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RawTokens {
+    /// Every token, as given (including `bos`, `eos` and unreadable ones).
+    pub tokens: Vec<String>,
+    /// The token range of each clause of [`Search::clauses`].
+    pub clauses: Vec<[usize; 2]>,
+    /// The token range of each step of [`Search::plan`].
+    pub plan: Vec<[usize; 2]>,
+}
+
 /// Trace clauses and a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Search {
@@ -69,6 +81,9 @@ pub struct Search {
     pub plan: Vec<Cell>,
     /// What could not be parsed (empty for typed traces).
     pub issues: Vec<ParseIssue>,
+    /// The tokens it was parsed from ([`Search::parse`]); `None` for typed
+    /// traces (see [`Search::raw_tokens`]).
+    pub raw: Option<RawTokens>,
 }
 
 impl Search {
@@ -84,15 +99,11 @@ impl Search {
         match trace {
             TaskTrace::Maze(t) => Search::from_maze_trace(t),
             TaskTrace::Sokoban(t) => {
-                let on_dock = |p: &Pos| match board {
-                    Board::Sokoban(s) => s.is_dock(*p),
-                    Board::Maze(_) => false,
-                };
                 Search::from_trace(t, |s| {
                     let mut boxes: Vec<Cell> = s
                         .boxes
                         .iter()
-                        .filter(|b| !on_dock(b))
+                        .filter(|b| !board.is_dock(**b))
                         .map(|&b| Cell::from(b))
                         .collect();
                     // Reference clause order: sorted by the string "x-y".
@@ -125,7 +136,42 @@ impl Search {
             clauses,
             plan,
             issues: Vec::new(),
+            raw: None,
         }
+    }
+
+    /// The token sequence of this search: the parsed tokens when it was
+    /// parsed, else the reference tokenization of its clauses and plan
+    /// (`create|close [worker] x y (box x y)* [cG [cH]]`, `plan x y`; with
+    /// `worker` and boxes when `sokoban`).
+    pub fn raw_tokens(&self, sokoban: bool) -> RawTokens {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
+        let mut out = RawTokens::default();
+        for c in &self.clauses {
+            let start = out.tokens.len();
+            out.tokens.push(action_name(c.action).to_string());
+            if sokoban {
+                out.tokens.push("worker".into());
+            }
+            out.tokens
+                .extend([c.cell.x.to_string(), c.cell.y.to_string()]);
+            for b in &c.boxes {
+                out.tokens
+                    .extend(["box".to_string(), b.x.to_string(), b.y.to_string()]);
+            }
+            out.tokens
+                .extend(c.g.iter().chain(&c.h).map(|v| format!("c{v}")));
+            out.clauses.push([start, out.tokens.len()]);
+        }
+        for p in &self.plan {
+            let start = out.tokens.len();
+            out.tokens
+                .extend(["plan".to_string(), p.x.to_string(), p.y.to_string()]);
+            out.plan.push([start, out.tokens.len()]);
+        }
+        out
     }
 
     /// Parses a token sequence: an optional leading `bos`, the reasoning, the
@@ -133,7 +179,13 @@ impl Search {
     /// and reported). Works for the reasoning alone, the plan alone, or both.
     pub fn parse<S: AsRef<str>>(tokens: &[S]) -> Self {
         let toks: Vec<&str> = tokens.iter().map(|t| t.as_ref()).collect();
-        let mut out = Search::default();
+        let mut out = Search {
+            raw: Some(RawTokens {
+                tokens: toks.iter().map(|t| t.to_string()).collect(),
+                ..RawTokens::default()
+            }),
+            ..Search::default()
+        };
         let mut i = usize::from(toks.first() == Some(&"bos"));
         let end = toks.iter().position(|t| *t == "eos").unwrap_or(toks.len());
         while i < end {
@@ -167,7 +219,12 @@ impl Search {
             self.issue(at, format!("`{}` clause after the plan started", seg[0]));
         }
         match read_clause(seg) {
-            Ok(c) => self.clauses.push(c),
+            Ok(c) => {
+                self.clauses.push(c);
+                if let Some(raw) = &mut self.raw {
+                    raw.clauses.push([at, at + seg.len()]);
+                }
+            }
             Err(why) => self.issue(at, format!("malformed clause `{}`: {why}", seg.join(" "))),
         }
     }
@@ -175,7 +232,12 @@ impl Search {
     fn plan_step(&mut self, at: usize, seg: &[&str]) {
         match seg {
             [_, x, y] => match (num(x), num(y)) {
-                (Some(x), Some(y)) => self.plan.push(Cell::new(x, y)),
+                (Some(x), Some(y)) => {
+                    self.plan.push(Cell::new(x, y));
+                    if let Some(raw) = &mut self.raw {
+                        raw.plan.push([at, at + 3]);
+                    }
+                }
                 _ => self.issue(at, format!("malformed plan step `{}`", seg.join(" "))),
             },
             _ => self.issue(
@@ -315,6 +377,34 @@ mod tests {
         assert_eq!(s.plan, vec![Cell::new(2, 1)]);
         let at: Vec<usize> = s.issues.iter().map(|i| i.token).collect();
         assert_eq!(at, vec![0, 1, 4, 13, 15, 24]);
+    }
+
+    #[test]
+    fn raw_tokens_locate_clauses_and_steps() {
+        let t = toks("bos junk create 0 0 c0 c2 close 0 0 c0 c2 plan 0 0 plan 1 eos");
+        let s = Search::parse(&t);
+        let raw = s.raw.clone().unwrap();
+        assert_eq!(raw.tokens.len(), t.len());
+        assert_eq!(raw.clauses, vec![[2, 7], [7, 12]]);
+        assert_eq!(raw.plan, vec![[12, 15]]);
+        assert_eq!(&raw.tokens[12..15], ["plan", "0", "0"]);
+        // A typed search gets the reference tokenization.
+        let typed = Search {
+            raw: None,
+            ..s.clone()
+        };
+        let r = typed.raw_tokens(false);
+        assert_eq!(
+            r.tokens.join(" "),
+            "create 0 0 c0 c2 close 0 0 c0 c2 plan 0 0"
+        );
+        assert_eq!((r.clauses, r.plan), (vec![[0, 5], [5, 10]], vec![[10, 13]]));
+        let sok = Search::parse(&toks("create worker 2 3 box 2 4 c0 c3 plan 2 3"));
+        let r = Search { raw: None, ..sok }.raw_tokens(true);
+        assert_eq!(
+            r.tokens.join(" "),
+            "create worker 2 3 box 2 4 c0 c3 plan 2 3"
+        );
     }
 
     #[test]

@@ -36,21 +36,9 @@ impl Default for SvgOptions {
     }
 }
 
-/// XML-escapes text content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// XML-escapes text content and attribute values (the crate's one HTML
+/// escaper, [`crate::escape::html`], under its older name).
+pub use crate::escape::html as escape;
 
 struct Layout {
     cell: f64,
@@ -126,7 +114,8 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
         h,
     };
     let grid_w = w as f64 * cell;
-    let legend_h = if search.is_some() { 64.0 } else { 8.0 };
+    // Object row (start/goal or Sokoban objects), then the search legend and caption.
+    let legend_h = if search.is_some() { 86.0 } else { 30.0 };
     let min_w = if search.is_some() { 430.0 } else { 120.0 };
     let width = (lay.ox + grid_w + 10.0).max(min_w).ceil();
     let height = (lay.oy + h as f64 * cell + legend_h + 10.0).ceil();
@@ -207,6 +196,7 @@ pub fn render_svg(board: &Board, search: Option<&Search>, opts: &SvgOptions) -> 
     });
     markers(&mut out, board, &lay);
     out.push_str(&crosses);
+    object_legend(&mut out, board, lay.y(lay.h) + 10.0);
     if let Some(s) = search {
         legend(&mut out, &lay, &id, ranked.len(), width);
         caption.push(format!(
@@ -298,48 +288,77 @@ fn markers(out: &mut String, board: &Board, lay: &Layout) {
     }
 }
 
+/// A dock: a purple target (ring and centre dot) centred at `(cx, cy)` in a
+/// cell of side `size` — round, so it cannot be read as the square "created"
+/// outline or a box.
+fn dock_glyph(out: &mut String, cx: f64, cy: f64, size: f64) {
+    let _ = writeln!(
+        out,
+        r#"<circle class="dock" cx="{cx:.1}" cy="{cy:.1}" r="{:.1}" fill="none" stroke="{d}" stroke-width="{:.1}"/><circle cx="{cx:.1}" cy="{cy:.1}" r="{:.1}" fill="{d}"/>"#,
+        size * 0.3,
+        (size * 0.08).max(1.5),
+        size * 0.08,
+        d = color::DOCK
+    );
+}
+
+/// A box: a filled crate (square with a cross) at the cell whose top-left is
+/// `(x, y)`; on a dock it is gold with the dock's ring on top.
+fn box_glyph(out: &mut String, x: f64, y: f64, size: f64, docked: bool) {
+    let k = size * 0.18;
+    let s = size - 2.0 * k;
+    let fill = if docked {
+        color::BOX_DOCKED
+    } else {
+        color::BOX
+    };
+    let (x0, y0, x1, y1) = (x + k, y + k, x + k + s, y + k + s);
+    let _ = writeln!(
+        out,
+        r##"<rect class="{}" x="{x0:.1}" y="{y0:.1}" width="{s:.1}" height="{s:.1}" fill="{fill}" stroke="#4e342e" stroke-width="1.5"/><path d="M{x0:.1} {y0:.1}L{x1:.1} {y1:.1}M{x0:.1} {y1:.1}L{x1:.1} {y0:.1}" stroke="#4e342e" stroke-width="1" opacity="0.6"/>"##,
+        if docked { "box-on-dock" } else { "box" }
+    );
+    if docked {
+        let _ = writeln!(
+            out,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="{:.1}" fill="none" stroke="{}" stroke-width="{:.1}"/>"#,
+            x + size / 2.0,
+            y + size / 2.0,
+            size * 0.17,
+            color::DOCK,
+            (size * 0.07).max(1.2)
+        );
+    }
+}
+
 /// Sokoban docks, boxes and (dashed) final box cells after the plan.
 fn objects(out: &mut String, board: &Board, lay: &Layout, search: Option<&Search>) {
-    match board {
-        Board::Maze(_) => {}
-        Board::Sokoban(s) => {
-            for d in s.docks() {
-                lay.rect(
-                    out,
-                    *d,
-                    lay.cell * 0.08,
-                    &format!(r#"fill="none" stroke="{}" stroke-width="2.5""#, color::DOCK),
-                );
-            }
-            for b in s.boxes() {
-                let fill = if s.is_dock(*b) {
-                    color::BOX_DOCKED
-                } else {
-                    color::BOX
-                };
-                lay.rect(
-                    out,
-                    *b,
-                    lay.cell * 0.2,
-                    &format!(r##"fill="{fill}" stroke="#4e342e" stroke-width="1.5""##),
-                );
-            }
-            if let Some(search) = search {
-                let check = check_plan(board, &search.plan);
-                for b in &check.final_boxes {
-                    if let Some(p) = board.pos(*b) {
-                        if !s.boxes().contains(&p) {
-                            lay.rect(
-                                out,
-                                p,
-                                lay.cell * 0.2,
-                                &format!(
-                                    r#"fill="none" stroke="{}" stroke-width="1.5" stroke-dasharray="3 2""#,
-                                    color::BOX
-                                ),
-                            );
-                        }
-                    }
+    let Board::Sokoban(s) = board else {
+        return;
+    };
+    for d in s.docks() {
+        if !s.boxes().contains(d) {
+            let (cx, cy) = lay.centre(*d);
+            dock_glyph(out, cx, cy, lay.cell);
+        }
+    }
+    for b in s.boxes() {
+        box_glyph(out, lay.x(b.x), lay.y(b.y), lay.cell, board.is_dock(*b));
+    }
+    if let Some(search) = search {
+        let check = check_plan(board, &search.plan);
+        for b in &check.final_boxes {
+            if let Some(p) = board.pos(*b) {
+                if !s.boxes().contains(&p) {
+                    lay.rect(
+                        out,
+                        p,
+                        lay.cell * 0.18,
+                        &format!(
+                            r#"fill="none" stroke="{}" stroke-width="1.5" stroke-dasharray="3 2""#,
+                            color::BOX
+                        ),
+                    );
                 }
             }
         }
@@ -424,8 +443,48 @@ fn plan_lines(
     off
 }
 
+/// The board's objects, one legend row at `y`: start/goal (maze) or worker,
+/// box, dock and box on dock (Sokoban).
+fn object_legend(out: &mut String, board: &Board, y: f64) {
+    let disc = |out: &mut String, x: f64, fill: &str, letter: &str, name: &str| {
+        let _ = writeln!(
+            out,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="6" fill="{fill}"/><text x="{:.1}" y="{:.1}" font-size="8" font-weight="bold" fill="white" text-anchor="middle">{letter}</text><text x="{:.1}" y="{:.1}" font-size="10">{name}</text>"#,
+            x + 6.0,
+            y + 6.0,
+            x + 6.0,
+            y + 9.0,
+            x + 16.0,
+            y + 10.0
+        );
+    };
+    let label = |out: &mut String, x: f64, name: &str| {
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10">{name}</text>"#,
+            x + 18.0,
+            y + 10.0
+        );
+    };
+    match board {
+        Board::Maze(_) => {
+            disc(out, 10.0, color::START, "S", "start");
+            disc(out, 64.0, color::GOAL, "G", "goal");
+        }
+        Board::Sokoban(_) => {
+            disc(out, 10.0, color::START, "W", "worker");
+            box_glyph(out, 72.0 - 2.0, y - 2.0, 16.0, false);
+            label(out, 72.0, "box");
+            dock_glyph(out, 118.0 + 6.0, y + 6.0, 16.0);
+            label(out, 118.0, "dock");
+            box_glyph(out, 168.0 - 2.0, y - 2.0, 16.0, true);
+            label(out, 168.0, "box on dock");
+        }
+    }
+}
+
 fn legend(out: &mut String, lay: &Layout, id: &str, closed: usize, width: f64) {
-    let y = lay.y(lay.h) + 12.0;
+    let y = lay.y(lay.h) + 34.0;
     let bar_w = 120.0;
     let _ = writeln!(
         out,

@@ -94,7 +94,7 @@ pub fn render_board(board: &Board, search: Option<&Search>, opts: &TextOptions) 
         Board::Sokoban(s) => {
             let mut out = String::new();
             let _ = writeln!(out, "sokoban {}x{}", s.width(), s.height());
-            for line in s.to_level().lines() {
+            for line in s.to_ascii().lines() {
                 for ch in line.chars() {
                     let code = match ch {
                         '#' => "\x1b[90m",

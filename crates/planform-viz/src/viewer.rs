@@ -9,18 +9,28 @@
 //! shows the first `min(k, clauses)` clauses of each side, then its plan grows
 //! one cell per step. The slider runs to the longest side.
 //!
+//! Each board has its grid coordinates around it (x along the top, y down the
+//! left; elements `.ax-x[data-x]` / `.ax-y[data-y]` in `#axes-<side>`), and
+//! under it the side's raw token sequence (`#tokens-<side>`; the parsed tokens
+//! of a model response, or the reference tokenization of a typed A* trace) in
+//! which the clause or plan step on screen is highlighted (class `cur`) and
+//! the tokens before it are greyed (class `done`). The legend shows the board
+//! objects with the glyphs of the board (Sokoban: worker, box, dock, box on
+//! dock; maze: start, goal).
+//!
 //! URL fragment options (combine with `&`): `task=K` selects task `K`
 //! (0-based), `step=S` jumps to step `S`, `autoplay-end` jumps to the last step
 //! and sets `document.title` to `planform-viewer:ready:<steps>` (a marker for
-//! headless tests), `play` starts playing.
+//! headless tests), `play` starts playing, `notokens` hides the token panels
+//! (as does unticking "raw tokens").
 
 use serde::Serialize;
 
 use crate::board::{Board, Cell};
 use crate::check::{check_plan, StepStatus};
 use crate::color;
+use crate::escape::html;
 use crate::search::Search;
-use crate::svg::escape;
 
 const TEMPLATE: &str = include_str!("../assets/viewer.html");
 
@@ -127,6 +137,10 @@ struct SideData<'a> {
     trace_tokens: usize,
     closed_cells: usize,
     issues: Vec<String>,
+    /// The raw tokens, and the token range of each clause and plan step.
+    tokens: Vec<String>,
+    clause_tokens: Vec<[usize; 2]>,
+    plan_tokens: Vec<[usize; 2]>,
 }
 
 fn xy(c: Cell) -> [i64; 2] {
@@ -135,6 +149,7 @@ fn xy(c: Cell) -> [i64; 2] {
 
 fn side<'a>(label: &'a str, board: &Board, s: &Search) -> SideData<'a> {
     let check = check_plan(board, &s.plan);
+    let raw = s.raw_tokens(matches!(board, Board::Sokoban(_)));
     let (ranks, _) = crate::svg::close_ranks(board, s);
     SideData {
         label,
@@ -167,6 +182,9 @@ fn side<'a>(label: &'a str, board: &Board, s: &Search) -> SideData<'a> {
             .iter()
             .map(|i| format!("token {}: {}", i.token, i.message))
             .collect(),
+        tokens: raw.tokens,
+        clause_tokens: raw.clauses,
+        plan_tokens: raw.plan,
     }
 }
 
@@ -232,7 +250,7 @@ pub fn render_viewer(input: &ViewerInput) -> String {
     fill(
         TEMPLATE,
         &[
-            ("__PF_TITLE__", &escape(&input.title)),
+            ("__PF_TITLE__", &html(&input.title)),
             ("__PF_DATA__", &script_safe(&json)),
         ],
     )

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use planform_viz::plot::read_metrics;
+use planform_core::rng::Rng;
+use planform_viz::plot::{curves, read_metrics, run_name};
+use planform_viz::ticks::{log_ticks, tick_labels};
 use planform_viz::{plot_metrics, Error, PlotFormat, PlotOptions};
 
 /// Two runs: `run-a.jsonl` and `b/metrics.jsonl` (named `b`), train records
@@ -100,10 +102,11 @@ fn writes_png_and_svg() {
         svg.matches("<polyline").count()
     );
     for label in [
-        "run-a loss",
-        "b loss_plan",
-        "run-a eval.test_loss",
-        "b eval.seq_accuracy",
+        ">\nrun-a\n</text>",
+        ">\nb\n</text>",
+        "all runs: loss_plan",
+        "all runs: eval.test_loss",
+        "all runs: eval.seq_accuracy",
         "two runs",
     ] {
         assert!(svg.contains(label), "legend misses {label}");
@@ -224,4 +227,118 @@ fn nothing_to_plot_and_log_scale_rules() {
         &PlotOptions::default(),
     )
     .unwrap();
+}
+
+#[test]
+fn log_axes_get_three_labelled_ticks_for_any_range() {
+    let mut rng = Rng::new(12);
+    for i in 0..20_000 {
+        // lo from 1e-8 to 1e8, hi/lo from 1 + 1e-6 to 1e12.
+        let lo = 10f64.powf(rng.f64() * 16.0 - 8.0);
+        let hi = lo * (1.0 + 10f64.powf(rng.f64() * 18.0 - 6.0));
+        let t = log_ticks(lo, hi);
+        assert!(t.len() >= 3, "#{i}: [{lo}, {hi}] has ticks {t:?}");
+        assert!(t.len() <= 12, "#{i}: [{lo}, {hi}] has {} ticks", t.len());
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+        let tol = 1e-9 * hi;
+        assert!(
+            t[0] >= lo - tol && t[t.len() - 1] <= hi + tol,
+            "[{lo}, {hi}]: {t:?}"
+        );
+        let labels = tick_labels(&t);
+        assert!(labels.windows(2).all(|w| w[0] != w[1]), "{labels:?}");
+        assert!(
+            labels.iter().all(|l| !l.is_empty() && l.len() <= 12),
+            "{labels:?}"
+        );
+    }
+}
+
+/// One metrics file per run under `runs/<name>/train/metrics.jsonl` (as recipes lay them out).
+fn write_train_runs(dir: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("r{i:02}/train/metrics.jsonl"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let mut text = String::new();
+            for step in (0..=100).step_by(10) {
+                let loss = 2.66 + 2.26 * (-(step as f64) / (20.0 + i as f64)).exp();
+                text += &format!("{{\"step\":{step},\"loss\":{loss}}}\n");
+                text += &format!(
+                    "{{\"kind\":\"eval\",\"step\":{step},\"test_loss\":{}}}\n",
+                    loss + 0.1
+                );
+            }
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn many_runs_have_their_own_colours_and_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_train_runs(dir.path(), 12);
+    assert_eq!(
+        run_name(&paths[3]),
+        "r03",
+        "not the stage directory `train`"
+    );
+    let runs: Vec<_> = paths.iter().map(|p| read_metrics(p).unwrap()).collect();
+    let (loss, acc) = curves(&runs);
+    assert!(acc.is_empty());
+    assert_eq!(loss.len(), 24);
+    for c in &loss {
+        let run: usize = c.name[1..3].parse().unwrap();
+        assert_eq!(c.color, run % 10, "{}", c.name);
+        assert_eq!(c.marker, run / 10, "{}", c.name);
+        // Fields in name order: eval.test_loss dashed, loss solid.
+        assert_eq!(
+            c.dash,
+            usize::from(c.name.ends_with("test_loss")),
+            "{}",
+            c.name
+        );
+    }
+
+    let out = dir.path().join("runs.svg");
+    plot_metrics(&paths, &out, PlotFormat::Svg, &PlotOptions::default()).unwrap();
+    let svg = std::fs::read_to_string(&out).unwrap();
+    // The legend names each run once (its colour) and each field once (its dashes).
+    for i in 0..12 {
+        assert!(
+            svg.contains(&format!(">\nr{i:02}\n</text>")),
+            "legend misses run {i}"
+        );
+    }
+    assert!(svg.contains("all runs: loss") && svg.contains("all runs: eval.test_loss"));
+    assert!(
+        !svg.contains(">train"),
+        "a curve is named after the stage directory"
+    );
+    // Ten distinct run colours on the solid lines.
+    let strokes: std::collections::BTreeSet<&str> = svg
+        .match_indices("<polyline")
+        .filter_map(|(i, _)| svg[i..].split("stroke=\"").nth(1))
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(strokes.len() >= 10, "{strokes:?}");
+    // Runs 11 and 12 carry triangle markers.
+    assert!(
+        svg.contains("<polygon"),
+        "no markers for runs past the palette"
+    );
+    // The log axis of a loss between 2.66 and 4.92 has labelled ticks 3, 4, 5.
+    for label in [">\n3\n</text>", ">\n4\n</text>", ">\n5\n</text>"] {
+        assert!(svg.contains(label), "y axis lacks {label}");
+    }
+    // A label per file: the recipe passes run names.
+    let labeled: Vec<(String, &PathBuf)> = paths
+        .iter()
+        .take(2)
+        .map(|p| (format!("recipe {}", p.display().to_string().len()), p))
+        .collect();
+    planform_viz::plot_labeled(&labeled, &out, PlotFormat::Svg, &PlotOptions::default()).unwrap();
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains(&format!(">\n{}\n</text>", labeled[0].0)));
 }

@@ -148,7 +148,8 @@ fn sokoban_board_objects_and_plan() {
     assert_eq!(
         svg.matches(&format!(r##"fill="{BOX}" stroke="#4e342e""##))
             .count(),
-        2
+        2 + 1,
+        "two boxes and the legend's"
     );
     // Both boxes end on docks elsewhere: two dashed ghost outlines.
     assert_eq!(
@@ -235,4 +236,38 @@ fn garbage_responses_never_panic() {
             });
         }
     }
+}
+
+#[test]
+fn sokoban_legend_names_boxes_and_docks_with_their_own_glyphs() {
+    use planform_viz::color::{BOX_DOCKED, CREATED, DOCK};
+    use planform_viz::SokobanLevel;
+    let level = SokobanLevel::from_ascii("######\n#@$ .#\n# *  #\n######").unwrap();
+    let board = Board::from(level);
+    let search = Search::parse(&tokens(
+        "create worker 1 1 box 2 1 c0 c2 close worker 1 1 box 2 1 c0 c2 create worker 1 2 box 2 1 c1 c3 plan 1 1 plan 2 1",
+    ));
+    let svg = render_svg(&board, Some(&search), &SvgOptions::default());
+    assert_well_formed(&svg);
+    for entry in [">worker<", ">box<", ">dock<", ">box on dock<", ">created<"] {
+        assert!(svg.contains(entry), "legend lacks {entry}");
+    }
+    // Docks are round targets (one free dock on the board, one in the legend), never
+    // square outlines like the "created" marker; boxes on docks are gold crates.
+    assert_eq!(svg.matches(r#"class="dock""#).count(), 2);
+    assert!(!svg.contains(&format!(
+        r#"fill="none" stroke="{DOCK}" stroke-width="2.5""#
+    )));
+    assert!(svg.contains(r#"class="box-on-dock" "#));
+    assert!(svg.contains(&format!(r#"fill="{BOX_DOCKED}""#)));
+    assert_eq!(
+        svg.matches(r#"class="box" "#).count(),
+        2,
+        "board box + legend"
+    );
+    assert_ne!(DOCK, CREATED);
+    // A maze's legend names start and goal instead.
+    let (maze, astar) = example_a();
+    let svg = render_svg(&maze, Some(&astar), &SvgOptions::default());
+    assert!(svg.contains(">start<") && svg.contains(">goal<") && !svg.contains(">dock<"));
 }

@@ -2,14 +2,13 @@
 //! trained for two steps, responses saved by `planform eval`, the no-model mode (maze and
 //! Sokoban), bad inputs, and the written page loaded in headless Chromium (the JS must run
 //! and the screenshot must show the boards). The browser part is skipped, with a printed
-//! reason, when /usr/bin/chromium is absent.
+//! reason, when no browser is installed (planform-viz's `browser` finds it).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
+use planform_viz::browser::{file_url, Chromium};
 use planform_viz::color::{RAMP, WALL};
 
 fn planform(args: &[&str]) -> Output {
@@ -91,65 +90,21 @@ fn gen_maze(dir: &Path, size: &str, n: &str, seed: &str) {
     ]);
 }
 
-/// The browser; `PLANFORM_CHROMIUM` overrides the path (e.g. to check the skip).
-fn chromium_path() -> Option<String> {
-    let p = std::env::var("PLANFORM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if Path::new(&p).exists() {
-        Some(p)
-    } else {
-        println!("SKIPPED browser checks: {p} is absent (apt-get install -y chromium)");
-        None
-    }
-}
-
-/// Runs headless Chromium (flags as in planform-viz's browser test); returns stdout.
-fn chromium(browser: &str, profile: &Path, extra: &[&str]) -> String {
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            assert!(status.success(), "chromium exited with {status}");
-            break;
+/// The shared headless browser (planform-viz), or `None` with a printed reason.
+fn browser() -> Option<Chromium> {
+    match Chromium::find() {
+        Ok(b) => Some(b),
+        Err(why) => {
+            println!("SKIPPED browser checks: {why}");
+            None
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    reader.join().expect("stdout reader")
 }
 
 /// Loads `page#task=K&autoplay-end` and checks the JS marker for `steps`; returns the DOM.
-fn check_marker(browser: &str, profile: &Path, page: &Path, task: usize, steps: usize) -> String {
-    let url = format!("file://{}#task={task}&autoplay-end", page.display());
-    let dom = chromium(browser, profile, &["--dump-dom", &url]);
+fn check_marker(browser: &Chromium, page: &Path, task: usize, steps: usize) -> String {
+    let url = file_url(page, Some(&format!("task={task}&autoplay-end")));
+    let dom = browser.dump_dom(&url).expect("chromium --dump-dom");
     assert!(
         dom.contains(&format!("<title>planform-viewer:ready:{steps}</title>")),
         "{}: task {task}: JS marker for {steps} steps missing:\n{dom:.3000}",
@@ -166,17 +121,11 @@ fn rgb(hex: &str) -> [u8; 3] {
 /// Screenshots `page#fragment` and checks that it shows boards: many colours, walls, and
 /// closed cells shaded with the first ramp colour. Copies it to `$PLANFORM_VIEW_SHOTS/name`
 /// when that variable is set (to look at it).
-fn check_screenshot(browser: &str, profile: &Path, page: &Path, fragment: &str, name: &str) {
+fn check_screenshot(browser: &Chromium, page: &Path, fragment: &str, name: &str) {
     let shot = page.with_file_name(name);
-    chromium(
-        browser,
-        profile,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,760",
-            &format!("file://{}#{fragment}", page.display()),
-        ],
-    );
+    browser
+        .screenshot(&file_url(page, Some(fragment)), &shot, (1200, 760))
+        .expect("chromium --screenshot");
     let bytes = std::fs::read(&shot).expect("screenshot written");
     assert!(bytes.len() > 10_000, "{name}: only {} bytes", bytes.len());
     let mut reader = png::Decoder::new(bytes.as_slice())
@@ -267,12 +216,15 @@ fn model_and_saved_responses() {
         assert!(num(l, "length") >= 2);
     }
 
-    // Rows picked by --index draw the same sampler streams as the first-N selection.
+    // Rows picked by --index (positions in the same --tasks selection) draw the same
+    // sampler streams.
     let picked = ok(&[
         &[
             "view",
             "--checkpoint",
             s(&run),
+            "--tasks",
+            "3",
             "--index",
             "2,0",
             "--device",
@@ -306,17 +258,16 @@ fn model_and_saved_responses() {
     let fast = std::fs::read_to_string(&fast_page).unwrap();
     assert!(fast.contains("fast mode, greedy"), "note missing");
 
-    // The same responses, saved by `planform eval` (sample 0 of each task), give the
-    // same scores and trace lengths.
+    // The same responses, saved by `planform eval --tasks 3` (sample 0 of each task), are
+    // for the same tasks and give the same scores and trace lengths.
     let eval = tmp.path().join("eval");
     ok(&[
         &[
             "eval",
             "--checkpoint",
             s(&run),
-            // Every test task (eval picks its tasks by hashed id; view shows them by id).
             "--tasks",
-            "1000",
+            "3",
             "-k",
             "2",
             "--device",
@@ -340,6 +291,17 @@ fn model_and_saved_responses() {
         s(&saved_page),
     ]);
     assert_eq!(without_task(&saved), all);
+    let eval_ids: std::collections::BTreeSet<String> = std::fs::read_to_string(&responses)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    let view_ids: std::collections::BTreeSet<String> =
+        lines.iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(
+        view_ids, eval_ids,
+        "view --tasks 3 shows eval --tasks 3's tasks"
+    );
     // Sample 1 of task row 1 exists too.
     ok(&[
         "view",
@@ -347,6 +309,8 @@ fn model_and_saved_responses() {
         s(&responses),
         "--data",
         s(&data),
+        "--tasks",
+        "3",
         "--index",
         "1",
         "--sample",
@@ -399,7 +363,7 @@ fn model_and_saved_responses() {
             "-o",
             o,
         ],
-        "--index 99: split `test`",
+        "--index 99: the evaluation selection (--tasks 10) of split `test`",
     );
     fails(
         &[
@@ -445,16 +409,49 @@ fn model_and_saved_responses() {
         &view_bad,
         "token \"zzz\" is not in the dataset's vocabulary",
     );
+    // A response with clauses but no readable plan: the scorer reads 0 and 0 (as eval),
+    // the summary line gives the page's counts too.
+    let mut broken = first.clone();
+    broken["tokens"] = serde_json::json!("bos create 0 0 c0 c2 close 0 0 c0 c2 plan 0 eos");
+    broken["correct"] = serde_json::json!(false);
+    broken["optimal"] = serde_json::json!(false);
+    broken["sample"] = serde_json::json!(0);
+    write_bad(broken.to_string());
+    let out_broken = tmp.path().join("broken.html");
+    let shown = ok(&[
+        "view",
+        "--responses",
+        s(&bad),
+        "--data",
+        s(&data),
+        "-o",
+        s(&out_broken),
+    ]);
+    let l = &summary(&shown)[0];
+    assert_eq!(
+        (num(l, "trace"), num(l, "clauses"), num(l, "plan")),
+        (10, 2, 0),
+        "{shown}"
+    );
+    assert_eq!(
+        (num(l, "scored_trace"), num(l, "scored_plan")),
+        (0, 0),
+        "{shown}"
+    );
+    let broken_page = std::fs::read_to_string(&out_broken).unwrap();
+    assert!(
+        broken_page.contains(r#""trace_tokens":10"#),
+        "the page shows the same 10 tokens"
+    );
     write_bad(String::new());
     fails(&view_bad, "no responses in the file");
     assert!(!out.exists(), "no page written on errors");
 
-    let Some(browser) = chromium_path() else {
+    let Some(browser) = browser() else {
         return;
     };
-    let profile = tmp.path().join("profile");
     for (task, l) in lines.iter().enumerate() {
-        let dom = check_marker(&browser, &profile, &page, task, num(l, "steps"));
+        let dom = check_marker(&browser, &page, task, num(l, "steps"));
         let flag = |name: &str, v: &str| {
             format!(
                 "{name}<span class=\"badge {}\">",
@@ -471,7 +468,7 @@ fn model_and_saved_responses() {
         );
         assert!(dom.contains("model step 2"), "model label not shown");
     }
-    check_screenshot(&browser, &profile, &page, "step=12", "model.png");
+    check_screenshot(&browser, &page, "step=12", "model.png");
 }
 
 #[test]
@@ -494,6 +491,15 @@ fn astar_only_maze_and_sokoban() {
     let out = ok(&args);
     let lines = summary(&out);
     assert_eq!(lines.len(), 4, "{out}");
+    // The tasks `planform eval --tasks 4` evaluates, in id order.
+    let ds = planform_data::Dataset::open(&maze).unwrap();
+    let want: Vec<String> = planform_eval::hashed_examples(&ds, planform_data::Split::Test, 4)
+        .unwrap()
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    let got: Vec<String> = lines.iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(got, want);
     for l in &lines {
         // Nondeterministic A* is optimal, like the deterministic run.
         assert_eq!(
@@ -507,6 +513,13 @@ fn astar_only_maze_and_sokoban() {
         let det = num(l, "astar_trace") / 5 + num(l, "astar_plan");
         let nondet = num(l, "trace") / 5 + num(l, "plan");
         assert_eq!(num(l, "steps"), det.max(nondet), "{l:?}");
+        assert_eq!(num(l, "clauses") * 5, num(l, "trace"), "{l:?}");
+        assert_eq!(num(l, "astar_clauses") * 5, num(l, "astar_trace"), "{l:?}");
+        // A* responses parse both ways alike.
+        assert_eq!(
+            (l["trace"].clone(), l["plan"].clone()),
+            (l["scored_trace"].clone(), l["scored_plan"].clone())
+        );
     }
     // Deterministic for a seed: the same bytes again.
     let first = std::fs::read(&page).unwrap();
@@ -567,6 +580,32 @@ fn astar_only_maze_and_sokoban() {
         &["view", "--data", s(&maze), "--index", "1000", "-o", o],
         "--index 1000",
     );
+    // A write that fails (the output is a non-empty directory) leaves no temporary file,
+    // for `view` and for `show --svg`.
+    let blocked = tmp.path().join("blocked");
+    std::fs::create_dir_all(blocked.join("inner")).unwrap();
+    fails(
+        &[
+            "view",
+            "--data",
+            s(&maze),
+            "--tasks",
+            "1",
+            "-o",
+            s(&blocked),
+        ],
+        "writing",
+    );
+    fails(
+        &["show", "--data", s(&maze), "--svg", s(&blocked)],
+        "writing",
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let nowhere = tmp.path().join("nowhere");
     fails(&["view", "--data", s(&nowhere), "-o", o], "opening dataset");
     let missing = tmp.path().join("missing.jsonl");
@@ -583,22 +622,15 @@ fn astar_only_maze_and_sokoban() {
         "missing.jsonl",
     );
 
-    let Some(browser) = chromium_path() else {
+    let Some(browser) = browser() else {
         return;
     };
-    let profile = tmp.path().join("profile");
-    check_marker(&browser, &profile, &page, 3, num(&lines[3], "steps"));
-    let dom = check_marker(
-        &browser,
-        &profile,
-        &sok_page,
-        1,
-        num(&sok_lines[1], "steps"),
-    );
+    check_marker(&browser, &page, 3, num(&lines[3], "steps"));
+    let dom = check_marker(&browser, &sok_page, 1, num(&sok_lines[1], "steps"));
     assert!(
         dom.contains("A* nondeterministic (seed 0)"),
         "label not shown"
     );
-    check_screenshot(&browser, &profile, &page, "step=9", "astar.png");
-    check_screenshot(&browser, &profile, &sok_page, "step=6", "sokoban.png");
+    check_screenshot(&browser, &page, "step=9", "astar.png");
+    check_screenshot(&browser, &sok_page, "step=6", "sokoban.png");
 }

@@ -11,14 +11,8 @@ use super::runs::RunData;
 use super::Claim;
 use crate::error::{RecipeError, Result};
 
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
+/// The training plots' ten colours, so a figure and its curves agree.
+use planform_viz::plot::PALETTE;
 
 /// Writes the claim's figures as `<id>-<n>.svg` and its training curves as
 /// `<id>-training.svg` (when the runs have metrics); returns the paths written.
@@ -39,10 +33,15 @@ pub fn claim_figures(
         draw_figure(fig, &path)?;
         out.push(path);
     }
-    let metrics: Vec<PathBuf> = claim
+    // Each curve is named by its run (the files are all `<run>/train/metrics.jsonl`).
+    let metrics: Vec<(String, PathBuf)> = claim
         .runs()
         .iter()
-        .filter_map(|n| runs.get(n).and_then(|r| r.metrics.clone()))
+        .filter_map(|n| {
+            runs.get(n)
+                .and_then(|r| r.metrics.clone())
+                .map(|m| (n.clone(), m))
+        })
         .collect();
     if !metrics.is_empty() {
         let path = out_dir.join(format!("{id}-training.svg"));
@@ -50,7 +49,7 @@ pub fn claim_figures(
             title: Some(format!("{}: training curves", result.label)),
             ..Default::default()
         };
-        planform_viz::plot_metrics(&metrics, &path, planform_viz::PlotFormat::Svg, &opts).map_err(
+        planform_viz::plot_labeled(&metrics, &path, planform_viz::PlotFormat::Svg, &opts).map_err(
             |e| RecipeError::Figure {
                 path: path.clone(),
                 message: e.to_string(),

@@ -5,7 +5,7 @@ use planform_trace::astar::SearchMode;
 use planform_trace::grid::Pos;
 use planform_trace::maze::MazeTask;
 use planform_trace::rng::Rng;
-use planform_viz::{Board, Search, SokobanBoard};
+use planform_viz::{Board, Search, SokobanLevel};
 
 /// Reference fixture `test/trace_maze_walls.json` (searchformer.md, example A):
 /// 3×3, start (0,0), goal (0,2), walls (0,1), (1,1).
@@ -59,7 +59,7 @@ pub fn golden_10_tokens() -> Vec<String> {
 pub fn sokoban() -> (Board, Search) {
     let v: serde_json::Value =
         serde_json::from_str(include_str!("../data/sokoban-7722.json")).unwrap();
-    let board = SokobanBoard::from_level(v["level"].as_str().unwrap()).unwrap();
+    let board = SokobanLevel::from_ascii(v["level"].as_str().unwrap()).unwrap();
     let mut toks: Vec<String> = Vec::new();
     for k in ["reasoning", "plan"] {
         for t in v[k].as_array().unwrap() {

@@ -4,28 +4,38 @@
 //! The second trace comes from one of three sources:
 //!
 //! * `--checkpoint RUN`: the model decodes one response per task (sample 0 of the
-//!   `(seed, row, sample)` stream, so it is the response `planform eval` draws as sample 0
-//!   for that row with the same seed, mode, sampler and maximum length), scored against
-//!   A* with planform-eval's scoring; the left side is the dataset's stored A* trace;
+//!   `(seed, row, sample)` stream, so it is the response `planform eval --tasks N` draws as
+//!   sample 0 for that row with the same N, seed, mode, sampler and maximum length), scored
+//!   against A* with planform-eval's scoring; the left side is the dataset's stored A* trace;
 //! * `--responses FILE`: responses saved by `planform eval --save-responses`
 //!   (`responses.jsonl`), re-scored against the dataset (a disagreement with the file's
 //!   own flags is an error: the file belongs to another dataset); left side as above;
 //! * neither: no model; the left side is deterministic A*, the right side one
 //!   nondeterministic A* run (seeded by `--seed` and the task id).
 //!
-//! Tasks are rows of a split in id order: the first `--tasks N`, or `--index i,j,k`
-//! (positions from 0). One line per task is printed on stdout with the scores.
+//! Tasks are the ones `planform eval --tasks N` (and bootstrap's evaluations) score: the N
+//! rows of the split first in hashed-id order ([`planform_eval::hashed_examples`]), shown in
+//! id order; `--index i,j,k` picks positions within them (from 0). One line per task is
+//! printed on stdout; its counts are what the page shows:
+//!
+//! `task=K row=R id=I astar_trace=T astar_clauses=C astar_plan=P correct= optimal=
+//! trace=T clauses=C plan=P scored_trace=T scored_plan=P length=L stop= steps=S`
+//!
+//! where `trace`/`clauses`/`plan` are the right side as drawn (the viewer's lenient
+//! reading of the tokens) and `scored_trace`/`scored_plan` the scorer's strict reading
+//! (0 and 0 when the response has no parsable plan, as in `planform eval`).
 
-use std::collections::BTreeMap;
+mod select;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use planform_data::{Dataset, Example, SearchMode, Split};
 use planform_eval::{
-    first_examples, sample_and_score, DeviceChoice, MaxLen, Mode, ModeChoice, Precision, Response,
-    ResponseLine, Retention, SampleConfig, SampleResult, Sampler, StopReason, TaskInput,
+    sample_and_score, DeviceChoice, MaxLen, Mode, ModeChoice, Precision, Response, ResponseLine,
+    Retention, SampleConfig, SampleResult, Sampler, StopReason, TaskInput,
 };
 use planform_trace::rng::Rng;
 use planform_trace::vocab::{Vocabulary, BOS, EOS};
@@ -58,11 +68,12 @@ pub struct ViewArgs {
     /// Dataset split.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
-    /// The first N tasks of the split by id (with --responses: the first N that have
+    /// The N tasks `planform eval --tasks N` evaluates: the first N of the split in
+    /// hashed-id order, shown in id order (with --responses: those of them that have
     /// responses in the file).
-    #[arg(long, default_value_t = 10, conflicts_with = "index")]
+    #[arg(long, default_value_t = 10)]
     pub tasks: usize,
-    /// Tasks by position in the split (id order, from 0), comma-separated.
+    /// Only these positions (from 0, comma-separated) of the --tasks selection.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub index: Vec<usize>,
     /// Decoding mode (default auto: the model chooses).
@@ -155,7 +166,7 @@ impl ViewArgs {
     }
 }
 
-/// A selected task: its position in the split (id order) and its row.
+/// A selected task: its position in the evaluation selection (eval's row index) and its row.
 struct Row {
     pos: usize,
     example: Example,
@@ -181,16 +192,16 @@ pub fn run(args: ViewArgs) -> Result<()> {
 
     let (rows, responses) = match &source {
         Source::Responses { path, sample } => {
-            let all = read_split(&dataset, split)?;
-            let lines = read_responses(path, &all, split, data)?;
-            let rows = select_with_responses(all, &lines, &args, path)?;
+            let all = select::read_split(&dataset, split)?;
+            let lines = select::read_responses(path, &all, split, data)?;
+            let rows = select::select_with_responses(&dataset, split, &lines, &args, path)?;
             let picked = rows
                 .iter()
-                .map(|r| pick_sample(&lines, r, *sample, path))
+                .map(|r| select::pick_sample(&lines, r, *sample, path))
                 .collect::<Result<Vec<_>>>()?;
             (rows, Some(picked))
         }
-        _ => (select(&dataset, split, &args)?, None),
+        _ => (select::select(&dataset, split, &args)?, None),
     };
     if rows.is_empty() {
         bail!("dataset {}: split `{split}` has no tasks", data.display());
@@ -239,16 +250,23 @@ pub fn run(args: ViewArgs) -> Result<()> {
         let model = Search::parse(&right.tokens);
         let r = &right.result;
         let steps = frames(&reference).max(frames(&model));
+        let sokoban = matches!(board, Board::Sokoban(_));
+        // The counts the page shows (its lenient reading), then the scorer's.
         let _ = writeln!(
             summary,
-            "task={task} row={} id={} astar_trace={} astar_plan={} correct={} optimal={} \
-             trace={} plan={} length={} stop={} steps={steps}",
+            "task={task} row={} id={} astar_trace={} astar_clauses={} astar_plan={} correct={} \
+             optimal={} trace={} clauses={} plan={} scored_trace={} scored_plan={} length={} \
+             stop={} steps={steps}",
             row.pos,
             ex.id,
-            reference.reasoning_tokens(matches!(board, Board::Sokoban(_))),
+            reference.reasoning_tokens(sokoban),
+            reference.clauses.len(),
             reference.plan.len(),
             r.eval.correct,
             r.eval.optimal,
+            model.reasoning_tokens(sokoban),
+            model.clauses.len(),
+            model.plan.len(),
             r.eval.trace_tokens,
             r.eval.plan_length,
             r.length,
@@ -306,155 +324,6 @@ fn parse_ids<'a>(vocab: &Vocabulary, ids: impl Iterator<Item = &'a u32>) -> Sear
         .map(|&t| vocab.token(t).unwrap_or(UNKNOWN_TOKEN))
         .collect();
     Search::parse(&toks)
-}
-
-/// The whole split in id order.
-fn read_split(dataset: &Dataset, split: Split) -> Result<Vec<Example>> {
-    let mut rows = dataset
-        .read_split(split)
-        .with_context(|| format!("reading split `{split}` of {}", dataset.dir().display()))?;
-    rows.sort_by_key(|e| e.id);
-    Ok(rows)
-}
-
-/// Rows chosen by `--tasks` / `--index` (reads only the shards it needs).
-fn select(dataset: &Dataset, split: Split, args: &ViewArgs) -> Result<Vec<Row>> {
-    let dir = dataset.dir().display();
-    if args.index.is_empty() {
-        if args.tasks == 0 {
-            bail!("--tasks must be at least 1");
-        }
-        let rows = first_examples(dataset, split, args.tasks)
-            .with_context(|| format!("reading split `{split}` of {dir}"))?;
-        return Ok(rows
-            .into_iter()
-            .enumerate()
-            .map(|(pos, example)| Row { pos, example })
-            .collect());
-    }
-    let need = args.index.iter().max().map_or(0, |m| m + 1);
-    let rows = first_examples(dataset, split, need)
-        .with_context(|| format!("reading split `{split}` of {dir}"))?;
-    args.index
-        .iter()
-        .map(|&pos| match rows.get(pos) {
-            Some(e) => Ok(Row {
-                pos,
-                example: e.clone(),
-            }),
-            None => bail!(
-                "--index {pos}: split `{split}` of {dir} has {} tasks (positions 0..{})",
-                rows.len(),
-                rows.len().saturating_sub(1)
-            ),
-        })
-        .collect()
-}
-
-/// Lines of a responses file by task id: `(line number, line)` in file order.
-type ResponsesById = BTreeMap<u64, Vec<(usize, ResponseLine)>>;
-
-/// Reads and checks a `responses.jsonl` file: every line must parse and name a task of
-/// the split.
-fn read_responses(
-    path: &Path,
-    split_rows: &[Example],
-    split: Split,
-    data: &Path,
-) -> Result<ResponsesById> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = ResponsesById::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let no = i + 1;
-        let r: ResponseLine = serde_json::from_str(line).with_context(|| {
-            format!(
-                "{}:{no}: not a responses.jsonl line (want {{id, sample, correct, optimal, \
-                 tokens}} as written by `planform eval --save-responses`)",
-                path.display()
-            )
-        })?;
-        if split_rows.binary_search_by_key(&r.id, |e| e.id).is_err() {
-            bail!(
-                "{}:{no}: task id {} is not in split `{split}` of {} \
-                 (responses of another dataset or split?)",
-                path.display(),
-                r.id,
-                data.display()
-            );
-        }
-        out.entry(r.id).or_default().push((no, r));
-    }
-    if out.is_empty() {
-        bail!("{}: no responses in the file", path.display());
-    }
-    Ok(out)
-}
-
-/// Rows chosen by `--tasks` / `--index` among the rows with responses.
-fn select_with_responses(
-    all: Vec<Example>,
-    lines: &ResponsesById,
-    args: &ViewArgs,
-    path: &Path,
-) -> Result<Vec<Row>> {
-    if args.index.is_empty() {
-        if args.tasks == 0 {
-            bail!("--tasks must be at least 1");
-        }
-        return Ok(all
-            .into_iter()
-            .enumerate()
-            .filter(|(_, e)| lines.contains_key(&e.id))
-            .take(args.tasks)
-            .map(|(pos, example)| Row { pos, example })
-            .collect());
-    }
-    args.index
-        .iter()
-        .map(|&pos| {
-            let Some(e) = all.get(pos) else {
-                bail!(
-                    "--index {pos}: the split has {} tasks (positions 0..{})",
-                    all.len(),
-                    all.len().saturating_sub(1)
-                );
-            };
-            if !lines.contains_key(&e.id) {
-                bail!(
-                    "--index {pos}: task id {} has no response in {}",
-                    e.id,
-                    path.display()
-                );
-            }
-            Ok(Row {
-                pos,
-                example: e.clone(),
-            })
-        })
-        .collect()
-}
-
-/// The line of sample `sample` of a row's task.
-fn pick_sample(
-    lines: &ResponsesById,
-    row: &Row,
-    sample: usize,
-    path: &Path,
-) -> Result<(usize, ResponseLine)> {
-    let id = row.example.id;
-    let of_task = lines.get(&id).map(Vec::as_slice).unwrap_or_default();
-    match of_task.iter().find(|(_, l)| l.sample == sample) {
-        Some(found) => Ok(found.clone()),
-        None => bail!(
-            "{}: task id {id} has samples {:?}, no sample {sample} (--sample)",
-            path.display(),
-            of_task.iter().map(|(_, l)| l.sample).collect::<Vec<_>>()
-        ),
-    }
 }
 
 /// Scores one decoder sequence against a row with planform-eval's scoring.
