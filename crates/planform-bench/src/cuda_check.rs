@@ -208,9 +208,8 @@ fn config(family: Family) -> Result<ModelConfig> {
 /// The same random weights on the CPU and on `device`. Encoder–decoder: 2-D projections
 /// scaled ×3 so that the logits are far from uniform.
 fn twin_models(cfg: &ModelConfig, device: Device) -> Result<(VarStore, Model, VarStore, Model)> {
-    tch::manual_seed(0);
     let cpu_vs = VarStore::new(Device::Cpu);
-    let cpu = Model::new(&cpu_vs.root(), cfg)?;
+    let cpu = Model::new_seeded(&cpu_vs.root(), cfg, 0)?;
     if let ModelConfig::EncoderDecoder(_) = cfg {
         tch::no_grad(|| {
             for (name, mut v) in cpu_vs.variables() {

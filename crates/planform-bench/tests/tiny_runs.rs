@@ -54,9 +54,8 @@ fn the_training_benchmark_steps_with_planform_train_step() {
         // The same batch and seed through `train_step` directly.
         let vocab = report.vocab;
         let model_cfg = cfg.model.config(vocab).unwrap();
-        tch::manual_seed(seed as i64);
         let vs = VarStore::new(Device::Cpu);
-        let model = Model::new(&vs.root(), &model_cfg).unwrap();
+        let model = Model::new_seeded(&vs.root(), &model_cfg, seed as i64).unwrap();
         let mut opt = Optimizer::for_var_store(Algorithm::AdamW, AdamWConfig::default(), &vs);
         let seqs = synthetic_sequences(vocab, 4, 12, 24, seed);
         let batch = Batch::collate(&seqs, family, Device::Cpu).unwrap();

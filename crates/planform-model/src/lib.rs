@@ -76,7 +76,7 @@ pub use generate::{
     generate, DecodeConfig, DecodeOutput, DecodeStats, Generation, KvDtype, Sampler, StopReason,
 };
 pub use layers::{attend, Activation, AttentionKernel, AttnMask, Linear, Weight};
-pub use model::{Model, ModelInput};
+pub use model::{seeded, Model, ModelInput};
 pub use params::{param_role, ParamRole};
 pub use precision::{with_precision, Precision};
 pub use state::{is_rope_table_key, load_named, LoadReport};

@@ -44,9 +44,27 @@ pub enum ModelInput {
     },
 }
 
+/// libtorch's random generator is one per process: two threads that seed it and then draw
+/// weights would interleave their draws. Every seeded model construction holds this lock.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` with libtorch's global generator seeded with `seed` (`tch::manual_seed`), while no
+/// other thread of this process does the same — so weights drawn in `f` depend on `seed`
+/// alone, also when tests or several runs build models concurrently.
+pub fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
+    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed);
+    f()
+}
+
 impl Model {
+    /// [`Model::new`] with weights drawn from `seed` (see [`seeded`]).
+    pub fn new_seeded(p: &nn::Path, cfg: &ModelConfig, seed: i64) -> Result<Self, ModelError> {
+        seeded(seed, || Model::new(p, cfg))
+    }
+
     /// Creates the variables of `cfg` under `p` (on `vs.root()` the names are the
-    /// family's documented names).
+    /// family's documented names), drawing from libtorch's global generator.
     pub fn new(p: &nn::Path, cfg: &ModelConfig) -> Result<Self, ModelError> {
         Ok(match cfg {
             ModelConfig::EncoderDecoder(c) => Model::EncoderDecoder(EncoderDecoder::new(p, c)?),

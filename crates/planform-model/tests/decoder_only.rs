@@ -26,9 +26,8 @@ fn config(sharing: LayerSharing, kernel: AttentionKernel) -> DecoderConfig {
 
 fn build(c: &DecoderConfig, seed: i64) -> (nn::VarStore, DecoderOnly) {
     tch::set_num_threads(1);
-    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = DecoderOnly::new(&vs.root(), c).unwrap();
+    let m = planform_model::seeded(seed, || DecoderOnly::new(&vs.root(), c)).unwrap();
     (vs, m)
 }
 

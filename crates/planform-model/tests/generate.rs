@@ -49,9 +49,8 @@ fn build(cfg: &ModelConfig, seed: i64) -> (nn::VarStore, Model) {
     // Tests already run in parallel; intra-op OpenMP threads only spin-wait
     // (10x slower on a busy 2-core machine).
     tch::set_num_threads(1);
-    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = Model::new(&vs.root(), cfg).unwrap();
+    let model = Model::new_seeded(&vs.root(), cfg, seed).unwrap();
     if let Model::EncoderDecoder(_) = model {
         // Default init makes a random model repeat one token; a larger gain on
         // the projections gives prompt-dependent sequences that sometimes end.

@@ -56,9 +56,8 @@ fn check(tied: bool, sharing: LayerSharing, kv_heads: usize) {
     c.sharing = sharing;
     c.init_std = 0.2;
     c.max_positions = 512;
-    tch::manual_seed(11);
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = DecoderOnly::new(&vs.root(), &c).unwrap();
+    let model = planform_model::seeded(11, || DecoderOnly::new(&vs.root(), &c)).unwrap();
     let tokens: Vec<String> = (0..V)
         .map(|i| match i {
             0 => "bos".to_string(),

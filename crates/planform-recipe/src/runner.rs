@@ -15,7 +15,8 @@
 //! Resumption rules:
 //! - **data**: a dataset directory whose `manifest.json` config equals the recipe's is
 //!   reused; one with another config is an error (never overwritten).
-//! - **train**: `StartMode::Auto` — a finished run (latest checkpoint at `total_steps`) is
+//! - **train**: `StartMode::Auto` — a finished run (latest checkpoint at `total_steps`, or
+//!   stopped on a held-out loss plateau) is
 //!   skipped, a partial one resumes from its latest checkpoint.
 //! - **eval**: skipped when `recipe-eval.json` records the same eval settings and the same
 //!   checkpoint step; otherwise (re)run. An `init` eval runs on a step-0 checkpoint written
@@ -366,7 +367,10 @@ fn differing_fields(a: &serde_json::Value, b: &serde_json::Value) -> String {
     }
 }
 
-fn ensure_dataset(
+/// Makes sure the recipe's dataset exists in `dir`: reuses one generated with the same
+/// config, refuses one generated with another, generates it otherwise. When another
+/// process generated the same dataset at the same time, its copy is reused.
+pub fn ensure_dataset(
     recipe: &Recipe,
     dir: &Path,
     threads: usize,
@@ -406,7 +410,24 @@ fn ensure_dataset(
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(RecipeError::io(parent))?;
     }
-    let m = planform_data::generate(&want, dir, threads, |d, t| obs.gen_progress(d, t))?;
+    let m = match planform_data::generate(&want, dir, threads, |d, t| obs.gen_progress(d, t)) {
+        Ok(m) => m,
+        // Committed meanwhile by another process: reuse it if it is the same dataset.
+        Err(e) if dir.join(planform_data::MANIFEST_FILE).is_file() => {
+            let (manifest, _) = Manifest::load(dir)?;
+            if manifest.config != want {
+                return Err(e.into());
+            }
+            return Ok((
+                StageAction::Skipped,
+                format!(
+                    "dataset {} was generated meanwhile by another run",
+                    dir.display()
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok((
         StageAction::Ran,
         format!(
@@ -448,7 +469,7 @@ fn run_training(
     let total = cfg.optim.total_steps;
     if let Ok(ck) = resolve_checkpoint(&cfg.out_dir) {
         let state = read_state(&ck)?;
-        if state.step >= total {
+        if state.finished() {
             let (have, want) = (train_identity(&state.config), train_identity(cfg));
             if have != want {
                 return Err(RecipeError::invalid(
@@ -461,13 +482,13 @@ fn run_training(
                     ),
                 ));
             }
+            let how = match state.plateau.stopped_at {
+                Some(s) => format!("stopped at step {s}: the held-out loss had plateaued"),
+                None => format!("finished at step {}", state.step),
+            };
             return Ok((
                 StageAction::Skipped,
-                format!(
-                    "run {} already finished at step {}",
-                    cfg.out_dir.display(),
-                    state.step
-                ),
+                format!("run {} already {how}", cfg.out_dir.display()),
                 state.step,
             ));
         }
@@ -508,6 +529,10 @@ fn run_training(
         .last_eval
         .map(|e| format!(", test loss {:.4}", e.metrics.loss))
         .unwrap_or_default();
+    let how = match summary.stopped_on_plateau {
+        Some(s) => format!("{how}stopped on a held-out loss plateau at step {s} of {total}, "),
+        None => how,
+    };
     Ok((
         StageAction::Ran,
         format!(

@@ -54,6 +54,17 @@ pub struct IntervalState {
     pub train_secs: f64,
 }
 
+/// Early-stopping bookkeeping (see [`crate::config::Plateau`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlateauState {
+    /// Best held-out loss so far.
+    pub best: Option<f64>,
+    /// Evaluations since it was reached.
+    pub since_best: u32,
+    /// The step at which the run stopped on a plateau.
+    pub stopped_at: Option<u64>,
+}
+
 /// Contents of `state.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
@@ -86,6 +97,16 @@ pub struct TrainState {
     pub last_eval: Option<EvalRecord>,
     /// Digests of the tensor files, by file name.
     pub files: BTreeMap<String, FileDigest>,
+    /// Early stopping.
+    #[serde(default)]
+    pub plateau: PlateauState,
+}
+
+impl TrainState {
+    /// Whether the run is over: at `total_steps`, or stopped on a plateau.
+    pub fn finished(&self) -> bool {
+        self.step >= self.config.optim.total_steps || self.plateau.stopped_at.is_some()
+    }
 }
 
 /// Writes a checkpoint for `state.step` under `run_dir` and points `latest` at it; then

@@ -51,9 +51,8 @@ pub fn random_model(
     full: bool,
 ) -> Result<Loaded> {
     let config = model.config(vocab.len())?;
-    tch::manual_seed(seed as i64);
     let vs = VarStore::new(device);
-    let m = Model::new(&vs.root(), &config)?;
+    let m = Model::new_seeded(&vs.root(), &config, seed as i64)?;
     if full {
         suppress_eos(&vs, head_name(&config), EOS as i64)?;
     }

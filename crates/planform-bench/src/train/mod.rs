@@ -165,9 +165,8 @@ pub fn measure_planform(
     schedule: &[Vec<usize>],
     s: &LoopSettings,
 ) -> Result<StackRun> {
-    tch::manual_seed(s.seed as i64);
     let vs = VarStore::new(s.device);
-    let model = Model::new(&vs.root(), model_cfg)?;
+    let model = Model::new_seeded(&vs.root(), model_cfg, s.seed as i64)?;
     let family = model.family();
     let mut opt = Optimizer::for_var_store(Algorithm::AdamW, AdamWConfig::default(), &vs);
     let mut run = StackRun::new(

@@ -128,7 +128,11 @@ fn draw<DB: DrawingBackend>(
         })
         .y_labels(8)
         .y_label_formatter(&|y| format!("{y:.3}"))
-        .y_desc(if scale == 100.0 { "% of test tasks (bar: mean ± s.e.; dots: seeds)" } else { "value (bar: mean ± s.e.; dots: seeds)" })
+        .y_desc(if scale == 100.0 {
+            "% of test tasks (bar: mean ± s.e.; dots: seeds)"
+        } else {
+            "value (bar: mean ± s.e.; dots: seeds)"
+        })
         .draw()
         .map_err(e)?;
     for (i, (_, mean, se, values)) in rows.iter().enumerate() {

@@ -370,6 +370,26 @@ pub fn run_sweep(
     }
     let total = jobs.len();
     let todo: Vec<&PointJob> = jobs.iter().filter(|j| !j.is_done()).collect();
+    // Datasets first, one at a time, so that points running in parallel never generate the
+    // same dataset twice.
+    let mut prepared: Vec<&str> = Vec::new();
+    for j in &todo {
+        if !prepared.contains(&j.recipe.data.name.as_str()) {
+            prepared.push(&j.recipe.data.name);
+            let dir = Layout::new(&j.runs_dir).dataset(&j.recipe.data.name);
+            let threads = j.recipe.train.config().threads.unwrap_or(0);
+            let (_, detail) =
+                crate::runner::ensure_dataset(&j.recipe, &dir, threads, &mut crate::runner::Quiet)?;
+            progress(&SweepProgress {
+                done: total - todo.len(),
+                total,
+                running: 0,
+                failed: 0,
+                event: detail,
+                eta_secs: None,
+            });
+        }
+    }
     struct State {
         next: usize,
         done: usize,

@@ -48,7 +48,7 @@ mod sections;
 
 pub use sections::{
     BatchConfig, BatchOrder, DataConfig, InitFrom, Level3Choice, LogConfig, ModelSpec, OptimConfig,
-    ResampleChoice, ScheduleKind, SubsetOrder, TraceConfig,
+    Plateau, ResampleChoice, ScheduleKind, StopConfig, SubsetOrder, TraceConfig,
 };
 
 /// The largest seed a config accepts: TOML integers are signed 64-bit, and a seed must
@@ -97,6 +97,13 @@ pub struct TrainConfig {
     /// Cadence of logs, evaluations and checkpoints.
     #[serde(default)]
     pub log: LogConfig,
+    /// Early stopping. Default: none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub stop: StopConfig,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl TrainConfig {
@@ -120,6 +127,7 @@ impl TrainConfig {
             batch: BatchConfig::default(),
             optim: OptimConfig::default(),
             log: LogConfig::default(),
+            stop: StopConfig::default(),
         }
     }
 
@@ -255,6 +263,17 @@ impl TrainConfig {
         ] {
             if v == 0 {
                 return bad(field, "must be > 0".into());
+            }
+        }
+        if let Some(p) = &self.stop.plateau {
+            if p.patience == 0 {
+                return bad("stop.plateau.patience", "must be > 0".into());
+            }
+            if !(0.0..1.0).contains(&p.min_delta) {
+                return bad(
+                    "stop.plateau.min_delta",
+                    format!("must lie in [0, 1), got {}", p.min_delta),
+                );
             }
         }
         if l.keep_checkpoints == Some(0) {

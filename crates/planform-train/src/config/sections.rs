@@ -319,6 +319,27 @@ impl Default for LogConfig {
     }
 }
 
+/// When to stop before `optim.total_steps`.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StopConfig {
+    /// Stop when the held-out loss has plateaued. Default: never (train to `total_steps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plateau: Option<Plateau>,
+}
+
+/// The held-out loss has plateaued when `patience` evaluations in a row have not improved on
+/// the best loss so far by more than the fraction `min_delta` (relative). The run then writes
+/// a checkpoint and counts as finished.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plateau {
+    /// Evaluations without improvement before stopping.
+    pub patience: u32,
+    /// Relative improvement that counts (0.01 = the loss must fall by more than 1%).
+    pub min_delta: f64,
+}
+
 /// Initialise a fresh run from another run's checkpoint (reference `start_checkpoint`, used
 /// by the Searchformer bootstrapping fine-tunes). The schedule and step count start at 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,9 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::Batch;
-use crate::checkpoint::{read_state, save_checkpoint, write_atomic, IntervalState, TrainState};
+use crate::checkpoint::{
+    read_state, save_checkpoint, write_atomic, IntervalState, PlateauState, TrainState,
+};
 use crate::config::{InitFrom, TrainConfig};
 use crate::data::{Prepared, SequenceBuilder, TrainData};
 use crate::error::{Result, TrainError};
@@ -86,6 +88,8 @@ pub struct RunSummary {
     pub elapsed_secs: f64,
     /// Real tokens trained on (all sessions).
     pub tokens_seen: u64,
+    /// The step at which the held-out loss plateaued and the run stopped (`stop.plateau`).
+    pub stopped_on_plateau: Option<u64>,
 }
 
 /// A training run in memory: model, optimizer, data stream and logs.
@@ -116,6 +120,7 @@ pub struct Trainer {
     tokens_seen: u64,
     last_train: Option<TrainRecord>,
     last_eval: Option<EvalRecord>,
+    plateau: PlateauState,
 }
 
 /// Loads the dataset of `cfg` and runs it to the end (or until `progress` breaks).
@@ -149,9 +154,8 @@ impl Trainer {
             (StartMode::Fresh, false) | (StartMode::Auto, false) => false,
             (StartMode::Resume, true) | (StartMode::Auto, true) => true,
         };
-        tch::manual_seed(cfg.seed as i64);
         let vs = VarStore::new(device);
-        let model = Model::new(&vs.root(), &model_cfg)
+        let model = Model::new_seeded(&vs.root(), &model_cfg, cfg.seed as i64)
             .map_err(|e| TrainError::invalid("model", e.to_string()))?;
         let opt = Optimizer::for_var_store(cfg.optim.algorithm, cfg.optim.adamw(), &vs);
         let builder = SequenceBuilder::new(&cfg.trace, data.domain(), cfg.seed)?;
@@ -185,6 +189,7 @@ impl Trainer {
             tokens_seen: 0,
             last_train: None,
             last_eval: None,
+            plateau: PlateauState::default(),
         };
         if resume {
             t.restore(&out)?;
@@ -291,8 +296,8 @@ impl Trainer {
         if self.step == 0 && !self.resumed && self.cfg.log.eval_at_start {
             self.evaluate_and_log()?;
         }
-        let mut completed = self.step >= total;
-        while self.step < total {
+        let mut completed = self.step >= total || self.plateau.stopped_at.is_some();
+        while self.step < total && self.plateau.stopped_at.is_none() {
             let t0 = Instant::now();
             let lr = self.schedule.lr_at(self.cfg.optim.lr, self.step);
             let micro = (0..self.cfg.batch.accumulation)
@@ -339,12 +344,14 @@ impl Trainer {
             let evaluated = step % self.cfg.log.eval_every == 0 || last;
             if evaluated {
                 self.evaluate_and_log()?;
+                self.update_plateau();
             }
-            let checkpointed = step % self.cfg.log.checkpoint_every == 0 || last;
+            let stopped = self.plateau.stopped_at.is_some();
+            let checkpointed = step % self.cfg.log.checkpoint_every == 0 || last || stopped;
             if checkpointed {
                 last_checkpoint = Some(self.checkpoint()?);
             }
-            completed = last;
+            completed = last || stopped;
             let p = self.progress(lr, logged, evaluated, checkpointed);
             if progress(&p).is_break() {
                 break;
@@ -358,7 +365,27 @@ impl Trainer {
             last_checkpoint,
             elapsed_secs: self.elapsed(),
             tokens_seen: self.tokens_seen,
+            stopped_on_plateau: self.plateau.stopped_at,
         })
+    }
+
+    /// After an evaluation: tracks the best held-out loss and stops the run when
+    /// `stop.plateau` says it has plateaued.
+    fn update_plateau(&mut self) {
+        let (Some(p), Some(e)) = (self.cfg.stop.plateau, self.last_eval.as_ref()) else {
+            return;
+        };
+        let loss = e.metrics.loss;
+        match self.plateau.best {
+            Some(best) if loss >= best * (1.0 - p.min_delta) => self.plateau.since_best += 1,
+            _ => {
+                self.plateau.best = Some(loss);
+                self.plateau.since_best = 0;
+            }
+        }
+        if self.plateau.since_best >= p.patience {
+            self.plateau.stopped_at = Some(self.step);
+        }
     }
 
     fn forward_loss(&self, batch: &Batch, weight: f64) -> Result<crate::loss::LossOutput> {

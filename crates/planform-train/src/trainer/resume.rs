@@ -142,6 +142,7 @@ impl Trainer {
         self.tokens_seen = state.tokens_seen;
         self.last_train = state.last_train;
         self.last_eval = state.last_eval;
+        self.plateau = state.plateau;
         self.metrics = Some(MetricsLog::open(out, Some(state.step))?);
         Ok(())
     }
@@ -189,6 +190,7 @@ impl Trainer {
             last_train: self.last_train.clone(),
             last_eval: self.last_eval.clone(),
             files: Default::default(),
+            plateau: self.plateau.clone(),
         };
         save_checkpoint(
             &self.cfg.out_dir,

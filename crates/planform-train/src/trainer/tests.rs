@@ -350,8 +350,10 @@ fn loaded_model_reproduces_trainer_logits() {
 fn accumulated_gradients_equal_one_large_batch() {
     let data = data();
     let vs = VarStore::new(tch::Device::Cpu);
-    tch::manual_seed(0);
-    let model = EncoderDecoder::new(&vs.root(), &tiny_model(data.vocab.len())).unwrap();
+    let model = planform_model::seeded(0, || {
+        EncoderDecoder::new(&vs.root(), &tiny_model(data.vocab.len()))
+    })
+    .unwrap();
     let seqs: Vec<Prepared> = data.train[..8]
         .iter()
         .map(|r| Prepared {
@@ -503,4 +505,40 @@ fn init_from_starts_a_fine_tune_from_another_run() {
         .unwrap()
         .to_string();
     assert!(e.contains("init_from: model config differs"), "{e}");
+}
+
+#[test]
+fn a_plateau_stops_the_run_and_resume_keeps_it_stopped() {
+    let data = data();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), &data);
+    c.trace = TraceConfig::SearchAugmented;
+    c.optim.total_steps = 60;
+    c.optim.lr = 1e-6; // practically no learning: the loss cannot improve by 5%
+    c.log.eval_every = 2;
+    c.log.checkpoint_every = 100;
+    c.stop.plateau = Some(crate::config::Plateau {
+        patience: 3,
+        min_delta: 0.05,
+    });
+    let s = Trainer::new(c.clone(), data.clone(), StartMode::Fresh)
+        .unwrap()
+        .run(&mut no_progress)
+        .unwrap();
+    // Evals at 2 (best), 4, 6, 8 (three without improvement): stop at step 8.
+    assert_eq!(s.stopped_on_plateau, Some(8), "{s:?}");
+    assert!(s.completed && s.step == 8);
+    let state =
+        crate::checkpoint::read_state(&planform_model::resolve_checkpoint(tmp.path()).unwrap())
+            .unwrap();
+    assert!(state.finished() && state.step == 8);
+    // Resuming a stopped run trains nothing more.
+    let s2 = Trainer::new(c, data, StartMode::Resume)
+        .unwrap()
+        .run(&mut no_progress)
+        .unwrap();
+    assert_eq!(
+        (s2.step, s2.completed, s2.stopped_on_plateau),
+        (8, true, Some(8))
+    );
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use planform_recipe::{
-    eval_table, list_recipes, run_recipe, parse_overrides, Observer, Recipe, RunOptions,
+    eval_table, list_recipes, parse_overrides, run_recipe, Observer, Recipe, RunOptions,
     RunOutcome, StageAction, StageRecord,
 };
 

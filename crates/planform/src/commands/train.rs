@@ -96,8 +96,14 @@ impl TrainArgs {
             }
             Ok(())
         };
-        flag("data_dir", self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())))?;
-        flag("out_dir", self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())))?;
+        flag(
+            "data_dir",
+            self.data.as_ref().map(|p| toml_str(&p.to_string_lossy())),
+        )?;
+        flag(
+            "out_dir",
+            self.out.as_ref().map(|p| toml_str(&p.to_string_lossy())),
+        )?;
         if let Some(m) = &self.model {
             match m.strip_prefix("decoder-only:") {
                 Some(preset) => flag("model.decoder-only.preset", Some(toml_str(preset)))?,

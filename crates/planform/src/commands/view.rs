@@ -37,9 +37,9 @@ use planform_eval::{
     sample_and_score, DeviceChoice, MaxLen, Mode, ModeChoice, Precision, Response, ResponseLine,
     Retention, SampleConfig, SampleResult, Sampler, StopReason, TaskInput,
 };
+use planform_model::{load_model as load_model_from_checkpoint, ModelError};
 use planform_trace::rng::Rng;
 use planform_trace::vocab::{Vocabulary, BOS, EOS};
-use planform_model::{load_model as load_model_from_checkpoint, ModelError};
 use planform_viz::{render_viewer, Board, Search, ViewerInput, ViewerTask};
 
 use super::eval::ModeArg;
