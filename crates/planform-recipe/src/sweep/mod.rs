@@ -29,7 +29,8 @@
 //! ```
 //!
 //! The grid is the product of the axes and the seeds. Point `i` is the base recipe with the
-//! sweep's `set`, then each axis's overrides, then `train.seed=<seed>`; its recipe name is
+//! sweep's `set`, then each axis's overrides, then `train.seed=<seed>`, each layer applied on
+//! the previous (a later layer may change a field an earlier one set); its recipe name is
 //! `p-<axis values>-s<seed>` and it runs under the runs directory `<runs>/<name>`, so points
 //! that share a dataset share `<runs>/<name>/data/…`.
 //!
@@ -310,16 +311,24 @@ impl Sweep {
                     name.push_str(l);
                 }
                 name.push_str(&format!("-s{seed}"));
-                let mut ovs = common.clone();
+                // Layers, each applied on the previous: the sweep's `set`, each axis's point,
+                // the seed and name, then the command line's overrides (a later layer may
+                // change what an earlier one set).
+                let mut layers = vec![common.clone()];
                 for (_, _, sets) in &point {
-                    ovs.extend(parse_overrides(sets)?);
+                    layers.push(parse_overrides(sets)?);
                 }
-                ovs.extend(parse_overrides(&[format!("train.seed={seed}")])?);
-                ovs.extend(parse_overrides(&[format!("name={name:?}")])?);
-                ovs.extend(extra.iter().cloned());
-                let recipe = base
-                    .with_overrides(&ovs)
-                    .map_err(|e| RecipeError::invalid(format!("point {name}"), e.to_string()))?;
+                layers.push(parse_overrides(&[
+                    format!("train.seed={seed}"),
+                    format!("name={name:?}"),
+                ])?);
+                layers.push(extra.to_vec());
+                let mut recipe = base.clone();
+                for layer in &layers {
+                    recipe = recipe.with_overrides(layer).map_err(|e| {
+                        RecipeError::invalid(format!("point {name}"), e.to_string())
+                    })?;
+                }
                 jobs.push(PointJob {
                     recipe_file: runs_dir.join("points").join(format!("{name}.toml")),
                     name,
