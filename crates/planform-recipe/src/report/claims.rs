@@ -8,6 +8,7 @@
 //! **no**. "A matches or beats B" means `mean(A) ≥ mean(B) − 2·s.e.`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use planform_eval::EvalReport;
 use planform_train::TrainConfig;
@@ -289,7 +290,9 @@ pub(super) fn scale_note(runs: &Runs, names: &[String]) -> Option<String> {
 }
 
 /// Evaluates one claim on the loaded runs.
-pub fn evaluate(claim: &Claim, runs: &Runs) -> ClaimResult {
+/// The result of `claim` from the recipe runs `runs` (and, for a sweep, its summary under
+/// `runs_dir`).
+pub fn evaluate(claim: &Claim, runs: &Runs, runs_dir: &Path) -> ClaimResult {
     match claim {
         Claim::SearchVsSolutionOnly {
             label,
@@ -301,5 +304,10 @@ pub fn evaluate(claim: &Claim, runs: &Runs) -> ClaimResult {
         }
         Claim::Bootstrap { label, recipe } => super::claims_bc::bootstrap(label, recipe, runs),
         Claim::Dualformer { .. } => super::claims_bc::dualformer(claim, runs),
+        Claim::Sweep {
+            label,
+            claim,
+            sweep,
+        } => super::claims_sweep::sweep_section(label, claim, sweep, runs_dir),
     }
 }

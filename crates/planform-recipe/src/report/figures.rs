@@ -60,6 +60,28 @@ pub fn claim_figures(
     Ok(out)
 }
 
+/// Copies a sweep's `fig-*.svg` into `out_dir` as `<id>-fig-….svg`; returns the copies.
+pub fn copy_sweep_figures(id: &str, sweep_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(sweep_dir) else {
+        return Ok(out);
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fig-") && n.ends_with(".svg"))
+        .collect();
+    names.sort();
+    for n in names {
+        let src = sweep_dir.join(&n);
+        let bytes = std::fs::read(&src).map_err(RecipeError::io(&src))?;
+        let dst = out_dir.join(format!("{id}-{n}"));
+        crate::runner::write_atomic(&dst, &bytes)?;
+        out.push(dst);
+    }
+    Ok(out)
+}
+
 fn draw_figure(fig: &Figure, path: &Path) -> Result<()> {
     let err = |e: String| RecipeError::Figure {
         path: path.to_path_buf(),

@@ -34,6 +34,7 @@
 pub mod claims;
 mod claims_a;
 mod claims_bc;
+mod claims_sweep;
 mod figures;
 mod markdown;
 mod runs;
@@ -121,6 +122,16 @@ pub enum Claim {
         #[serde(default = "default_auto")]
         auto_eval: String,
     },
+    /// A study run with `planform sweep`: its stated comparisons and their verdicts (from
+    /// `<runs>/<sweep>/summary.json`) and its figures.
+    Sweep {
+        /// Section heading.
+        label: String,
+        /// What the papers claim, in words.
+        claim: String,
+        /// The sweep's name (its directory under the runs directory).
+        sweep: String,
+    },
 }
 
 impl Claim {
@@ -129,7 +140,8 @@ impl Claim {
         match self {
             Claim::SearchVsSolutionOnly { label, .. }
             | Claim::Bootstrap { label, .. }
-            | Claim::Dualformer { label, .. } => label,
+            | Claim::Dualformer { label, .. }
+            | Claim::Sweep { label, .. } => label,
         }
     }
 
@@ -156,6 +168,7 @@ impl Claim {
                 solution_only.clone(),
                 search_augmented.clone(),
             ],
+            Claim::Sweep { sweep, .. } => vec![sweep.clone()],
         }
     }
 }
@@ -229,9 +242,15 @@ pub fn build_report(
     let mut results = Vec::new();
     let mut per_claim = Vec::new();
     for (i, claim) in config.claims.iter().enumerate() {
-        let result = claims::evaluate(claim, &all);
         let id = format!("claim-{}", i + 1);
-        per_claim.push(figures::claim_figures(&id, claim, &result, &all, out_dir)?);
+        let result = claims::evaluate(claim, &all, runs_dir);
+        let figs = match claim {
+            Claim::Sweep { sweep, .. } => {
+                figures::copy_sweep_figures(&id, &runs_dir.join(sweep), out_dir)?
+            }
+            _ => figures::claim_figures(&id, claim, &result, &all, out_dir)?,
+        };
+        per_claim.push(figs);
         results.push(result);
     }
     let text = markdown::render(config, &results, &per_claim, &all, runs_dir, command);

@@ -16,22 +16,24 @@ pub struct ReportArgs {
     /// Report config naming which runs form which claim.
     #[arg(long, short = 'c', default_value = "configs/report-cpu.toml")]
     pub config: PathBuf,
-    /// Output directory (README.md and SVG figures).
-    #[arg(long, short = 'o', default_value = "docs/report")]
-    pub out: PathBuf,
+    /// Output directory (README.md and SVG figures). Default `<runs>/report`; the committed
+    /// report is regenerated only when asked: `-o docs/report`.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
 }
 
 /// Runs `planform report`.
 pub fn run(args: ReportArgs) -> Result<()> {
     let config = ReportConfig::from_file(&args.config)
         .with_context(|| format!("loading report config {}", args.config.display()))?;
+    let out_dir = args.out.clone().unwrap_or_else(|| args.runs.join("report"));
     let out = build_report(
         &config,
         &args.runs,
-        &args.out,
+        &out_dir,
         &super::recipe::command_line(),
     )
-    .with_context(|| format!("writing the report to {}", args.out.display()))?;
+    .with_context(|| format!("writing the report to {}", out_dir.display()))?;
     for c in &out.claims {
         println!("{}: {}", c.label, c.verdict_line);
     }
