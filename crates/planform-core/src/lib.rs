@@ -5,6 +5,8 @@
 //!   keyed streams and seed derivation. Datasets, data order, trace dropping and sampling
 //!   all draw from it, so the same seed gives the same bytes on every machine.
 //! - [`fs`]: atomic file writes (temporary sibling + fsync + rename).
+//! - [`process`]: whether a process id is still running (stale-leftover cleanup).
 
 pub mod fs;
+pub mod process;
 pub mod rng;

@@ -23,25 +23,32 @@ mod atomic;
 mod config;
 mod dataset_writer;
 mod error;
+mod footer;
 mod generate;
 mod inspect;
 mod layouts;
 mod manifest;
+mod manifest_check;
+mod outdir;
 mod reader;
+mod tasks;
+mod validate;
 pub mod schema;
 mod stats;
 mod writer;
 
 pub use atomic::is_partial_name;
-pub use config::{Domain, GenerateConfig, LengthFilters, TStarConfig};
+pub use config::{Domain, GenerateConfig, LengthFilters, TStarConfig, TaskSource, MAX_TSTAR_RUNS};
 pub use dataset_writer::DatasetWriter;
 pub use error::{DataError, Result};
-pub use generate::{generate, TSTAR_KEY};
+pub use generate::{generate, MAX_THREADS, TSTAR_KEY};
 pub use inspect::{Inspection, SplitSummary};
 pub use manifest::{
     GenerationCounts, Manifest, ShardInfo, Split, SplitInfo, FORMAT_NAME, FORMAT_VERSION,
-    KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE,
+    KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE, MAX_FORMAT_VERSION,
 };
+pub use outdir::{remove_stale_partials, AUXILIARY_FILES};
+pub use tasks::{generate_from_tasks, read_task_lines, FromTasks, TaskLine};
 pub use reader::{Batches, Dataset};
 pub use schema::Example;
 pub use stats::{HistogramBin, LengthHistogram, LengthStats, SplitHistograms, SplitLengthStats};

@@ -20,7 +20,8 @@ use crate::trace::{Trace, TraceStep};
 /// sides in `1..=100`, start and goal in bounds, distinct and not on a wall,
 /// walls in bounds, distinct and sorted row-major (`x + y·width`).
 ///
-/// JSON form (the golden files' field names; extra fields are ignored on input):
+/// JSON form (the golden files' field names; unknown extra fields are ignored on input,
+/// duplicate keys and Sokoban fields are errors in [`MazeTask::from_json`]):
 /// `{"width": 10, "height": 10, "start": [x, y], "goal": [x, y], "walls": [[x, y], ...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawMaze")]
@@ -126,9 +127,20 @@ impl MazeTask {
         }
     }
 
-    /// Parses a JSON object (extra fields such as `prompt` are ignored).
+    /// Parses a JSON object. Unknown extra fields (such as `prompt`) are ignored; a key
+    /// given twice, or a Sokoban field (`worker`, `boxes`, `docks`) next to the maze ones,
+    /// is an error.
     pub fn from_json(line: &str) -> Result<Self> {
-        serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))
+        let v = crate::json::parse_strict(line).map_err(|e| Error::Json(e.to_string()))?;
+        match crate::task::object_domain(&v)? {
+            crate::task::Domain::Maze => {
+                serde_json::from_value(v).map_err(|e| Error::Json(e.to_string()))
+            }
+            crate::task::Domain::Sokoban => Err(Error::WrongDomain {
+                expected: "maze",
+                got: "sokoban",
+            }),
+        }
     }
 
     /// Grid width.
