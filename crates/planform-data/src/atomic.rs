@@ -47,7 +47,10 @@ fn free_old_sibling(out: &Path) -> PathBuf {
     let mut n = 0u32;
     while fs::symlink_metadata(&path).is_ok() {
         n += 1;
-        let mut name = base.file_name().map(|s| s.to_os_string()).unwrap_or_default();
+        let mut name = base
+            .file_name()
+            .map(|s| s.to_os_string())
+            .unwrap_or_default();
         name.push(format!(".{n}"));
         path = base.with_file_name(name);
     }

@@ -315,10 +315,7 @@ impl GenerateConfig {
                 mode: self.astar,
                 // The trace generator re-draws a level whose reasoning is too long
                 // (and caps the search accordingly); its bound is exclusive.
-                max_reasoning_tokens: self
-                    .filters
-                    .max_reasoning_length
-                    .map(|m| m as usize + 1),
+                max_reasoning_tokens: self.filters.max_reasoning_length.map(|m| m as usize + 1),
                 ..SokobanGenConfig::default()
             }),
             Domain::Maze { .. } => None,
@@ -338,7 +335,8 @@ impl GenerateConfig {
         let bad = |m: String| Err(DataError::InvalidConfig(format!("{name}: {m}")));
         let cap: Capacity = match (self.maze_gen_config(), self.sokoban_gen_config()) {
             (Some(m), _) => {
-                m.validate().map_err(|e| DataError::InvalidConfig(e.to_string()))?;
+                m.validate()
+                    .map_err(|e| DataError::InvalidConfig(e.to_string()))?;
                 if let Some(limit) = self.filters.max_reasoning_length {
                     // Every plan node is created and closed: 2 clauses of 5 tokens.
                     let shortest = 10 * m.min_plan_nodes() as u64;
@@ -354,7 +352,8 @@ impl GenerateConfig {
                 m.capacity()
             }
             (None, Some(s)) => {
-                s.validate().map_err(|e| DataError::InvalidConfig(e.to_string()))?;
+                s.validate()
+                    .map_err(|e| DataError::InvalidConfig(e.to_string()))?;
                 s.capacity()
             }
             (None, None) => return Ok(()),

@@ -63,7 +63,10 @@ pub(crate) fn read(meta: &ParquetMetaData, split: Split, path: &Path) -> Result<
             if rg.num_rows() == 0 {
                 continue;
             }
-            let chunk = rg.columns().iter().find(|c| c.column_path().string() == name)?;
+            let chunk = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)?;
             let r = int_range(chunk.statistics()?)?;
             acc = Some(acc.map_or(r, |a| (a.0.min(r.0), a.1.max(r.1))));
         }
@@ -118,8 +121,20 @@ impl SplitFooters {
         }
         let per = u64::from(PLAN_TOKENS_PER_NODE);
         let checks = [
-            ("reasoning", "reasoning_length", self.reasoning, 1, &info.lengths.reasoning),
-            ("plan", "plan_length", self.plan_nodes, per, &info.lengths.plan),
+            (
+                "reasoning",
+                "reasoning_length",
+                self.reasoning,
+                1,
+                &info.lengths.reasoning,
+            ),
+            (
+                "plan",
+                "plan_length",
+                self.plan_nodes,
+                per,
+                &info.lengths.plan,
+            ),
         ];
         for (name, column, range, scale, stored) in checks {
             let Some((lo, hi)) = range else { continue };

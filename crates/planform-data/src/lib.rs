@@ -31,10 +31,10 @@ mod manifest;
 mod manifest_check;
 mod outdir;
 mod reader;
-mod tasks;
-mod validate;
 pub mod schema;
 mod stats;
+mod tasks;
+mod validate;
 mod writer;
 
 pub use atomic::is_partial_name;
@@ -48,10 +48,10 @@ pub use manifest::{
     KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE, MAX_FORMAT_VERSION,
 };
 pub use outdir::{remove_stale_partials, AUXILIARY_FILES};
-pub use tasks::{generate_from_tasks, read_task_lines, FromTasks, TaskLine};
 pub use reader::{Batches, Dataset};
 pub use schema::Example;
 pub use stats::{HistogramBin, LengthHistogram, LengthStats, SplitHistograms, SplitLengthStats};
+pub use tasks::{generate_from_tasks, read_task_lines, FromTasks, TaskLine};
 pub use writer::{ROW_GROUP_ROWS, ZSTD_LEVEL};
 
 /// A* mode (re-exported from `planform-trace`).

@@ -168,7 +168,10 @@ mod tests {
         let good = stats(&[(10, 40, 9), (12, 20, 3), (30, 400, 60)]);
         let edits: Vec<(&str, Box<dyn Fn(&mut SplitLengthStats)>)> = vec![
             ("decoder.max cut to 15", Box::new(|l| l.decoder.max = 15)),
-            ("decoder.max too large", Box::new(|l| l.decoder.max = 10_000)),
+            (
+                "decoder.max too large",
+                Box::new(|l| l.decoder.max = 10_000),
+            ),
             ("decoder.min", Box::new(|l| l.decoder.min = 1)),
             ("count", Box::new(|l| l.prompt.count = 2)),
             ("p90 > max", Box::new(|l| l.reasoning.p90 = 401)),

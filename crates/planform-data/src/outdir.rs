@@ -68,10 +68,9 @@ fn manifest_files(bytes: &[u8]) -> std::result::Result<Vec<String>, String> {
             .and_then(|s| s.as_array())
             .ok_or_else(|| format!("its {MANIFEST_FILE} has no {split} shard list"))?;
         for s in shards {
-            let name = s
-                .get("file")
-                .and_then(|f| f.as_str())
-                .ok_or_else(|| format!("its {MANIFEST_FILE} lists a {split} shard without a name"))?;
+            let name = s.get("file").and_then(|f| f.as_str()).ok_or_else(|| {
+                format!("its {MANIFEST_FILE} lists a {split} shard without a name")
+            })?;
             files.push(name.to_string());
         }
     }
@@ -128,7 +127,11 @@ pub(crate) fn examine(out: &Path) -> Result<Existing> {
             format!(
                 "it is a directory holding subdirectories ({}){}, which a dataset never has",
                 some_names(&dirs),
-                if run { " — it looks like a training run" } else { "" }
+                if run {
+                    " — it looks like a training run"
+                } else {
+                    ""
+                }
             ),
         ));
     }

@@ -107,8 +107,7 @@ impl Dataset {
                 let stats = ds.check_shard_footer(shard, split)?;
                 footers.add(&ds.shard_path(shard), stats)?;
             }
-            footers
-                .compare(split, ds.manifest.split(split), &ds.dir.join(MANIFEST_FILE))?;
+            footers.compare(split, ds.manifest.split(split), &ds.dir.join(MANIFEST_FILE))?;
         }
         Ok(ds)
     }
@@ -118,7 +117,13 @@ impl Dataset {
     fn check_unlisted_shards(&self) -> Result<()> {
         let listed: std::collections::HashSet<&str> = Split::ALL
             .iter()
-            .flat_map(|&s| self.manifest.split(s).shards.iter().map(|x| x.file.as_str()))
+            .flat_map(|&s| {
+                self.manifest
+                    .split(s)
+                    .shards
+                    .iter()
+                    .map(|x| x.file.as_str())
+            })
             .collect();
         let mut unlisted = Vec::new();
         for e in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
@@ -386,7 +391,11 @@ impl Iterator for Batches<'_> {
                 // The whole split was read: its totals must match the manifest.
                 self.failed = true;
                 let manifest = self.ds.dir.join(MANIFEST_FILE);
-                return self.tally.finish(self.split, info, &manifest).err().map(Err);
+                return self
+                    .tally
+                    .finish(self.split, info, &manifest)
+                    .err()
+                    .map(Err);
             };
             self.next_shard += 1;
             match self.ds.batch_reader(shard, self.batch_rows) {

@@ -261,16 +261,20 @@ pub fn generate_from_tasks(
                             let mean = astar_reference_length(&t.task, &vocab, ts.runs as usize, s)
                                 .map_err(|e| DataError::Generation {
                                     layout: i as u64,
-                                    reason: format!("line {}: t* ({} A* runs): {e}", t.line, ts.runs),
+                                    reason: format!(
+                                        "line {}: t* ({} A* runs): {e}",
+                                        t.line, ts.runs
+                                    ),
                                 })?;
                             Some(mean)
                         }
                         _ => None,
                     };
-                    let json = serde_json::to_string(&t.task).map_err(|e| DataError::Generation {
-                        layout: i as u64,
-                        reason: e.to_string(),
-                    })?;
+                    let json =
+                        serde_json::to_string(&t.task).map_err(|e| DataError::Generation {
+                            layout: i as u64,
+                            reason: e.to_string(),
+                        })?;
                     Ok((
                         split,
                         Example {

@@ -126,9 +126,9 @@ impl<'a> RowRules<'a> {
                 task.domain().name()
             ));
         }
-        let want = task.prompt(self.vocab).map_err(|e| {
-            row_err(path, ex.id, format!("the task cannot be tokenized: {e}"))
-        })?;
+        let want = task
+            .prompt(self.vocab)
+            .map_err(|e| row_err(path, ex.id, format!("the task cannot be tokenized: {e}")))?;
         if want != ex.prompt {
             let i = want
                 .iter()
@@ -190,7 +190,10 @@ impl SplitTally {
             })
         };
         if self.rows != info.tasks {
-            return bad(format!("tasks is {} but the shards hold {} rows", info.tasks, self.rows));
+            return bad(format!(
+                "tasks is {} but the shards hold {} rows",
+                info.tasks, self.rows
+            ));
         }
         let layouts = self.layouts.len() as u64;
         if layouts != info.layouts {

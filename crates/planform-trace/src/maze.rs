@@ -34,12 +34,12 @@ pub struct MazeTask {
 }
 
 #[derive(Deserialize)]
-struct RawMaze {
-    width: i64,
-    height: i64,
-    start: [i64; 2],
-    goal: [i64; 2],
-    walls: Vec<[i64; 2]>,
+pub(crate) struct RawMaze {
+    pub(crate) width: i64,
+    pub(crate) height: i64,
+    pub(crate) start: [i64; 2],
+    pub(crate) goal: [i64; 2],
+    pub(crate) walls: Vec<[i64; 2]>,
 }
 
 impl TryFrom<RawMaze> for MazeTask {
@@ -131,11 +131,9 @@ impl MazeTask {
     /// given twice, or a Sokoban field (`worker`, `boxes`, `docks`) next to the maze ones,
     /// is an error.
     pub fn from_json(line: &str) -> Result<Self> {
-        let v = crate::json::parse_strict(line).map_err(|e| Error::Json(e.to_string()))?;
-        match crate::task::object_domain(&v)? {
-            crate::task::Domain::Maze => {
-                serde_json::from_value(v).map_err(|e| Error::Json(e.to_string()))
-            }
+        let raw = crate::json::RawTask::parse(line)?;
+        match raw.domain()? {
+            crate::task::Domain::Maze => raw.into_maze(),
             crate::task::Domain::Sokoban => Err(Error::WrongDomain {
                 expected: "maze",
                 got: "sokoban",

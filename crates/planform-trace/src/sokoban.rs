@@ -79,13 +79,13 @@ pub struct SokobanLevel {
 }
 
 #[derive(Deserialize)]
-struct RawLevel {
-    width: i64,
-    height: i64,
-    worker: [i64; 2],
-    boxes: Vec<[i64; 2]>,
-    docks: Vec<[i64; 2]>,
-    walls: Vec<[i64; 2]>,
+pub(crate) struct RawLevel {
+    pub(crate) width: i64,
+    pub(crate) height: i64,
+    pub(crate) worker: [i64; 2],
+    pub(crate) boxes: Vec<[i64; 2]>,
+    pub(crate) docks: Vec<[i64; 2]>,
+    pub(crate) walls: Vec<[i64; 2]>,
 }
 
 impl TryFrom<RawLevel> for SokobanLevel {
@@ -183,11 +183,9 @@ impl SokobanLevel {
     /// Parses a JSON object. Unknown extra fields are ignored; a key given twice, or a
     /// maze field (`start`, `goal`) next to the Sokoban ones, is an error.
     pub fn from_json(line: &str) -> Result<Self> {
-        let v = crate::json::parse_strict(line).map_err(|e| Error::Json(e.to_string()))?;
-        match crate::task::object_domain(&v)? {
-            crate::task::Domain::Sokoban => {
-                serde_json::from_value(v).map_err(|e| Error::Json(e.to_string()))
-            }
+        let raw = crate::json::RawTask::parse(line)?;
+        match raw.domain()? {
+            crate::task::Domain::Sokoban => raw.into_sokoban(),
             crate::task::Domain::Maze => Err(Error::WrongDomain {
                 expected: "sokoban",
                 got: "maze",

@@ -78,12 +78,13 @@ pub fn object_domain(v: &serde_json::Value) -> Result<Domain> {
     let obj = v
         .as_object()
         .ok_or_else(|| Error::Json("expected a JSON object".into()))?;
+    domain_of_fields(|f| obj.contains_key(f))
+}
+
+/// The domain of an object by which of the domain-specific fields it `has`.
+pub(crate) fn domain_of_fields(has: impl Fn(&str) -> bool) -> Result<Domain> {
     let present = |fields: &[&'static str]| -> Vec<&'static str> {
-        fields
-            .iter()
-            .copied()
-            .filter(|f| obj.contains_key(*f))
-            .collect()
+        fields.iter().copied().filter(|f| has(f)).collect()
     };
     let (maze, sokoban) = (present(&MAZE_FIELDS), present(&SOKOBAN_FIELDS));
     match (maze.is_empty(), sokoban.is_empty()) {
@@ -160,8 +161,11 @@ impl Task {
     /// Parses one JSON line (a golden-format maze or a Sokoban object). A key given
     /// twice is an error (plain `serde_json` would keep the last value).
     pub fn from_json(line: &str) -> Result<Self> {
-        let v = crate::json::parse_strict(line).map_err(|e| Error::Json(e.to_string()))?;
-        Task::from_value(v)
+        let raw = crate::json::RawTask::parse(line)?;
+        match raw.domain()? {
+            Domain::Maze => raw.into_maze().map(Task::Maze),
+            Domain::Sokoban => raw.into_sokoban().map(Task::Sokoban),
+        }
     }
 
     /// Parses a JSON value (already parsed, so duplicate keys cannot be seen here; use
