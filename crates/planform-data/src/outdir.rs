@@ -250,7 +250,15 @@ pub fn remove_stale_partials(out: &Path) -> Result<Vec<PathBuf>> {
     let parent = planform_core::fs::parent_dir(out);
     let entries = match fs::read_dir(parent) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        // No parent directory yet (or a file in its place): nothing to clean up here.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new())
+        }
         Err(e) => return Err(io_err(parent)(e)),
     };
     let me = std::process::id();

@@ -75,7 +75,8 @@ pub enum Error {
     /// A Sokoban level with more boxes than docks: it can never be completed, so it is
     /// malformed rather than merely unsolvable.
     #[error(
-        "malformed Sokoban level: {boxes} boxes but only {docks} docks (every box needs a dock)"
+        "malformed Sokoban level: more boxes ({boxes}) than docks ({docks}); every box needs \
+         a dock, so it can never be solved"
     )]
     BoxesWithoutDocks {
         /// Number of boxes.

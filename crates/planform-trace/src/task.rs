@@ -14,7 +14,7 @@ use crate::sokoban::SokobanLevel;
 use crate::sokoban_search::{sokoban_prompt, SokobanSolver, SokobanState, DEFAULT_MAX_EXPANSIONS};
 use crate::tokens::{StringSequence, TokenSequence};
 use crate::trace::Trace;
-use crate::vocab::{Vocabulary, SOKOBAN_MAX_COST};
+use crate::vocab::{Vocabulary, VocabularySpec, SOKOBAN_MAX_COST};
 
 /// The two task domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -196,9 +196,21 @@ impl Task {
 
     /// The reference vocabulary for this task (Sokoban: 40,000 cost tokens).
     pub fn vocabulary(&self) -> Result<Vocabulary> {
+        Vocabulary::new(self.vocabulary_spec())
+    }
+
+    /// What [`Task::vocabulary`] builds (cheap; compare before rebuilding).
+    pub fn vocabulary_spec(&self) -> VocabularySpec {
         match self {
-            Task::Maze(m) => Vocabulary::maze(m.width(), m.height()),
-            Task::Sokoban(l) => Vocabulary::sokoban(l.width(), l.height(), SOKOBAN_MAX_COST),
+            Task::Maze(m) => VocabularySpec::Maze {
+                width: m.width(),
+                height: m.height(),
+            },
+            Task::Sokoban(l) => VocabularySpec::Sokoban {
+                width: l.width(),
+                height: l.height(),
+                max_cost: SOKOBAN_MAX_COST,
+            },
         }
     }
 

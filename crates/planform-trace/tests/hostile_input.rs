@@ -147,7 +147,7 @@ proptest! {
             prop_assert_eq!(task.solve(mode, &mut Rng::new(1)).unwrap_err(), want.clone());
         }
         let msg = want.to_string();
-        prop_assert!(msg.contains("malformed") && msg.contains(&format!("{boxes} boxes")), "{}", msg);
+        prop_assert!(msg.contains("malformed") && msg.contains(&format!("more boxes ({boxes}) than docks ({docks})")), "{}", msg);
     }
 }
 
