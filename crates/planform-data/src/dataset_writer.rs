@@ -138,7 +138,10 @@ impl DatasetWriter {
         state.layouts.insert(row.layout);
         state.tasks += 1;
         if state.writer.is_none() {
-            state.writer = Some(ShardWriter::new(&dir, split, shard_rows, group_rows)?);
+            let version = Manifest::version_for(&self.config);
+            state.writer = Some(ShardWriter::with_format_version(
+                &dir, split, shard_rows, group_rows, version,
+            )?);
         }
         match state.writer.as_mut() {
             Some(w) => w.push(row),

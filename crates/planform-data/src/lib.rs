@@ -15,9 +15,13 @@
 //! and Hugging Face `datasets` (see the crate README).
 //!
 //! - Write: [`generate`] (tasks + A* traces, parallel and byte-for-byte deterministic for a
-//!   seed), or [`DatasetWriter`] for rows you already have.
+//!   seed), [`generate_from_tasks`] (your own task JSON lines), or [`DatasetWriter`] for
+//!   rows you already have. Only a dataset planform wrote is ever replaced (see
+//!   [`DataError::NotADataset`]); stale `<out>.partial-<pid>` directories of dead processes
+//!   are removed ([`remove_stale_partials`]).
 //! - Read: [`Dataset::open`], then [`Dataset::read_split`] or [`Dataset::batches`];
-//!   [`Dataset::verify`] checks every sha256; [`Dataset::inspect`] summarizes.
+//!   [`Dataset::verify`] checks every sha256; [`Dataset::inspect`] summarizes. Manifests
+//!   are cross-checked at open and every row is validated on read (see [`Dataset`]).
 
 mod atomic;
 mod config;

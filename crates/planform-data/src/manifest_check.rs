@@ -166,7 +166,8 @@ mod tests {
     #[test]
     fn edited_statistics_fail() {
         let good = stats(&[(10, 40, 9), (12, 20, 3), (30, 400, 60)]);
-        let edits: Vec<(&str, Box<dyn Fn(&mut SplitLengthStats)>)> = vec![
+        type Edit = Box<dyn Fn(&mut SplitLengthStats)>;
+        let edits: Vec<(&str, Edit)> = vec![
             ("decoder.max cut to 15", Box::new(|l| l.decoder.max = 15)),
             (
                 "decoder.max too large",

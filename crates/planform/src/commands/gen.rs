@@ -222,7 +222,7 @@ impl GenArgs {
     }
 
     /// The options of a `--from` run.
-    fn from_tasks_options(&self) -> FromTasks {
+    fn task_file_options(&self) -> FromTasks {
         FromTasks {
             test_fraction: self.test_fraction,
             seed: self.seed,
@@ -277,7 +277,7 @@ fn run_from(args: &GenArgs, file: &PathBuf) -> Result<()> {
     let manifest = planform_data::generate_from_tasks(
         &name,
         &bytes,
-        &args.from_tasks_options(),
+        &args.task_file_options(),
         &args.out,
         args.threads,
         |done, total| {
