@@ -110,6 +110,18 @@ fn golden_mazes_become_a_dataset_with_their_reference_tokens() {
     assert_eq!(files(&a), files(&b));
     let m = Dataset::open(&a).unwrap().manifest().clone();
     assert_eq!((m.train.tasks, m.test.tasks), (0, 40));
+    // A subset written under the same config (as `planform bootstrap` does) reads back.
+    let mut cfg = ds.config().clone();
+    cfg.num_tasks = 2;
+    let sub = tmp.path().join("sub");
+    let mut w = planform_data::DatasetWriter::create(&sub, &cfg, vocab).unwrap();
+    for row in rows.iter().take(2) {
+        w.push(Split::Train, row.clone()).unwrap();
+    }
+    w.finish(Default::default()).unwrap();
+    let back = Dataset::open(&sub).unwrap();
+    assert_eq!(back.read_split(Split::Train).unwrap(), rows[..2].to_vec());
+    assert_eq!(back.manifest().format_version, MAX_FORMAT_VERSION);
 }
 
 #[test]
