@@ -67,7 +67,7 @@ From your own tasks: `planform gen --from tasks.jsonl -o DIR` turns a file of ta
 (the `planform solve` input: mazes `width, height, start, goal, walls` or Sokoban levels \
 `width, height, worker, boxes, docks, walls`; `-` reads stdin) into the same dataset format. \
 All tasks must share one domain and grid size and appear once; each is solved by A* exactly as \
-`planform solve --astar MODE --seed SEED` would. The first floor(n·(1 − F)) tasks in file order \
+`planform solve --astar MODE --seed SEED` would. With `--test-fraction F`, the first floor(n·(1 − F)) tasks in file order \
 form the train split, the rest the test split (`--test-fraction 1`: all test). The manifest \
 records the file, its sha256 and the task count. A line that does not parse or cannot be \
 solved fails the whole command, naming the lines; nothing is written then.
@@ -126,7 +126,8 @@ pub struct GenArgs {
     /// Worker threads, 0..=256 (0 = one per core).
     #[arg(long, short = 'j', default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
-    /// Output dataset directory (must not exist, be empty, or be a planform dataset).
+    /// Output dataset directory: absent, an empty directory, or (with --overwrite) a
+    /// dataset planform wrote.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
     /// Replace an existing dataset at `--out` (only a dataset planform wrote; anything

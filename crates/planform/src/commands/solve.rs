@@ -35,7 +35,7 @@ pub struct SolveArgs {
     /// A* mode.
     #[arg(long, value_enum, default_value = "det")]
     pub astar: AstarArg,
-    /// Seed for nondeterministic A* (line `i` uses stream `i` of this seed).
+    /// Seed for nondeterministic A* (the task on line L uses stream L − 1 of this seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
