@@ -305,8 +305,7 @@ pub fn markdown(r: &Report) -> String {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = planform_core::fs::parent_dir(path);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    planform_core::fs::write_atomic(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
+    planform_core::fs::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
