@@ -6,7 +6,9 @@
 //!   all draw from it, so the same seed gives the same bytes on every machine.
 //! - [`fs`]: atomic file writes (temporary sibling + fsync + rename).
 //! - [`overrides`]: the one `--set FIELD=VALUE` path of every config.
+//! - [`process`]: whether a process id is still running (stale-leftover cleanup).
 
 pub mod fs;
 pub mod overrides;
+pub mod process;
 pub mod rng;

@@ -1,6 +1,9 @@
 //! Generation config: plain typed structs with documented defaults.
 
 use planform_trace::astar::SearchMode;
+use planform_trace::grid::MAX_SIDE;
+use planform_trace::maze_gen::{Capacity, MazeGenConfig};
+use planform_trace::sokoban_gen::SokobanGenConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
@@ -126,6 +129,22 @@ fn default_row_group_rows() -> u64 {
     crate::writer::ROW_GROUP_ROWS as u64
 }
 
+/// Largest t* run count per task (reference: 64).
+pub const MAX_TSTAR_RUNS: u32 = 10_000;
+
+/// Where the tasks of a dataset came from when they were not generated: a file of task
+/// JSON lines (`planform gen --from FILE`). Stored in the manifest's `config.source`; a
+/// manifest with a source has format version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSource {
+    /// The file as it was named (`-` for standard input).
+    pub file: String,
+    /// Lower-case hex sha256 of the file's bytes.
+    pub sha256: String,
+    /// Task (non-blank) lines in the file = rows in the dataset.
+    pub tasks: u64,
+}
+
 /// Everything `generate` needs. Defaults (`GenerateConfig::new`): test fraction 0.1,
 /// seed 0, reference filters, no t*, 100,000 rows per shard, row groups of 4,096 rows,
 /// no overwrite.
@@ -155,6 +174,12 @@ pub struct GenerateConfig {
     /// Replace an existing dataset at the output path (default false). Not stored.
     #[serde(skip)]
     pub overwrite: bool,
+    /// `None` for generated datasets (not written to the manifest then); the task file
+    /// for datasets built from given tasks ([`crate::generate_from_tasks`]). For those,
+    /// `domain` names the grid size, `walls`/`boxes` are the largest counts among the
+    /// levels, `attempts_per_layout` is 1 and each task is its own layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TaskSource>,
 }
 
 impl GenerateConfig {
@@ -175,6 +200,7 @@ impl GenerateConfig {
             shard_rows: 100_000,
             row_group_rows: default_row_group_rows(),
             overwrite: false,
+            source: None,
         }
     }
 
@@ -204,8 +230,19 @@ impl GenerateConfig {
         if self.row_group_rows == 0 {
             return bad("row_group_rows must be > 0".into());
         }
-        if self.tstar.is_some_and(|t| t.runs == 0) {
-            return bad("tstar.runs must be > 0".into());
+        if let Some(t) = self.tstar {
+            if !(1..=MAX_TSTAR_RUNS).contains(&t.runs) {
+                return bad(format!(
+                    "tstar.runs must be in 1..={MAX_TSTAR_RUNS} (reference: 64), got {}",
+                    t.runs
+                ));
+            }
+        }
+        let max = MAX_SIDE;
+        if self.source.is_some() {
+            // Sizes come from the tasks; the vocabulary decides what it can spell. (No
+            // count check: `planform bootstrap` writes subsets under the same config.)
+            return crate::layouts::vocabulary(&self.domain).map(|_| ());
         }
         match self.domain {
             Domain::Maze {
@@ -213,8 +250,10 @@ impl GenerateConfig {
                 height,
                 attempts_per_layout,
             } => {
-                if width < 2 || height < 2 || width > 1000 || height > 1000 {
-                    return bad(format!("maze size {width}x{height} is not in 2..=1000"));
+                if !(2..=max).contains(&width) || !(2..=max).contains(&height) {
+                    return bad(format!(
+                        "maze size {width}x{height}: width and height must be in 2..={max}"
+                    ));
                 }
                 if attempts_per_layout == 0 {
                     return bad("attempts_per_layout must be > 0".into());
@@ -226,15 +265,110 @@ impl GenerateConfig {
                 boxes,
                 ..
             } => {
-                if width < 5 || height < 5 {
+                if !(5..=max).contains(&width) || !(5..=max).contains(&height) {
                     return bad(format!(
-                        "sokoban size {width}x{height} must be at least 5x5"
+                        "sokoban size {width}x{height}: width and height (border included) \
+                         must be in 5..={max}"
                     ));
                 }
                 if boxes == 0 {
                     return bad("sokoban needs at least one box".into());
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The trace generator's config for this domain (generated datasets).
+    pub(crate) fn maze_gen_config(&self) -> Option<MazeGenConfig> {
+        match self.domain {
+            Domain::Maze {
+                width,
+                height,
+                attempts_per_layout,
+            } => Some(MazeGenConfig {
+                attempts: attempts_per_layout,
+                ..MazeGenConfig::reference(width, height, self.astar)
+            }),
+            Domain::Sokoban { .. } => None,
+        }
+    }
+
+    /// The Sokoban generator's config for this domain (generated datasets).
+    pub(crate) fn sokoban_gen_config(&self) -> Option<SokobanGenConfig> {
+        match self.domain {
+            Domain::Sokoban {
+                width,
+                height,
+                walls,
+                boxes,
+            } => Some(SokobanGenConfig {
+                width,
+                height,
+                interior_walls: walls,
+                boxes,
+                mode: self.astar,
+                // The trace generator re-draws a level whose reasoning is too long
+                // (and caps the search accordingly); its bound is exclusive.
+                max_reasoning_tokens: self.filters.max_reasoning_length.map(|m| m as usize + 1),
+                ..SokobanGenConfig::default()
+            }),
+            Domain::Maze { .. } => None,
+        }
+    }
+
+    /// Checks that generation can finish: refuses up front what no amount of searching
+    /// could produce (more tasks than the domain has distinct layouts × tasks per layout,
+    /// two splits from a domain with a single layout, a reasoning limit below the
+    /// shortest possible maze trace) instead of searching forever. Called by
+    /// [`crate::generate`]; a no-op for datasets built from a task file.
+    pub fn check_feasible(&self) -> Result<()> {
+        if self.source.is_some() {
+            return Ok(());
+        }
+        let name = self.domain.name();
+        let bad = |m: String| Err(DataError::InvalidConfig(format!("{name}: {m}")));
+        let cap: Capacity = match (self.maze_gen_config(), self.sokoban_gen_config()) {
+            (Some(m), _) => {
+                m.validate()
+                    .map_err(|e| DataError::InvalidConfig(e.to_string()))?;
+                if let Some(limit) = self.filters.max_reasoning_length {
+                    // Every plan node is created and closed: 2 clauses of 5 tokens.
+                    let shortest = 10 * m.min_plan_nodes() as u64;
+                    if u64::from(limit) < shortest {
+                        return bad(format!(
+                            "no task can pass the reasoning limit of {limit} tokens: a kept \
+                             maze task has a plan of at least {} nodes, so its trace has at \
+                             least {shortest} tokens",
+                            m.min_plan_nodes()
+                        ));
+                    }
+                }
+                m.capacity()
+            }
+            (None, Some(s)) => {
+                s.validate()
+                    .map_err(|e| DataError::InvalidConfig(e.to_string()))?;
+                s.capacity()
+            }
+            (None, None) => return Ok(()),
+        };
+        let (train, test) = self.split_targets();
+        let splits = u64::from(train > 0) + u64::from(test > 0);
+        if cap.layouts < splits as f64 {
+            return bad(format!(
+                "every layout this configuration can draw is the same ({} distinct), but the \
+                 train and test splits need different layouts (a layout never spans both); \
+                 use --test-fraction 0 or 1, or a larger grid",
+                cap.layouts
+            ));
+        }
+        if self.num_tasks as f64 > cap.tasks {
+            return bad(format!(
+                "{} tasks were asked for, but this configuration can produce at most {} \
+                 ({} distinct layouts, at most {} tasks each)",
+                self.num_tasks, cap.tasks, cap.layouts, cap.tasks_per_layout
+            ));
         }
         Ok(())
     }

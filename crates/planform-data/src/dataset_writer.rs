@@ -8,9 +8,10 @@ use planform_trace::vocab::Vocabulary;
 use crate::atomic::PartialDir;
 use crate::config::GenerateConfig;
 use crate::error::{DataError, Result};
-use crate::manifest::{GenerationCounts, Manifest, Split, SplitInfo, FORMAT_NAME, FORMAT_VERSION};
+use crate::manifest::{GenerationCounts, Manifest, Split, SplitInfo, FORMAT_NAME};
 use crate::schema::Example;
 use crate::stats::SplitHistograms;
+use crate::validate::RowRules;
 use crate::writer::ShardWriter;
 
 #[derive(Default)]
@@ -65,8 +66,22 @@ impl DatasetWriter {
     }
 
     /// Append one row to a split. Ids must be strictly increasing within a split, token
-    /// ids must be in the vocabulary and `reasoning_length` must equal the reasoning length.
+    /// ids must be in the vocabulary, `reasoning_length` must equal the reasoning length,
+    /// and the row must pass every rule the reader checks ([`DataError::InvalidRow`]:
+    /// non-empty prompt and plan, no `bos`/`eos` inside, `plan_length` = `plan x y`
+    /// clauses, finite t* ≥ 0, task JSON of the dataset's domain and size whose
+    /// tokenization is the prompt) — so a written dataset always reads back.
     pub fn push(&mut self, split: Split, row: Example) -> Result<()> {
+        self.push_checked(split, row, true)
+    }
+
+    /// [`DatasetWriter::push`] for rows whose prompt the caller just tokenized from the
+    /// task itself (generation): skips only re-parsing and re-tokenizing the task.
+    pub(crate) fn push_generated(&mut self, split: Split, row: Example) -> Result<()> {
+        self.push_checked(split, row, false)
+    }
+
+    fn push_checked(&mut self, split: Split, row: Example, check_task: bool) -> Result<()> {
         let vocab_size = self.vocabulary.len();
         let (shard_rows, group_rows) = (self.config.shard_rows, self.config.row_group_rows);
         let dir = self.partial.path().to_path_buf();
@@ -74,7 +89,8 @@ impl DatasetWriter {
             Split::Train => &mut self.train,
             Split::Test => &mut self.test,
         };
-        let here = || dir.join(split.shard_file(0));
+        let shard = usize::try_from(state.tasks / shard_rows.max(1)).unwrap_or(usize::MAX);
+        let here = || dir.join(split.shard_file(shard));
         for (column, toks) in [
             ("prompt", &row.prompt),
             ("reasoning", &row.reasoning),
@@ -101,6 +117,11 @@ impl DatasetWriter {
                 ),
             });
         }
+        let rules = RowRules::new(&self.vocabulary, &self.config);
+        rules.check_tokens(&row, &here())?;
+        if check_task {
+            rules.check_task(&row, &here())?;
+        }
         if state.last_id.is_some_and(|last| row.id <= last) {
             return Err(DataError::InconsistentShard {
                 path: here(),
@@ -117,7 +138,10 @@ impl DatasetWriter {
         state.layouts.insert(row.layout);
         state.tasks += 1;
         if state.writer.is_none() {
-            state.writer = Some(ShardWriter::new(&dir, split, shard_rows, group_rows)?);
+            let version = Manifest::version_for(&self.config);
+            state.writer = Some(ShardWriter::with_format_version(
+                &dir, split, shard_rows, group_rows, version,
+            )?);
         }
         match state.writer.as_mut() {
             Some(w) => w.push(row),
@@ -143,7 +167,7 @@ impl DatasetWriter {
         let tstar = self.config.tstar;
         let manifest = Manifest {
             format: FORMAT_NAME.to_string(),
-            format_version: FORMAT_VERSION,
+            format_version: Manifest::version_for(&self.config),
             planform_version: env!("CARGO_PKG_VERSION").to_string(),
             config: self.config,
             vocabulary_spec: self.vocabulary.spec(),

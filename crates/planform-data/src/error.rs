@@ -5,11 +5,35 @@ use std::path::PathBuf;
 /// Errors from writing, opening, verifying and reading datasets.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The dataset directory does not exist (or is not a directory).
+    /// The dataset directory does not exist.
     #[error("dataset directory {path} does not exist")]
     MissingDir {
         /// The directory that was asked for.
         path: PathBuf,
+    },
+    /// The path exists but is not a directory (a file, say), so it is not a dataset.
+    #[error(
+        "{path} is not a dataset directory: it is a {kind} (a dataset is a directory holding \
+         manifest.json and Parquet shards, as written by `planform gen`)"
+    )]
+    NotADirectory {
+        /// The path that was asked for.
+        path: PathBuf,
+        /// What it is instead (`file`, `symbolic link to a file`, ...).
+        kind: &'static str,
+    },
+    /// The output path holds something that is not a dataset planform wrote, so it is
+    /// neither replaced nor written into.
+    #[error(
+        "refusing to write a dataset to {path}: {reason}. planform only replaces a dataset \
+         directory it wrote itself (manifest.json and the shards it lists); choose another \
+         output path, or move that one away yourself"
+    )]
+    NotADataset {
+        /// The output path.
+        path: PathBuf,
+        /// What was found there.
+        reason: String,
     },
     /// The directory is an unfinished generation (`<out>.partial-<pid>`).
     #[error(
@@ -108,6 +132,30 @@ pub enum DataError {
         /// Vocabulary size from the manifest.
         vocab_size: usize,
     },
+    /// A row breaks a rule every row of a planform dataset follows (unique increasing ids,
+    /// non-empty prompt and plan, no `bos`/`eos` inside the sequences, `plan_length`
+    /// matching the plan, finite t*, prompt equal to the tokenized task, ...).
+    #[error("shard {path}, row id {row_id}: {reason}")]
+    InvalidRow {
+        /// Path of the shard.
+        path: PathBuf,
+        /// The `id` column of the offending row.
+        row_id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Lines of a task file (`gen --from`) that do not parse, or cannot be solved.
+    #[error("{file}: {failed} of {total} task lines failed: {details}")]
+    TaskLines {
+        /// The task file as named by the caller.
+        file: String,
+        /// Number of failed lines.
+        failed: usize,
+        /// Number of task (non-blank) lines.
+        total: usize,
+        /// The first few failures, `line N: why`.
+        details: String,
+    },
     /// A shard's content disagrees with the manifest or with itself (row counts,
     /// length columns, null values where none are allowed).
     #[error("shard {path} is inconsistent: {reason}")]
@@ -118,7 +166,10 @@ pub enum DataError {
         reason: String,
     },
     /// The output dataset already exists and overwriting was not requested.
-    #[error("dataset {path} already exists (set `overwrite` to replace it)")]
+    #[error(
+        "dataset {path} already exists (pass `--overwrite` to `planform gen`, or set \
+         `GenerateConfig::overwrite`, to replace it)"
+    )]
     AlreadyExists {
         /// The existing output directory.
         path: PathBuf,
@@ -142,13 +193,15 @@ pub enum DataError {
         /// Generator message.
         reason: String,
     },
-    /// An operating-system I/O error on a named path.
-    #[error("I/O error on {path}: {source}")]
+    /// An operating-system I/O error on a named path. The OS message is part of this
+    /// error's text and deliberately not exposed as `source()`, so an error chain printed
+    /// with `{:#}` (anyhow) shows it once, not twice.
+    #[error("I/O error on {path}: {error}")]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The Parquet encoder failed while writing a shard.
     #[error("writing shard {path}: {reason}")]
@@ -166,5 +219,5 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 /// Attach a path to an `io::Error`.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DataError {
     let path = path.into();
-    move |source| DataError::Io { path, source }
+    move |error| DataError::Io { path, error }
 }

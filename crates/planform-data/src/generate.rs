@@ -42,11 +42,30 @@ use crate::schema::Example;
 /// Key mixed into the t* seeds so they never coincide with layout streams.
 pub const TSTAR_KEY: u64 = 0x0074_7374_6172; // "tstar"
 
-/// Give up after this many consecutive layouts without an accepted task.
+/// Give up after this many consecutive layouts that added nothing (no accepted task, or
+/// a duplicate of an earlier layout).
 const MAX_IDLE_LAYOUTS: u64 = 100_000;
+
+/// Most worker threads [`generate`] accepts (more only cost memory and start-up time;
+/// a request for 100,000 used to abort the process).
+pub const MAX_THREADS: usize = 256;
 
 /// Largest chunk, in layouts per worker thread.
 const MAX_CHUNK_PER_THREAD: u64 = 64;
+
+/// A rayon pool of `threads` workers (0 = one per core), refusing more than
+/// [`MAX_THREADS`].
+pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    if threads > MAX_THREADS {
+        return Err(DataError::InvalidConfig(format!(
+            "{threads} threads is more than the maximum of {MAX_THREADS} (0 uses one per core)"
+        )));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| DataError::InvalidConfig(format!("thread pool of {threads} threads: {e}")))
+}
 
 /// A row waiting for its split writer (t* filled in later for test rows).
 struct Pending {
@@ -57,7 +76,7 @@ struct Pending {
 }
 
 /// Generate a dataset into `out` (a directory; see the crate docs), using `threads`
-/// worker threads (0 = all cores). `progress(done, total)` is called from the calling
+/// worker threads (0 = all cores, at most [`MAX_THREADS`]). `progress(done, total)` is called from the calling
 /// thread after each chunk with the number of tasks stored so far and `num_tasks`.
 /// Returns the manifest that was written.
 pub fn generate(
@@ -67,13 +86,17 @@ pub fn generate(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Manifest> {
     config.validate()?;
+    if config.source.is_some() {
+        return Err(DataError::InvalidConfig(
+            "this config describes a dataset built from a task file; use generate_from_tasks"
+                .into(),
+        ));
+    }
+    config.check_feasible()?;
     let vocab = vocabulary(&config.domain)?;
     // Fail on a bad domain config before creating any directory.
     LayoutGenerator::new(config)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| DataError::InvalidConfig(format!("thread pool: {e}")))?;
+    let pool = thread_pool(threads)?;
     let threads = pool.current_num_threads() as u64;
     let mut writer = DatasetWriter::create(out.as_ref(), config, &vocab)?;
 
@@ -130,20 +153,28 @@ pub fn generate(
                     .accepts(t.plan_length, t.tokens.reasoning.len() as u32)
             });
             counts.filtered_tasks += (before - tasks.len()) as u64;
-            if tasks.is_empty() {
-                counts.empty_layouts += 1;
+            let empty = tasks.is_empty();
+            if empty || !seen.insert(layout.key) {
+                if empty {
+                    counts.empty_layouts += 1;
+                } else {
+                    counts.duplicate_layouts += 1;
+                }
                 idle += 1;
                 if idle >= MAX_IDLE_LAYOUTS {
                     return Err(DataError::InvalidConfig(format!(
-                        "{MAX_IDLE_LAYOUTS} layouts in a row (up to index {index}) produced no \
-                         accepted task; are the filters too strict?"
+                        "{}: gave up after {MAX_IDLE_LAYOUTS} layouts in a row (up to index \
+                         {index}) added no task ({} layouts so far were empty after the \
+                         filters, {} repeated an earlier layout); {} of {} tasks were \
+                         found. The filters may be too strict, or the domain too small for \
+                         this many distinct layouts",
+                        config.domain.name(),
+                        counts.empty_layouts,
+                        counts.duplicate_layouts,
+                        done[0] + done[1],
+                        config.num_tasks
                     )));
                 }
-                continue;
-            }
-            if !seen.insert(layout.key) {
-                counts.duplicate_layouts += 1;
-                idle += 1;
                 continue;
             }
             idle = 0;
@@ -195,7 +226,7 @@ pub fn generate(
         pool.install(|| {
             pending
                 .into_iter()
-                .try_for_each(|p| writer.push(p.split, p.row))
+                .try_for_each(|p| writer.push_generated(p.split, p.row))
         })?;
         progress(done[0] + done[1], config.num_tasks);
     }

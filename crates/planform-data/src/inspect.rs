@@ -36,6 +36,8 @@ pub struct Inspection {
     pub bins: usize,
     /// Manifest generation counts rendered as JSON.
     pub generation: String,
+    /// For datasets built from a task file: `FILE (N tasks, sha256 …)`.
+    pub source: Option<String>,
 }
 
 impl Dataset {
@@ -64,6 +66,11 @@ impl Dataset {
             splits,
             bins,
             generation: serde_json::to_string(&self.manifest().generation).unwrap_or_default(),
+            source: self
+                .config()
+                .source
+                .as_ref()
+                .map(|s| format!("{} ({} tasks, sha256 {})", s.file, s.tasks, s.sha256)),
         })
     }
 }
@@ -93,7 +100,10 @@ impl fmt::Display for Inspection {
             "domain {}  vocabulary {} tokens",
             self.domain, self.vocab_size
         )?;
-        writeln!(f, "generation {}", self.generation)?;
+        match &self.source {
+            Some(source) => writeln!(f, "built from task file {source}")?,
+            None => writeln!(f, "generation {}", self.generation)?,
+        }
         for s in &self.splits {
             writeln!(
                 f,

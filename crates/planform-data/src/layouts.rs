@@ -6,12 +6,12 @@
 //! - Sokoban: one level (`SokobanGenerator::generate`, which re-draws from the same stream
 //!   until A* solves a level within the cost vocabulary and the reasoning-length limit).
 
-use planform_trace::maze_gen::{MazeGenConfig, MazeGenerator};
+use planform_trace::maze_gen::MazeGenerator;
 use planform_trace::rng::Rng;
-use planform_trace::sokoban_gen::{SokobanGenConfig, SokobanGenerator};
+use planform_trace::sokoban_gen::SokobanGenerator;
 use planform_trace::task::Task;
 use planform_trace::tokens::TokenSequence;
-use planform_trace::vocab::{Vocabulary, SOKOBAN_MAX_COST};
+use planform_trace::vocab::{Vocabulary, VocabularySpec, SOKOBAN_MAX_COST};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Domain, GenerateConfig};
@@ -63,15 +63,21 @@ fn config_err(e: impl ToString) -> DataError {
     DataError::InvalidConfig(e.to_string())
 }
 
+/// The vocabulary spec of a domain (Sokoban: the reference 40,000 cost tokens).
+pub(crate) fn vocabulary_spec(domain: &Domain) -> VocabularySpec {
+    match *domain {
+        Domain::Maze { width, height, .. } => VocabularySpec::Maze { width, height },
+        Domain::Sokoban { width, height, .. } => VocabularySpec::Sokoban {
+            width,
+            height,
+            max_cost: SOKOBAN_MAX_COST,
+        },
+    }
+}
+
 /// The vocabulary of a domain (Sokoban: the reference 40,000 cost tokens).
 pub(crate) fn vocabulary(domain: &Domain) -> Result<Vocabulary> {
-    match *domain {
-        Domain::Maze { width, height, .. } => Vocabulary::maze(width, height),
-        Domain::Sokoban { width, height, .. } => {
-            Vocabulary::sokoban(width, height, SOKOBAN_MAX_COST)
-        }
-    }
-    .map_err(config_err)
+    Vocabulary::new(vocabulary_spec(domain)).map_err(config_err)
 }
 
 fn task_row(index: u64, task: Task, tokens: TokenSequence, plan_len: usize) -> Result<GenTask> {
@@ -86,44 +92,16 @@ fn task_row(index: u64, task: Task, tokens: TokenSequence, plan_len: usize) -> R
 
 impl LayoutGenerator {
     pub(crate) fn new(config: &GenerateConfig) -> Result<Self> {
-        match config.domain {
-            Domain::Maze {
-                width,
-                height,
-                attempts_per_layout,
-            } => {
-                let cfg = MazeGenConfig {
-                    attempts: attempts_per_layout,
-                    ..MazeGenConfig::reference(width, height, config.astar)
-                };
-                MazeGenerator::new(cfg)
-                    .map(|g| LayoutGenerator::Maze(Box::new(g)))
-                    .map_err(config_err)
-            }
-            Domain::Sokoban {
-                width,
-                height,
-                walls,
-                boxes,
-            } => {
-                let cfg = SokobanGenConfig {
-                    width,
-                    height,
-                    interior_walls: walls,
-                    boxes,
-                    mode: config.astar,
-                    // The trace generator re-draws a level whose reasoning is too long
-                    // (and caps the search accordingly); its bound is exclusive.
-                    max_reasoning_tokens: config
-                        .filters
-                        .max_reasoning_length
-                        .map(|m| m as usize + 1),
-                    ..SokobanGenConfig::default()
-                };
-                SokobanGenerator::new(cfg)
-                    .map(|g| LayoutGenerator::Sokoban(Box::new(g)))
-                    .map_err(config_err)
-            }
+        if let Some(cfg) = config.maze_gen_config() {
+            return MazeGenerator::new(cfg)
+                .map(|g| LayoutGenerator::Maze(Box::new(g)))
+                .map_err(config_err);
+        }
+        match config.sokoban_gen_config() {
+            Some(cfg) => SokobanGenerator::new(cfg)
+                .map(|g| LayoutGenerator::Sokoban(Box::new(g)))
+                .map_err(config_err),
+            None => Err(config_err("the domain has no generator")),
         }
     }
 

@@ -11,9 +11,14 @@ use crate::stats::SplitLengthStats;
 
 /// Value of [`Manifest::format`].
 pub const FORMAT_NAME: &str = "planform-dataset";
-/// Format version this build writes and reads. Bump on any incompatible change of the
-/// manifest or the shard schema.
+/// Format version of generated datasets and of the shard schema (also written to every
+/// shard's key-value metadata). Bump on any incompatible change of the manifest or the
+/// shard schema.
 pub const FORMAT_VERSION: u32 = 1;
+/// Format version of datasets built from a task file (`config.source` present). Version
+/// 1 readers refuse them instead of taking them for generated data; this build reads
+/// versions [`FORMAT_VERSION`]`..=`[`MAX_FORMAT_VERSION`].
+pub const MAX_FORMAT_VERSION: u32 = 2;
 /// File name of the manifest inside a dataset directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Parquet key-value metadata key holding the format version.
@@ -159,15 +164,16 @@ impl Manifest {
             .get("format_version")
             .and_then(|v| v.as_u64())
             .ok_or_else(|| malformed("`format_version` is missing".into()))?;
-        if version != u64::from(FORMAT_VERSION) {
+        if !(u64::from(FORMAT_VERSION)..=u64::from(MAX_FORMAT_VERSION)).contains(&version) {
             return Err(DataError::IncompatibleVersion {
                 path,
                 found: u32::try_from(version).unwrap_or(u32::MAX),
-                expected: FORMAT_VERSION,
+                expected: MAX_FORMAT_VERSION,
             });
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         m.check().map_err(&malformed)?;
+        crate::manifest_check::check(&m).map_err(&malformed)?;
         let vocab = Vocabulary::new(m.vocabulary_spec)
             .map_err(|e| malformed(format!("vocabulary_spec: {e}")))?;
         if vocab.tokens() != m.vocabulary.as_slice() {
@@ -212,6 +218,16 @@ impl Manifest {
             return Err("has_astar_mean_reasoning and astar_mean_runs disagree".into());
         }
         Ok(())
+    }
+
+    /// The format version a manifest with this config has: [`MAX_FORMAT_VERSION`] when it
+    /// names a task-file source, [`FORMAT_VERSION`] otherwise.
+    pub fn version_for(config: &GenerateConfig) -> u32 {
+        if config.source.is_some() {
+            MAX_FORMAT_VERSION
+        } else {
+            FORMAT_VERSION
+        }
     }
 
     /// Serialize (pretty JSON, trailing newline; deterministic).

@@ -22,9 +22,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, DataError, Result};
-use crate::manifest::{
-    ShardInfo, Split, FORMAT_VERSION, KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE,
-};
+use crate::manifest::{ShardInfo, Split, KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE};
 use crate::schema::{arrow_schema, to_batch, Example};
 
 /// Default most rows per Parquet row group (readers such as `datasets` stream by row group).
@@ -68,11 +66,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn properties(split: Split) -> Result<WriterProperties> {
+fn properties(split: Split, format_version: u32) -> Result<WriterProperties> {
     let level =
         ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| DataError::InvalidConfig(e.to_string()))?;
     let kv = vec![
-        KeyValue::new(KV_FORMAT_VERSION.to_string(), FORMAT_VERSION.to_string()),
+        KeyValue::new(KV_FORMAT_VERSION.to_string(), format_version.to_string()),
         KeyValue::new(KV_MANIFEST.to_string(), MANIFEST_FILE.to_string()),
         KeyValue::new(KV_SPLIT.to_string(), split.name().to_string()),
     ];
@@ -135,15 +133,23 @@ fn tokens(e: &Example) -> usize {
 }
 
 impl ShardWriter {
-    /// A writer for `split` into directory `dir` (which must exist).
-    /// `row_group_rows` caps the rows per row group.
-    pub fn new(dir: &Path, split: Split, shard_rows: u64, row_group_rows: u64) -> Result<Self> {
+    /// A writer for `split` into directory `dir` (which must exist) of a dataset whose
+    /// manifest has `format_version` (`FORMAT_VERSION` unless built from a task file;
+    /// named in each shard's key-value metadata). `row_group_rows` caps the rows per row
+    /// group.
+    pub(crate) fn with_format_version(
+        dir: &Path,
+        split: Split,
+        shard_rows: u64,
+        row_group_rows: u64,
+        format_version: u32,
+    ) -> Result<Self> {
         Ok(Self {
             dir: dir.to_path_buf(),
             split,
             shard_rows: shard_rows.max(1),
             group_rows: usize::try_from(row_group_rows).unwrap_or(usize::MAX).max(1),
-            props: properties(split)?,
+            props: properties(split, format_version)?,
             pending: Vec::new(),
             pending_tokens: 0,
             group: Vec::new(),

@@ -101,7 +101,7 @@ fn missing_things() {
             e,
             DataError::IncompatibleVersion {
                 found: 999,
-                expected: 1,
+                expected: planform_data::MAX_FORMAT_VERSION,
                 ..
             }
         ),
@@ -125,12 +125,24 @@ fn missing_things() {
 fn token_out_of_vocabulary() {
     let tmp = tempfile::tempdir().unwrap();
     let d = dataset(tmp.path(), "d");
-    // Claim the data uses the 2x2 maze vocabulary (14 tokens): 5x5 ids exceed it.
+    // Claim the data are 2x2 mazes with their vocabulary (14 tokens): 5x5 ids exceed it.
     let small = planform_trace::vocab::Vocabulary::maze(2, 2).unwrap();
-    edit_manifest(&d, |v| {
+    let claim_2x2 = |v: &mut serde_json::Value, domain_too: bool| {
         v["vocabulary_spec"] = serde_json::to_value(small.spec()).unwrap();
         v["vocabulary"] = serde_json::to_value(small.tokens()).unwrap();
-    });
+        if domain_too {
+            v["config"]["domain"]["width"] = 2.into();
+            v["config"]["domain"]["height"] = 2.into();
+        }
+    };
+    // The vocabulary alone no longer matches the configured domain: refused at open.
+    edit_manifest(&d, |v| claim_2x2(v, false));
+    let e = Dataset::open(&d).unwrap_err();
+    assert!(
+        matches!(&e, DataError::MalformedManifest { reason, .. } if reason.contains("vocabulary_spec")),
+        "{e}"
+    );
+    edit_manifest(&d, |v| claim_2x2(v, true));
     let ds = Dataset::open(&d).unwrap();
     let e = ds.read_split(Split::Train).unwrap_err();
     assert!(
@@ -246,7 +258,8 @@ fn partial_dirs_and_overwrite() {
     let tmp = tempfile::tempdir().unwrap();
     let good = dataset(tmp.path(), "good");
     // A leftover partial directory (even one holding a manifest) is not a dataset.
-    let partial = tmp.path().join("ds.partial-4242");
+    // pid 1 always runs, so this partial directory is not stale and must be left alone.
+    let partial = tmp.path().join("ds.partial-1");
     copy_dir(&good, &partial);
     let e = Dataset::open(&partial).unwrap_err();
     assert!(matches!(e, DataError::PartialDataset { .. }), "{e}");

@@ -232,15 +232,32 @@ fn tstar_on_test_split_only() {
     }
 }
 
+/// A valid 5x5 maze row (start `(0, id % 5)`, goal `(4, 4)`, no walls) with the given
+/// reasoning tokens and a one-node plan.
 fn example(id: u64, layout: u64, reasoning: Vec<u32>, tstar: Option<f64>) -> Example {
+    let vocab = Vocabulary::maze(5, 5).unwrap();
+    let task = planform_trace::Task::Maze(
+        MazeTask::new(
+            5,
+            5,
+            planform_trace::Pos::new(0, (id % 5) as u32),
+            planform_trace::Pos::new(4, 4),
+            vec![],
+        )
+        .unwrap(),
+    );
     Example {
         id,
         layout,
-        task: format!("{{\"n\":{id}}}"),
-        prompt: vec![2, 3, (id % 30) as u32],
+        task: serde_json::to_string(&task).unwrap(),
+        prompt: task.prompt(&vocab).unwrap(),
         reasoning_length: reasoning.len() as u32,
         reasoning,
-        plan: vec![4; 3],
+        plan: vec![
+            vocab.id("plan").unwrap(),
+            vocab.num(0).unwrap(),
+            vocab.num(0).unwrap(),
+        ],
         plan_length: 1,
         astar_mean_reasoning: tstar,
     }
@@ -255,7 +272,7 @@ fn writer_round_trip_and_validation() {
     c.shard_rows = 3;
     let mut w = DatasetWriter::create(&out, &c, &vocab).unwrap();
     let train: Vec<Example> = (0..7)
-        .map(|i| example(i, i / 2, (0..i as u32).collect(), None))
+        .map(|i| example(i, i / 2, (2..2 + i as u32).collect(), None))
         .collect();
     let test: Vec<Example> = (7..10)
         .map(|i| example(i, 100 + i, vec![37; i as usize], Some(i as f64 * 0.5)))

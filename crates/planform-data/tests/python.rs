@@ -1,5 +1,6 @@
-//! Runs `scripts/check_parquet.py` on a generated dataset: the shards must open as-is in
-//! pyarrow and pandas (and Hugging Face `datasets` when importable). Skipped, with a
+//! Runs `crates/planform-data/scripts/check_parquet.py` on a generated dataset and on one
+//! built from a task file: the shards must open as-is in pyarrow and pandas (and Hugging
+//! Face `datasets` when importable). Skipped, with a
 //! printed reason, when `python3` or pyarrow is unavailable; `make setup` provides both
 //! in `<workspace>/.torch`.
 
@@ -41,19 +42,34 @@ fn python_reads_dataset() {
     let mut c = common::small_maze(400, 9);
     c.tstar = Some(TStarConfig { runs: 2 });
     common::gen(&c, &out, 2);
+    // A dataset built from task lines (format version 2).
+    let golden = crate_dir.join("../planform-trace/tests/golden/maze-20-det.jsonl");
+    let from = tmp.path().join("from");
+    planform_data::generate_from_tasks(
+        "maze-20-det.jsonl",
+        &std::fs::read(golden).unwrap(),
+        &planform_data::FromTasks::default(),
+        &from,
+        1,
+        |_, _| {},
+    )
+    .unwrap();
     let script = crate_dir.join("scripts/check_parquet.py");
-    let o = Command::new("python3")
-        .arg(&script)
-        .arg(&out)
-        .env("PYTHONPATH", &pythonpath)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    println!("{stdout}{stderr}");
-    assert!(
-        o.status.success(),
-        "check_parquet.py failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("check_parquet: OK"));
+    for dir in [&out, &from] {
+        let o = Command::new("python3")
+            .arg(&script)
+            .arg(dir)
+            .env("PYTHONPATH", &pythonpath)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        println!("{stdout}{stderr}");
+        assert!(
+            o.status.success(),
+            "check_parquet.py failed on {}:\n{stdout}\n{stderr}",
+            dir.display()
+        );
+        assert!(stdout.contains("check_parquet: OK"));
+    }
 }

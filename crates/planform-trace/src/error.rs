@@ -72,6 +72,18 @@ pub enum Error {
         /// Number of `close` steps logged before giving up.
         expansions: usize,
     },
+    /// A Sokoban level with more boxes than docks: it can never be completed, so it is
+    /// malformed rather than merely unsolvable.
+    #[error(
+        "malformed Sokoban level: more boxes ({boxes}) than docks ({docks}); every box needs \
+         a dock, so it can never be solved"
+    )]
+    BoxesWithoutDocks {
+        /// Number of boxes.
+        boxes: usize,
+        /// Number of docks.
+        docks: usize,
+    },
     /// A* hit its node budget.
     #[error("A* exceeded its budget of {max_expansions} expansions")]
     SearchBudget {

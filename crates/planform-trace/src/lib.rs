@@ -80,6 +80,7 @@ pub mod error;
 pub mod eval;
 pub mod grid;
 mod heap;
+mod json;
 pub mod maze;
 pub mod maze_gen;
 pub mod metrics;

@@ -20,7 +20,8 @@ use crate::trace::{Trace, TraceStep};
 /// sides in `1..=100`, start and goal in bounds, distinct and not on a wall,
 /// walls in bounds, distinct and sorted row-major (`x + y·width`).
 ///
-/// JSON form (the golden files' field names; extra fields are ignored on input):
+/// JSON form (the golden files' field names; unknown extra fields are ignored on input,
+/// duplicate keys and Sokoban fields are errors in [`MazeTask::from_json`]):
 /// `{"width": 10, "height": 10, "start": [x, y], "goal": [x, y], "walls": [[x, y], ...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawMaze")]
@@ -33,12 +34,12 @@ pub struct MazeTask {
 }
 
 #[derive(Deserialize)]
-struct RawMaze {
-    width: i64,
-    height: i64,
-    start: [i64; 2],
-    goal: [i64; 2],
-    walls: Vec<[i64; 2]>,
+pub(crate) struct RawMaze {
+    pub(crate) width: i64,
+    pub(crate) height: i64,
+    pub(crate) start: [i64; 2],
+    pub(crate) goal: [i64; 2],
+    pub(crate) walls: Vec<[i64; 2]>,
 }
 
 impl TryFrom<RawMaze> for MazeTask {
@@ -126,9 +127,18 @@ impl MazeTask {
         }
     }
 
-    /// Parses a JSON object (extra fields such as `prompt` are ignored).
+    /// Parses a JSON object. Unknown extra fields (such as `prompt`) are ignored; a key
+    /// given twice, or a Sokoban field (`worker`, `boxes`, `docks`) next to the maze ones,
+    /// is an error.
     pub fn from_json(line: &str) -> Result<Self> {
-        serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))
+        let raw = crate::json::RawTask::parse(line)?;
+        match raw.domain()? {
+            crate::task::Domain::Maze => raw.into_maze(),
+            crate::task::Domain::Sokoban => Err(Error::WrongDomain {
+                expected: "maze",
+                got: "sokoban",
+            }),
+        }
     }
 
     /// Grid width.

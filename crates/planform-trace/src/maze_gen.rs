@@ -159,6 +159,11 @@ pub enum MinPlanNodes {
     Nodes(u32),
 }
 
+/// Largest allowed [`MazeGenConfig::attempts`]: 100 times the reference's 100. Each
+/// attempt shuffles the free cells and checks the pair against the earlier ones, so the
+/// cost of a layout grows with the square of this number.
+pub const MAX_ATTEMPTS: u32 = 10_000;
+
 /// Maze generator configuration. Defaults: 10×10, reference wall count,
 /// 100 start/goal attempts per layout, reference plan-length filter,
 /// deterministic A*.
@@ -170,7 +175,8 @@ pub struct MazeGenConfig {
     pub height: u32,
     /// Wall-count distribution.
     pub walls: WallCount,
-    /// Start/goal attempts per wall layout (reference `--num-attempts-per-maze`, 100).
+    /// Start/goal attempts per wall layout (reference `--num-attempts-per-maze`, 100;
+    /// `1..=`[`MAX_ATTEMPTS`]).
     pub attempts: u32,
     /// Plan-length filter.
     pub min_plan: MinPlanNodes,
@@ -206,6 +212,15 @@ impl MazeGenConfig {
     pub fn validate(&self) -> Result<()> {
         let (w, h) = check_size(self.width as i64, self.height as i64, 2)?;
         let n = w * h;
+        if !(1..=MAX_ATTEMPTS).contains(&self.attempts) {
+            return Err(Error::Config {
+                field: "attempts",
+                reason: format!(
+                    "must be in 1..={MAX_ATTEMPTS} (reference: 100), got {}",
+                    self.attempts
+                ),
+            });
+        }
         if let WallCount::Range { min, max } = self.walls {
             if min > max || max > n - 2 {
                 return Err(Error::Config {
@@ -220,7 +235,8 @@ impl MazeGenConfig {
         Ok(())
     }
 
-    fn wall_range(&self) -> (u64, u64) {
+    /// The inclusive range the wall count of a layout is drawn from.
+    pub fn wall_range(&self) -> (u64, u64) {
         let n = (self.width * self.height) as u64;
         match self.walls {
             WallCount::Reference => (n / 10 * 3, n / 10 * 5),
@@ -228,12 +244,67 @@ impl MazeGenConfig {
         }
     }
 
-    fn min_plan_nodes(&self) -> usize {
+    /// Upper bounds on what this configuration can ever produce, so that a request for
+    /// more can be refused up front instead of searching forever (see [`Capacity`]).
+    pub fn capacity(&self) -> Capacity {
+        let n = u64::from(self.width) * u64::from(self.height);
+        let (lo, hi) = self.wall_range();
+        let min_nodes = self.min_plan_nodes() as u64;
+        let mut layouts = 0.0f64;
+        let mut tasks = 0.0f64;
+        for k in lo..=hi.min(n) {
+            let count = binomial(n, k);
+            layouts += count;
+            let free = n - k;
+            // A plan visits distinct free cells, so it has at most `free` nodes.
+            if free < 2 || free < min_nodes {
+                continue;
+            }
+            let pairs = (free * (free - 1)) as f64;
+            tasks += count * pairs.min(f64::from(self.attempts));
+        }
+        Capacity {
+            layouts,
+            tasks_per_layout: f64::from(self.attempts).min((n * (n - 1)) as f64),
+            tasks,
+        }
+    }
+
+    /// The smallest plan (in nodes) a task must have to be kept.
+    pub fn min_plan_nodes(&self) -> usize {
         match self.min_plan {
             MinPlanNodes::Reference => self.width.max(self.height) as usize,
             MinPlanNodes::Nodes(k) => k as usize,
         }
     }
+}
+
+/// What a generator configuration can produce at most (upper bounds, as `f64` because
+/// they overflow every integer type for large grids; `inf` means "unbounded in practice").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// Distinct layouts (maze wall sets / Sokoban levels) the sampler can draw.
+    pub layouts: f64,
+    /// Most tasks one layout can yield.
+    pub tasks_per_layout: f64,
+    /// Most tasks over all distinct layouts.
+    pub tasks: f64,
+}
+
+/// `C(n, k)` as a float (`inf` once it overflows).
+pub(crate) fn binomial(n: u64, k: u64) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    let k = k.min(n - k);
+    let mut c = 1.0f64;
+    for i in 0..k {
+        c = c * (n - i) as f64 / (i + 1) as f64;
+        if c.is_infinite() {
+            break;
+        }
+    }
+    c.round()
 }
 
 /// One generated maze task with its tokens.

@@ -79,13 +79,13 @@ pub struct SokobanLevel {
 }
 
 #[derive(Deserialize)]
-struct RawLevel {
-    width: i64,
-    height: i64,
-    worker: [i64; 2],
-    boxes: Vec<[i64; 2]>,
-    docks: Vec<[i64; 2]>,
-    walls: Vec<[i64; 2]>,
+pub(crate) struct RawLevel {
+    pub(crate) width: i64,
+    pub(crate) height: i64,
+    pub(crate) worker: [i64; 2],
+    pub(crate) boxes: Vec<[i64; 2]>,
+    pub(crate) docks: Vec<[i64; 2]>,
+    pub(crate) walls: Vec<[i64; 2]>,
 }
 
 impl TryFrom<RawLevel> for SokobanLevel {
@@ -180,9 +180,17 @@ impl SokobanLevel {
         })
     }
 
-    /// Parses a JSON object (extra fields are ignored).
+    /// Parses a JSON object. Unknown extra fields are ignored; a key given twice, or a
+    /// maze field (`start`, `goal`) next to the Sokoban ones, is an error.
     pub fn from_json(line: &str) -> Result<Self> {
-        serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))
+        let raw = crate::json::RawTask::parse(line)?;
+        match raw.domain()? {
+            crate::task::Domain::Sokoban => raw.into_sokoban(),
+            crate::task::Domain::Maze => Err(Error::WrongDomain {
+                expected: "sokoban",
+                got: "maze",
+            }),
+        }
     }
 
     /// Parses an ASCII level (reference legend). Lines may end in `\r`;
@@ -309,6 +317,20 @@ impl SokobanLevel {
     /// Walls including any border (row-major).
     pub fn walls(&self) -> &[Pos] {
         &self.walls
+    }
+
+    /// Fails with [`Error::BoxesWithoutDocks`] when there are more boxes than docks: such
+    /// a level can never be completed. (Fewer boxes than docks is allowed, as in the
+    /// reference: the level is complete when every box is on a dock. The generator can
+    /// produce such levels when interior walls take the cells boxes may use.)
+    pub fn check_box_dock_counts(&self) -> Result<()> {
+        if self.boxes.len() > self.docks.len() {
+            return Err(Error::BoxesWithoutDocks {
+                boxes: self.boxes.len(),
+                docks: self.docks.len(),
+            });
+        }
+        Ok(())
     }
 
     /// `true` if every box is on a dock (reference `is_complete`: no `$` cell).

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::astar::SearchMode;
 use crate::error::{Error, Result};
 use crate::grid::{check_size, Pos};
+use crate::maze_gen::{binomial, Capacity};
 use crate::rng::Rng;
 use crate::sokoban::SokobanLevel;
 use crate::sokoban_search::{SokobanSolver, DEFAULT_MAX_EXPANSIONS};
@@ -97,6 +98,17 @@ impl SokobanGenConfig {
                 reason: "need at least one box".into(),
             });
         }
+        let inner = (w - 4) * (h - 4);
+        if self.boxes > inner {
+            return Err(Error::Config {
+                field: "boxes",
+                reason: format!(
+                    "boxes are placed at least 2 cells from the border, and a {w}x{h} level has \
+                     only {inner} such cells, fewer than {} boxes",
+                    self.boxes
+                ),
+            });
+        }
         if self.max_tries == 0 {
             return Err(Error::Config {
                 field: "max_tries",
@@ -104,6 +116,26 @@ impl SokobanGenConfig {
             });
         }
         Ok(())
+    }
+
+    /// Upper bounds on the distinct levels this configuration can draw (one task each):
+    /// interior walls × box cells × worker cell × dock cells.
+    pub fn capacity(&self) -> Capacity {
+        let interior =
+            u64::from(self.width.saturating_sub(2)) * u64::from(self.height.saturating_sub(2));
+        let inner =
+            u64::from(self.width.saturating_sub(4)) * u64::from(self.height.saturating_sub(4));
+        let (walls, boxes) = (u64::from(self.interior_walls), u64::from(self.boxes));
+        let after = interior.saturating_sub(walls + boxes);
+        let levels = binomial(interior, walls)
+            * binomial(inner, boxes)
+            * after as f64
+            * binomial(after.saturating_sub(1), boxes);
+        Capacity {
+            layouts: levels,
+            tasks_per_layout: 1.0,
+            tasks: levels,
+        }
     }
 
     /// The vocabulary matching this configuration.
@@ -231,6 +263,7 @@ impl SokobanGenerator {
                 }
                 Err(
                     e @ (Error::Unsolvable { .. }
+                    | Error::BoxesWithoutDocks { .. }
                     | Error::SearchBudget { .. }
                     | Error::NotInVocabulary { .. }),
                 ) => {

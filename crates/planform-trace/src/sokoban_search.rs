@@ -200,7 +200,8 @@ impl SokobanSolver {
         Self::default()
     }
 
-    /// Runs A* and returns the full trace.
+    /// Runs A* and returns the full trace. A level with more boxes than docks is
+    /// [`Error::BoxesWithoutDocks`], not [`Error::Unsolvable`].
     pub fn solve(
         &mut self,
         level: &SokobanLevel,
@@ -208,6 +209,7 @@ impl SokobanSolver {
         rng: &mut Rng,
         max_expansions: usize,
     ) -> Result<Trace<SokobanState>> {
+        level.check_box_dock_counts()?;
         let board = Board::new(level);
         let mut space = SokobanSpace::new(&board, level);
         self.engine.run(&mut space, mode, rng, max_expansions)?;
@@ -255,6 +257,7 @@ impl SokobanSolver {
         max_expansions: usize,
     ) -> Result<(TokenSequence, usize)> {
         check_vocab(vocab, level)?;
+        level.check_box_dock_counts()?;
         let board = Board::new(level);
         let mut space = SokobanSpace::new(&board, level);
         self.engine.run(&mut space, mode, rng, max_expansions)?;

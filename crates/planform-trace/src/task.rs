@@ -14,7 +14,7 @@ use crate::sokoban::SokobanLevel;
 use crate::sokoban_search::{sokoban_prompt, SokobanSolver, SokobanState, DEFAULT_MAX_EXPANSIONS};
 use crate::tokens::{StringSequence, TokenSequence};
 use crate::trace::Trace;
-use crate::vocab::{Vocabulary, SOKOBAN_MAX_COST};
+use crate::vocab::{Vocabulary, VocabularySpec, SOKOBAN_MAX_COST};
 
 /// The two task domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -39,7 +39,8 @@ impl Domain {
 ///
 /// JSON: a maze object (`width, height, start, goal, walls`) or a Sokoban
 /// object (`width, height, worker, boxes, docks, walls`); the domain is
-/// recognised by the `start` / `worker` field. Extra fields are ignored.
+/// recognised by its fields. Unknown extra fields (e.g. `prompt`) are ignored; a
+/// key given twice or fields of both domains are errors (see [`object_domain`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Task {
     /// A maze.
@@ -59,8 +60,45 @@ impl Serialize for Task {
 
 impl<'de> Deserialize<'de> for Task {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
+        let v = crate::json::StrictValue::deserialize(d)?.0;
         Task::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Fields only a maze has.
+const MAZE_FIELDS: [&str; 2] = ["start", "goal"];
+/// Fields only a Sokoban level has.
+const SOKOBAN_FIELDS: [&str; 3] = ["worker", "boxes", "docks"];
+
+/// The domain a task JSON object belongs to, by its fields: `start`/`goal` for a maze,
+/// `worker`/`boxes`/`docks` for Sokoban. An object with fields of both domains is an
+/// error (it used to be read as a maze, silently dropping the Sokoban part), as is one
+/// with neither or a value that is not an object.
+pub fn object_domain(v: &serde_json::Value) -> Result<Domain> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::Json("expected a JSON object".into()))?;
+    domain_of_fields(|f| obj.contains_key(f))
+}
+
+/// The domain of an object by which of the domain-specific fields it `has`.
+pub(crate) fn domain_of_fields(has: impl Fn(&str) -> bool) -> Result<Domain> {
+    let present = |fields: &[&'static str]| -> Vec<&'static str> {
+        fields.iter().copied().filter(|f| has(f)).collect()
+    };
+    let (maze, sokoban) = (present(&MAZE_FIELDS), present(&SOKOBAN_FIELDS));
+    match (maze.is_empty(), sokoban.is_empty()) {
+        (false, true) => Ok(Domain::Maze),
+        (true, false) => Ok(Domain::Sokoban),
+        (false, false) => Err(Error::Json(format!(
+            "object has maze fields ({}) and Sokoban fields ({}); a task is one or the other",
+            maze.join(", "),
+            sokoban.join(", ")
+        ))),
+        (true, true) => Err(Error::Json(
+            "object is neither a maze (no `start` field) nor a Sokoban level (no `worker` field)"
+                .into(),
+        )),
     }
 }
 
@@ -120,30 +158,26 @@ impl Task {
         }
     }
 
-    /// Parses one JSON line (a golden-format maze or a Sokoban object).
+    /// Parses one JSON line (a golden-format maze or a Sokoban object). A key given
+    /// twice is an error (plain `serde_json` would keep the last value).
     pub fn from_json(line: &str) -> Result<Self> {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| Error::Json(e.to_string()))?;
-        Task::from_value(v)
+        let raw = crate::json::RawTask::parse(line)?;
+        match raw.domain()? {
+            Domain::Maze => raw.into_maze().map(Task::Maze),
+            Domain::Sokoban => raw.into_sokoban().map(Task::Sokoban),
+        }
     }
 
-    /// Parses a JSON value.
+    /// Parses a JSON value (already parsed, so duplicate keys cannot be seen here; use
+    /// [`Task::from_json`] for text).
     pub fn from_value(v: serde_json::Value) -> Result<Self> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| Error::Json("expected a JSON object".into()))?;
-        if obj.contains_key("start") {
-            serde_json::from_value(v)
+        match object_domain(&v)? {
+            Domain::Maze => serde_json::from_value(v)
                 .map(Task::Maze)
-                .map_err(|e| Error::Json(e.to_string()))
-        } else if obj.contains_key("worker") {
-            serde_json::from_value(v)
+                .map_err(|e| Error::Json(e.to_string())),
+            Domain::Sokoban => serde_json::from_value(v)
                 .map(Task::Sokoban)
-                .map_err(|e| Error::Json(e.to_string()))
-        } else {
-            Err(Error::Json(
-                "object is neither a maze (no `start` field) nor a Sokoban level (no `worker` field)".into(),
-            ))
+                .map_err(|e| Error::Json(e.to_string())),
         }
     }
 
@@ -162,9 +196,21 @@ impl Task {
 
     /// The reference vocabulary for this task (Sokoban: 40,000 cost tokens).
     pub fn vocabulary(&self) -> Result<Vocabulary> {
+        Vocabulary::new(self.vocabulary_spec())
+    }
+
+    /// What [`Task::vocabulary`] builds (cheap; compare before rebuilding).
+    pub fn vocabulary_spec(&self) -> VocabularySpec {
         match self {
-            Task::Maze(m) => Vocabulary::maze(m.width(), m.height()),
-            Task::Sokoban(l) => Vocabulary::sokoban(l.width(), l.height(), SOKOBAN_MAX_COST),
+            Task::Maze(m) => VocabularySpec::Maze {
+                width: m.width(),
+                height: m.height(),
+            },
+            Task::Sokoban(l) => VocabularySpec::Sokoban {
+                width: l.width(),
+                height: l.height(),
+                max_cost: SOKOBAN_MAX_COST,
+            },
         }
     }
 

@@ -146,7 +146,9 @@ pub fn run(args: ShowArgs) -> Result<()> {
                 ..SvgOptions::default()
             },
         );
-        planform_viz::io::write_atomic(path, svg.as_bytes())
+        // planform-core's write: its io::Error is the only carrier of the OS message, so
+        // the printed chain names it once (planform-viz's wrapper repeats it).
+        planform_core::fs::write_atomic(path, svg.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
