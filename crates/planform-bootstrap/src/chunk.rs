@@ -115,7 +115,7 @@ pub fn write_chunk(
     let path = w.partial_dir().join(OUTCOMES_FILE);
     let text = serde_json::to_vec(&meta).map_err(|e| BootstrapError::Json {
         path: path.clone(),
-        source: e,
+        error: e,
     })?;
     write_atomic(&path, &text)?;
     w.finish(GenerationCounts::default())?;

@@ -90,7 +90,7 @@ pub fn write_improved(
     let path = w.partial_dir().join(PROVENANCE_FILE);
     let text = serde_json::to_vec_pretty(provenance).map_err(|e| BootstrapError::Json {
         path: path.clone(),
-        source: e,
+        error: e,
     })?;
     write_atomic(&path, &text)?;
     Ok(w.finish(original.manifest().generation)?)
@@ -100,5 +100,5 @@ pub fn write_improved(
 pub fn read_provenance(dir: &Path) -> Result<Provenance> {
     let path = dir.join(PROVENANCE_FILE);
     let bytes = std::fs::read(&path).map_err(|e| BootstrapError::io(&path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| BootstrapError::Json { path, source: e })
+    serde_json::from_slice(&bytes).map_err(|e| BootstrapError::Json { path, error: e })
 }

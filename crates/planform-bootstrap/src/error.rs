@@ -84,12 +84,12 @@ pub enum BootstrapError {
         error: std::io::Error,
     },
     /// JSON (de)serialisation of an output file.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Json {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 

@@ -171,7 +171,7 @@ pub fn write_outputs(out: &Path, records: &[IterationRecord]) -> Result<()> {
     for r in records {
         let line = serde_json::to_string(r).map_err(|e| BootstrapError::Json {
             path: path.clone(),
-            source: e,
+            error: e,
         })?;
         jsonl.push_str(&line);
         jsonl.push('\n');
@@ -188,7 +188,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<IterationRecord>> {
         .map(|l| {
             serde_json::from_str(l).map_err(|e| BootstrapError::Json {
                 path: path.to_path_buf(),
-                source: e,
+                error: e,
             })
         })
         .collect()

@@ -219,7 +219,7 @@ impl State {
         let path = out.join(STATE_FILE);
         let text = serde_json::to_vec_pretty(self).map_err(|e| BootstrapError::Json {
             path: path.clone(),
-            source: e,
+            error: e,
         })?;
         write_atomic(&path, &text)
     }

@@ -53,20 +53,20 @@ pub enum EvalError {
     #[error("responses: {0}")]
     Responses(String),
     /// Writing an output file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Serialising an output failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Json {
         /// The file being written.
         path: PathBuf,
         /// The underlying error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -83,7 +83,7 @@ impl EvalError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         EvalError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -229,7 +229,7 @@ impl EvalReport {
         let json_path = out_dir.join(SUMMARY_JSON);
         let mut json = serde_json::to_vec_pretty(self).map_err(|source| EvalError::Json {
             path: json_path.clone(),
-            source,
+            error: source,
         })?;
         json.push(b'\n');
         let tasks_path = out_dir.join(TASKS_JSONL);
@@ -237,7 +237,7 @@ impl EvalReport {
         for r in results {
             serde_json::to_writer(&mut lines, &r.record()).map_err(|source| EvalError::Json {
                 path: tasks_path.clone(),
-                source,
+                error: source,
             })?;
             lines.push(b'\n');
         }
@@ -281,7 +281,7 @@ pub fn write_responses(path: &Path, results: &[TaskResult], vocab: &Vocabulary) 
             };
             serde_json::to_writer(&mut out, &line).map_err(|source| EvalError::Json {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             })?;
             out.push(b'\n');
         }

@@ -36,12 +36,12 @@ pub enum RecipeError {
         fields: String,
     },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A JSON file could not be read or written.
     #[error("{path}: {message}")]
@@ -88,7 +88,10 @@ impl RecipeError {
     /// A closure mapping an I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| RecipeError::Io { path, source }
+        move |source| RecipeError::Io {
+            path,
+            error: source,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     );
     std::fs::create_dir_all(&out).map_err(|source| Error::Io {
         path: out.clone(),
-        source,
+        error: source,
     })?;
     let line = include_str!("../tests/data/maze-10-first.json");
     let task = MazeTask::from_json(line)?;

@@ -8,13 +8,12 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (part of the message, not a `source`, so chains print it once).
+        error: std::io::Error,
     },
     /// A metrics JSONL line is malformed.
     #[error("{path}:{line}: {reason}")]

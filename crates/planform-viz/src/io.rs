@@ -43,7 +43,7 @@ impl TempFile {
     pub fn commit(mut self, target: &Path) -> Result<()> {
         std::fs::rename(&self.path, target).map_err(|source| Error::Io {
             path: target.to_path_buf(),
-            source,
+            error: source,
         })?;
         self.armed = false;
         Ok(())
@@ -63,7 +63,7 @@ impl Drop for TempFile {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     planform_core::fs::write_atomic(path, bytes).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })
 }
 
@@ -121,7 +121,7 @@ mod tests {
         let err = write_atomic_with(&d, |p| {
             std::fs::write(p, b"new").map_err(|source| Error::Io {
                 path: p.to_path_buf(),
-                source,
+                error: source,
             })
         });
         assert!(matches!(err, Err(Error::Io { .. })), "{err:?}");
@@ -132,7 +132,7 @@ mod tests {
         write_atomic_with(&out, |p| {
             std::fs::write(p, b"new").map_err(|source| Error::Io {
                 path: p.to_path_buf(),
-                source,
+                error: source,
             })
         })
         .unwrap();

@@ -134,7 +134,7 @@ pub fn run_name(path: &Path) -> String {
 pub fn read_metrics(path: &Path) -> Result<Run> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let mut run = Run {
         name: run_name(path),

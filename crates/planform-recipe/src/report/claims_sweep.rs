@@ -25,7 +25,9 @@ pub fn sweep_section(label: &str, claim: &str, name: &str, runs_dir: &Path) -> C
     let summary: SweepSummary = match read_json(&path) {
         Ok(s) => s,
         Err(e) => {
-            result.missing.push(format!("sweep {name} ({e}); run `planform sweep` for it"));
+            result
+                .missing
+                .push(format!("sweep {name} ({e}); run `planform sweep` for it"));
             result.verdict_line = Verdict::Missing.words().to_string();
             return result;
         }
