@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Runs the CPU studies of docs/studies/ one after another (each `planform sweep` resumes: a
-# killed run continues where it stopped; finished points are skipped), writing each study's
-# summary, figures and verdicts into docs/studies/<name>/.
+# Runs the CPU studies and the report's recipe runs, one after another, then regenerates the
+# committed report. Everything resumes: a killed sweep or recipe continues where it stopped,
+# finished points and stages are skipped. Each study writes its summary, figures and verdicts
+# into docs/studies/<name>/; `planform report` writes docs/report/.
 #
-#   scripts/run-studies.sh [STUDY …]      # default: all, in the order below
-#
-# Budget (2-core CPU, measured per point in each study's summary.json `train_secs`): see
-# docs/studies/README.md.
+#   scripts/run-studies.sh              # everything, in the order below
+#   scripts/run-studies.sh STUDY …      # only these (a study name, or `report`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PLANFORM=${PLANFORM:-target/release/planform}
-studies=("$@")
-if [[ ${#studies[@]} -eq 0 ]]; then
-  studies=(mobilellm-design claim-scaling-maze5 claim-scaling-maze7 batch-order claim-models-maze5 claim-traces-maze5)
+jobs=("$@")
+if [[ ${#jobs[@]} -eq 0 ]]; then
+  jobs=(mobilellm-design claim-scaling-maze5 batch-order claim-traces-maze5 report claim-scaling-maze7)
 fi
-for s in "${studies[@]}"; do
-  echo "== study $s ($(date -u +%FT%TZ))"
-  "$PLANFORM" sweep "configs/studies/$s.toml" --runs-dir runs --report-to "docs/studies/$s" || echo "study $s: some points failed (rerun to retry)"
+for j in "${jobs[@]}"; do
+  echo "== $j ($(date -u +%FT%TZ))"
+  if [[ $j == report ]]; then
+    for r in maze5-solution-only maze5-searchformer maze5-dualformer \
+             sokoban6-solution-only sokoban6-searchformer sokoban6-dualformer; do
+      "$PLANFORM" recipe run "configs/cpu/$r.toml" --runs-dir runs || echo "recipe $r failed (rerun to resume)"
+    done
+    "$PLANFORM" report --runs runs -c configs/report-cpu.toml -o docs/report
+  else
+    "$PLANFORM" sweep "configs/studies/$j.toml" --runs-dir runs --report-to "docs/studies/$j" \
+      || echo "study $j: some points failed (rerun to retry them)"
+  fi
 done

@@ -20,6 +20,9 @@
 //! name = "deep-thin"
 //! set = ["train.model.decoder-only.layers=12", "train.model.decoder-only.dim=96"]
 //!
+//! [[exclude]]                             # optional: grid points left out
+//! arm = "balanced"
+//!
 //! [[claim]]                               # optional: verdicts computed from the results
 //! name = "deep-thin beats shallow-wide at equal size"
 //! metric = "final_eval_loss"
@@ -166,6 +169,11 @@ pub struct Sweep {
     /// Claims to decide from the results.
     #[serde(default, rename = "claim")]
     pub claims: Vec<Claim>,
+    /// Grid points left out: each entry's `axis = label` pairs all match a left-out point
+    /// (e.g. `{ model = "mini", n = "3000" }`), for grids where a second axis covers fewer
+    /// values.
+    #[serde(default, rename = "exclude")]
+    pub excludes: Vec<std::collections::BTreeMap<String, String>>,
 }
 
 /// One point of the grid: its name, axis labels, seed and resolved recipe.
@@ -279,6 +287,11 @@ impl Sweep {
         for c in &self.claims {
             c.validate(&self.axes)?;
         }
+        for e in &self.excludes {
+            if let Some(k) = e.keys().find(|k| !self.axes.iter().any(|a| &a.name == *k)) {
+                return Err(RecipeError::invalid("exclude", format!("no axis named {k:?}")));
+            }
+        }
         Ok(())
     }
 
@@ -301,6 +314,13 @@ impl Sweep {
                 .collect();
         }
         let common = parse_overrides(&self.set)?;
+        let excluded = |point: &[(String, String, Vec<String>)]| {
+            self.excludes.iter().any(|e| {
+                e.iter()
+                    .all(|(k, v)| point.iter().any(|(a, l, _)| a == k && l == v))
+            })
+        };
+        grid.retain(|p| !excluded(p));
         let mut jobs = Vec::new();
         for point in grid {
             for &seed in &self.seeds {
