@@ -117,6 +117,12 @@ impl Override {
     }
 }
 
+/// `--set a=1, b=2`: the overrides as written, for messages.
+pub fn describe(overrides: &[Override]) -> String {
+    let all: Vec<&str> = overrides.iter().map(|o| o.origin.as_str()).collect();
+    format!("--set {}", all.join(", "))
+}
+
 /// `VALUE` as TOML (`None` for `none`).
 pub fn parse_value(value: &str) -> Result<Option<toml::Value>, String> {
     if value == "none" {

@@ -45,13 +45,9 @@ impl Recipe {
         if overrides.is_empty() {
             return Ok(self.clone());
         }
-        let origin = overrides
-            .iter()
-            .map(|o| o.origin.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let origin = overrides::describe(overrides);
         let parse_err = |message: String| RecipeError::Parse {
-            origin: format!("--set {origin}"),
+            origin: origin.clone(),
             message,
         };
         let names: Vec<String> = self.evals.iter().map(|e| e.name.clone()).collect();
@@ -108,7 +104,7 @@ impl Recipe {
         }
         root.insert("eval".into(), toml::Value::Array(evals));
         let text = toml::to_string(&root).map_err(|e| parse_err(e.to_string()))?;
-        Recipe::from_toml_str(&text, &format!("--set {origin}"))
+        Recipe::from_toml_str(&text, &origin)
     }
 }
 

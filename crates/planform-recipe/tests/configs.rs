@@ -128,6 +128,14 @@ fn report_configs_name_shipped_recipes() {
         found += 1;
         let cfg = ReportConfig::from_file(&path).unwrap();
         for claim in &cfg.claims {
+            if let planform_recipe::report::Claim::Sweep { sweep, .. } = claim {
+                // A sweep section names a shipped sweep in configs/studies/.
+                let file = configs_dir().join("studies").join(format!("{sweep}.toml"));
+                let parsed = planform_recipe::sweep::Sweep::from_file(&file)
+                    .unwrap_or_else(|e| panic!("{}: sweep {sweep}: {e}", path.display()));
+                assert_eq!(&parsed.name, sweep, "{}", file.display());
+                continue;
+            }
             for run in claim.runs() {
                 // Seeds are runs of a shipped recipe under another name (`--set name=…-seedN`).
                 let base = run.split("-seed").next().unwrap_or(&run);

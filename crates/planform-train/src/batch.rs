@@ -153,19 +153,26 @@ mod tests {
     use super::*;
     use tch::Kind;
 
+    /// A: prompt [5], reasoning [7, 8], plan [9]; B: prompt [5, 6], plan [9, 9].
+    fn two_sequences() -> [Prepared; 2] {
+        [
+            Prepared {
+                enc: vec![0, 5, 1],
+                dec: vec![0, 7, 8, 9, 1],
+                plan_start: 3,
+            },
+            Prepared {
+                enc: vec![0, 5, 6, 1],
+                dec: vec![0, 9, 9, 1],
+                plan_start: 1,
+            },
+        ]
+    }
+
     #[test]
     fn collate_pads_and_masks_like_the_reference() {
         // Sequence A: prompt [5], reasoning [7, 8], plan [9]; B: prompt [5, 6], plan [9, 9].
-        let a = Prepared {
-            enc: vec![0, 5, 1],
-            dec: vec![0, 7, 8, 9, 1],
-            plan_start: 3,
-        };
-        let b = Prepared {
-            enc: vec![0, 5, 6, 1],
-            dec: vec![0, 9, 9, 1],
-            plan_start: 1,
-        };
+        let [a, b] = two_sequences();
         let batch = Batch::collate(&[a, b], Family::EncoderDecoder, Device::Cpu).unwrap();
         let v = |t: &Tensor| Vec::<i64>::try_from(t.flatten(0, -1)).unwrap();
         let f = |t: &Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
@@ -205,16 +212,7 @@ mod tests {
         // A: bos 5 | 7 8 9 eos  -> input [0,5,7,8,9], targets [5,7,8,9,1]
         //    response targets at indices 1..5: 7,8 trace (dec 1,2 < plan_start 3), 9,eos plan.
         // B: bos 5 6 | 9 9 eos  -> input [0,5,6,9,9], targets [5,6,9,9,1], plan at 2..5.
-        let a = Prepared {
-            enc: vec![0, 5, 1],
-            dec: vec![0, 7, 8, 9, 1],
-            plan_start: 3,
-        };
-        let b = Prepared {
-            enc: vec![0, 5, 6, 1],
-            dec: vec![0, 9, 9, 1],
-            plan_start: 1,
-        };
+        let [a, b] = two_sequences();
         let batch = Batch::collate(&[a, b], Family::DecoderOnly, Device::Cpu).unwrap();
         let v = |t: &Tensor| Vec::<i64>::try_from(t.flatten(0, -1)).unwrap();
         let f = |t: &Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();

@@ -67,13 +67,13 @@ pub struct DecoderConfig {
     #[serde(default)]
     pub sharing: LayerSharing,
     /// RoPE base. Default 1e4.
-    #[serde(default = "default_rope_base")]
+    #[serde(default = "super::default_rope_base")]
     pub rope_base: f64,
     /// RMSNorm epsilon. Default 1e-5.
-    #[serde(default = "default_norm_eps")]
+    #[serde(default = "super::default_norm_eps")]
     pub norm_eps: f64,
     /// Longest sequence (prompt + response). Default 65,536.
-    #[serde(default = "default_max_positions")]
+    #[serde(default = "super::default_max_positions")]
     pub max_positions: usize,
     /// Standard deviation of the normal initialisation of embeddings and linears
     /// (Hugging Face `initializer_range`). Default 0.02.
@@ -84,15 +84,6 @@ pub struct DecoderConfig {
     pub attention_kernel: AttentionKernel,
 }
 
-fn default_rope_base() -> f64 {
-    1e4
-}
-fn default_norm_eps() -> f64 {
-    1e-5
-}
-fn default_max_positions() -> usize {
-    1 << 16
-}
 fn default_init_std() -> f64 {
     0.02
 }
@@ -250,9 +241,9 @@ impl DecoderPreset {
             activation: Activation::Swiglu,
             tied_embeddings: tied,
             sharing: LayerSharing::None,
-            rope_base: default_rope_base(),
-            norm_eps: default_norm_eps(),
-            max_positions: default_max_positions(),
+            rope_base: super::default_rope_base(),
+            norm_eps: super::default_norm_eps(),
+            max_positions: super::default_max_positions(),
             init_std: default_init_std(),
             attention_kernel: AttentionKernel::Sdpa,
         }

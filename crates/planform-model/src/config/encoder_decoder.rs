@@ -62,16 +62,16 @@ pub struct EncoderDecoderConfig {
     #[serde(default = "default_ffn_multiple_of")]
     pub ffn_multiple_of: usize,
     /// RoPE base frequency. Default 1e4 (reference `rope_freq`).
-    #[serde(default = "default_rope_base")]
+    #[serde(default = "super::default_rope_base")]
     pub rope_base: f64,
     /// RMSNorm epsilon. Default 1e-5 (reference `norm_eps`).
-    #[serde(default = "default_norm_eps")]
+    #[serde(default = "super::default_norm_eps")]
     pub norm_eps: f64,
     /// Maximum sequence length (reference `max_seq_len` = 2^16, the size of
     /// its RoPE tables). Planform computes RoPE angles on the fly and
     /// allocates no table; this only bounds positions and is used for the
     /// "with RoPE tables" parameter count.
-    #[serde(default = "default_max_positions")]
+    #[serde(default = "super::default_max_positions")]
     pub max_positions: usize,
     /// Encoder self-attention padding behaviour in `encode`/`forward`.
     /// Default [`EncoderAttention::Unmasked`] (reference).
@@ -84,15 +84,6 @@ pub struct EncoderDecoderConfig {
 
 fn default_ffn_multiple_of() -> usize {
     256
-}
-fn default_rope_base() -> f64 {
-    1e4
-}
-fn default_norm_eps() -> f64 {
-    1e-5
-}
-fn default_max_positions() -> usize {
-    1 << 16
 }
 
 /// Named model sizes. `S`, `MS`, `L`, `Xl2` are the reference's
@@ -193,9 +184,9 @@ impl EncoderDecoderConfig {
             encoder: stack,
             decoder: stack,
             ffn_multiple_of: default_ffn_multiple_of(),
-            rope_base: default_rope_base(),
-            norm_eps: default_norm_eps(),
-            max_positions: default_max_positions(),
+            rope_base: super::default_rope_base(),
+            norm_eps: super::default_norm_eps(),
+            max_positions: super::default_max_positions(),
             encoder_attention: EncoderAttention::default(),
             attention_kernel: AttentionKernel::default(),
         }

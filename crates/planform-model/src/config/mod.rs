@@ -17,6 +17,21 @@ pub use encoder_decoder::{
     ffn_hidden, EncoderAttention, EncoderDecoderConfig, ModelSize, StackConfig,
 };
 
+/// RoPE base of both families: 1e4 (the Searchformer reference, LLaMA).
+pub(crate) fn default_rope_base() -> f64 {
+    1e4
+}
+
+/// RMSNorm epsilon of both families: 1e-5.
+pub(crate) fn default_norm_eps() -> f64 {
+    1e-5
+}
+
+/// Position bound of both families: 2^16 (the reference's RoPE table size).
+pub(crate) fn default_max_positions() -> usize {
+    1 << 16
+}
+
 /// A model of either family. Serialised with a `family` tag:
 /// `{"family": "encoder-decoder", …}` or `{"family": "decoder-only", …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -289,7 +289,10 @@ impl Sweep {
         }
         for e in &self.excludes {
             if let Some(k) = e.keys().find(|k| !self.axes.iter().any(|a| &a.name == *k)) {
-                return Err(RecipeError::invalid("exclude", format!("no axis named {k:?}")));
+                return Err(RecipeError::invalid(
+                    "exclude",
+                    format!("no axis named {k:?}"),
+                ));
             }
         }
         Ok(())

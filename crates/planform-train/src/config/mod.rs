@@ -166,20 +166,16 @@ impl TrainConfig {
         if overrides.is_empty() {
             return Ok(self.clone());
         }
-        let origin = overrides
-            .iter()
-            .map(|o| o.origin.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let origin = overrides::describe(overrides);
         let parse_err = |message: String| TrainError::ConfigParse {
-            origin: format!("--set {origin}"),
+            origin: origin.clone(),
             message,
         };
         let mut root = toml::Table::try_from(self).map_err(|e| parse_err(e.to_string()))?;
         overrides::apply(&mut root, overrides, Self::EXCLUSIVE)
             .map_err(|e| parse_err(e.to_string()))?;
         let text = toml::to_string(&root).map_err(|e| parse_err(e.to_string()))?;
-        TrainConfig::from_toml_str(&text, &format!("--set {origin}"))
+        TrainConfig::from_toml_str(&text, &origin)
     }
 
     /// Checks every field; the error names the offending field.
