@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{sampler_name, EvalConfig};
 use crate::error::{EvalError, Result};
 use crate::metrics::EvalMetrics;
-use crate::report::{write_responses, EvalHeader, EvalReport, Timing, RESPONSES_JSONL};
+use crate::report::{
+    write_responses, EvalHeader, EvalReport, Timing, RESPONSES_JSONL, SUMMARY_JSON,
+};
 use crate::sample::{sample_and_score, Progress, SampleConfig};
 use crate::score::{Retention, TaskInput, TaskResult};
 
@@ -79,6 +81,91 @@ impl Evaluation {
         }
         Ok(())
     }
+}
+
+/// The most responses per task (`samples`, `-k`) an evaluation draws. The papers use 64.
+pub const MAX_SAMPLES: usize = 4096;
+/// The most responses an evaluation draws in all (tasks × samples).
+pub const MAX_RESPONSES: usize = 10_000_000;
+
+/// Refuses sample counts that cannot work: more than [`MAX_SAMPLES`] per task, or more
+/// than [`MAX_RESPONSES`] for `tasks` tasks.
+pub fn check_limits(samples: usize, tasks: usize) -> Result<()> {
+    if samples > MAX_SAMPLES {
+        return Err(EvalError::config(
+            "samples",
+            format!(
+                "{samples} responses per task (-k) is more than the {MAX_SAMPLES} allowed \
+                 (the papers use 64)"
+            ),
+        ));
+    }
+    if tasks.saturating_mul(samples) > MAX_RESPONSES {
+        return Err(EvalError::config(
+            "samples",
+            format!(
+                "{tasks} tasks × {samples} responses is more than the {MAX_RESPONSES} \
+                 responses an evaluation may draw; lower --tasks or -k"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `out` may receive an evaluation — absent, empty, or an earlier
+/// evaluation's output (its `summary.json` is an evaluation report) — and locks it for this
+/// process. A file, a dataset, a training run directory or a directory holding other
+/// files is refused; nothing in it is touched.
+pub fn prepare_out_dir(out: &Path) -> Result<planform_core::lock::RunLock> {
+    let refuse = |reason: String| {
+        Err(EvalError::config(
+            "out_dir",
+            format!("{} {reason}; nothing was written", out.display()),
+        ))
+    };
+    match std::fs::metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(EvalError::io(out, e)),
+        Ok(m) if !m.is_dir() => return refuse("is a file, not a directory".into()),
+        Ok(_) => {
+            let mut names = Vec::new();
+            for e in std::fs::read_dir(out).map_err(|e| EvalError::io(out, e))? {
+                let name = e.map_err(|e| EvalError::io(out, e))?.file_name();
+                if name != planform_core::lock::LOCK_FILE {
+                    names.push(name.to_string_lossy().into_owned());
+                }
+            }
+            names.sort();
+            if names.is_empty() {
+            } else if out.join("manifest.json").exists() {
+                return refuse("is a dataset (it has manifest.json)".into());
+            } else if out.join("checkpoints").exists() || out.join("metrics.jsonl").exists() {
+                return refuse(format!(
+                    "is a training run directory; write the evaluation into a subdirectory \
+                     (e.g. {})",
+                    out.join("eval").display()
+                ));
+            } else if !is_eval_summary(&out.join(SUMMARY_JSON)) {
+                let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+                return refuse(format!(
+                    "holds files planform eval did not write ({}{}); choose a new or empty \
+                     directory",
+                    shown.join(", "),
+                    if names.len() > 3 { ", …" } else { "" }
+                ));
+            }
+        }
+    }
+    planform_core::lock::RunLock::acquire(out)
+        .map_err(|e| EvalError::config("out_dir", e.to_string()))
+}
+
+/// Whether `path` is the `summary.json` of an evaluation.
+fn is_eval_summary(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["header"]["checkpoint"].is_string() && v["metrics"].is_object())
 }
 
 /// The longest response (`bos` … `eos`) a model can hold after prompts of up to
@@ -196,6 +283,7 @@ pub fn fill_tstar(
 /// task and scores them. `progress` sees every finished chunk of tasks.
 pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Evaluation> {
     cfg.validate()?;
+    check_limits(cfg.samples, 1)?;
     if !cfg.checkpoint.exists() {
         return Err(EvalError::MissingCheckpoint(cfg.checkpoint.clone()));
     }
@@ -230,6 +318,7 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
             split: cfg.split.to_string(),
         });
     }
+    check_limits(cfg.samples, examples.len())?;
     let mut tasks = examples
         .iter()
         .map(TaskInput::from_example)
@@ -315,12 +404,14 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     })
 }
 
-/// [`evaluate`], then [`Evaluation::write`] into `out_dir`.
+/// [`evaluate`], then [`Evaluation::write`] into `out_dir` (checked and locked first, see
+/// [`prepare_out_dir`]).
 pub fn evaluate_to(
     cfg: &EvalConfig,
     out_dir: &Path,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Evaluation> {
+    let _lock = prepare_out_dir(out_dir)?;
     let eval = evaluate(cfg, progress)?;
     eval.write(out_dir)?;
     Ok(eval)
