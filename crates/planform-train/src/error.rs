@@ -79,7 +79,7 @@ pub enum TrainError {
     /// checkpoint is written after this; the last one written is kept.
     #[error(
         "training diverged: {what} loss is {loss} at step {step} (peak learning rate {lr:e}); \
-         no checkpoint was written from it (the last good one is kept); lower `optim.lr` \
+         no checkpoint was written from it (earlier ones are kept); lower `optim.lr` \
          (--lr) or lengthen the warm-up (`optim.warmup_steps`, --warmup)"
     )]
     NonFiniteLoss {
@@ -95,7 +95,7 @@ pub enum TrainError {
     /// A weight became NaN or infinite: the run diverged. The checkpoint was not written.
     #[error(
         "training diverged: weight `{tensor}` is not finite at step {step} (peak learning \
-         rate {lr:e}); no checkpoint was written from it (the last good one is kept); lower \
+         rate {lr:e}); no checkpoint was written from it (earlier ones are kept); lower \
          `optim.lr` (--lr) or lengthen the warm-up (`optim.warmup_steps`, --warmup)"
     )]
     NonFiniteWeights {

@@ -37,6 +37,7 @@ pub struct Reporter {
     pos: u64,
     started: Instant,
     last_line: Option<Instant>,
+    printed: Option<u64>,
     bar: Option<ProgressBar>,
 }
 
@@ -54,6 +55,7 @@ impl Reporter {
             pos: 0,
             started: Instant::now(),
             last_line: None,
+            printed: None,
             bar: use_bar.then(|| bar(total, unit)),
         }
     }
@@ -80,6 +82,7 @@ impl Reporter {
         if line || due {
             eprintln!("{}", self.line(msg, eta_secs));
             self.last_line = Some(Instant::now());
+            self.printed = Some(pos);
         }
     }
 
@@ -114,7 +117,9 @@ impl Reporter {
     pub fn finish(self, msg: &str) {
         match &self.bar {
             Some(b) => b.finish_and_clear(),
-            None if self.pos > 0 => eprintln!("{}", self.line(msg, Some(0.0))),
+            None if self.pos > 0 && self.printed != Some(self.pos) => {
+                eprintln!("{}", self.line(msg, Some(0.0)))
+            }
             None => {}
         }
     }
