@@ -416,3 +416,62 @@ pub fn evaluate_to(
     eval.write(out_dir)?;
     Ok(eval)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_directories_are_checked_and_locked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path();
+        let refused = |out: &Path| match prepare_out_dir(out) {
+            Err(EvalError::Config { field, reason }) => {
+                assert_eq!(field, "out_dir");
+                reason
+            }
+            Err(e) => panic!("expected a config error, got {e}"),
+            Ok(_) => panic!("{} was accepted", out.display()),
+        };
+        // Absent: created and locked; a second writer is refused while the first holds it.
+        let out = p.join("eval");
+        let lock = prepare_out_dir(&out).unwrap();
+        let r = refused(&out);
+        assert!(r.contains("is in use by pid"), "{r}");
+        drop(lock);
+        // An earlier evaluation's directory is accepted again.
+        let summary = serde_json::json!({"header": {"checkpoint": "runs/x"}, "metrics": {}});
+        std::fs::write(out.join(SUMMARY_JSON), summary.to_string()).unwrap();
+        std::fs::write(out.join("tasks.jsonl"), "").unwrap();
+        drop(prepare_out_dir(&out).unwrap());
+        // A summary.json that is not an evaluation's (a training run's) is not.
+        let other = p.join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join(SUMMARY_JSON), "{\"format\": \"planform-train-summary\"}")
+            .unwrap();
+        assert!(refused(&other).contains("did not write (summary.json)"));
+        let run = p.join("run");
+        std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+        assert!(refused(&run).contains("training run directory"));
+        let ds = p.join("ds");
+        std::fs::create_dir(&ds).unwrap();
+        std::fs::write(ds.join("manifest.json"), "{}").unwrap();
+        assert!(refused(&ds).contains("is a dataset"));
+        let file = p.join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(refused(&file).contains("is a file"));
+        for d in [&other, &run, &ds] {
+            assert!(!d.join(planform_core::lock::LOCK_FILE).exists(), "nothing written");
+        }
+    }
+
+    #[test]
+    fn sample_counts_that_cannot_work_are_refused() {
+        check_limits(64, 100).unwrap();
+        check_limits(MAX_SAMPLES, 1).unwrap();
+        let e = check_limits(100_000_000, 1).unwrap_err().to_string();
+        assert!(e.contains("-k") && e.contains("the papers use 64"), "{e}");
+        let e = check_limits(4096, 10_000).unwrap_err().to_string();
+        assert!(e.contains("10000 tasks × 4096"), "{e}");
+    }
+}
