@@ -157,6 +157,8 @@ pub fn run(cfg: BootstrapConfig, mode: StartMode, on_event: &mut OnEvent) -> Res
 }
 
 struct Bootstrap {
+    /// One writer per output directory, held for the whole bootstrap.
+    _lock: planform_core::lock::RunLock,
     cfg: BootstrapConfig,
     out: PathBuf,
     state: State,
@@ -198,6 +200,11 @@ impl Bootstrap {
     fn open(cfg: BootstrapConfig, mode: StartMode) -> Result<Self> {
         cfg.validate()?;
         let out = cfg.out_dir.clone();
+        if !out.join(STATE_FILE).exists() && !out_dir_is_free(&out)? {
+            return Err(BootstrapError::NotABootstrapDir(out));
+        }
+        let lock = planform_core::lock::RunLock::acquire(&out)
+            .map_err(planform_train::TrainError::from)?;
         let state = match State::load(&out)? {
             Some(state) => {
                 let differences = config_differences(&state.config, &cfg);
@@ -241,6 +248,7 @@ impl Bootstrap {
             )));
         }
         let b = Bootstrap {
+            _lock: lock,
             out: out.clone(),
             state,
             original,

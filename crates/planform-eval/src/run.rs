@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{sampler_name, EvalConfig};
 use crate::error::{EvalError, Result};
 use crate::metrics::EvalMetrics;
-use crate::report::{write_responses, EvalHeader, EvalReport, Timing, RESPONSES_JSONL};
+use crate::report::{
+    write_responses, EvalHeader, EvalReport, Timing, RESPONSES_JSONL, SUMMARY_JSON,
+};
 use crate::sample::{sample_and_score, Progress, SampleConfig};
 use crate::score::{Retention, TaskInput, TaskResult};
 
@@ -79,6 +81,91 @@ impl Evaluation {
         }
         Ok(())
     }
+}
+
+/// The most responses per task (`samples`, `-k`) an evaluation draws. The papers use 64.
+pub const MAX_SAMPLES: usize = 4096;
+/// The most responses an evaluation draws in all (tasks × samples).
+pub const MAX_RESPONSES: usize = 10_000_000;
+
+/// Refuses sample counts that cannot work: more than [`MAX_SAMPLES`] per task, or more
+/// than [`MAX_RESPONSES`] for `tasks` tasks.
+pub fn check_limits(samples: usize, tasks: usize) -> Result<()> {
+    if samples > MAX_SAMPLES {
+        return Err(EvalError::config(
+            "samples",
+            format!(
+                "{samples} responses per task (-k) is more than the {MAX_SAMPLES} allowed \
+                 (the papers use 64)"
+            ),
+        ));
+    }
+    if tasks.saturating_mul(samples) > MAX_RESPONSES {
+        return Err(EvalError::config(
+            "samples",
+            format!(
+                "{tasks} tasks × {samples} responses is more than the {MAX_RESPONSES} \
+                 responses an evaluation may draw; lower --tasks or -k"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `out` may receive an evaluation — absent, empty, or an earlier
+/// evaluation's output (its `summary.json` is an evaluation report) — and locks it for this
+/// process. A file, a dataset, a training run directory or a directory holding other
+/// files is refused; nothing in it is touched.
+pub fn prepare_out_dir(out: &Path) -> Result<planform_core::lock::RunLock> {
+    let refuse = |reason: String| {
+        Err(EvalError::config(
+            "out_dir",
+            format!("{} {reason}; nothing was written", out.display()),
+        ))
+    };
+    match std::fs::metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(EvalError::io(out, e)),
+        Ok(m) if !m.is_dir() => return refuse("is a file, not a directory".into()),
+        Ok(_) => {
+            let mut names = Vec::new();
+            for e in std::fs::read_dir(out).map_err(|e| EvalError::io(out, e))? {
+                let name = e.map_err(|e| EvalError::io(out, e))?.file_name();
+                if name != planform_core::lock::LOCK_FILE {
+                    names.push(name.to_string_lossy().into_owned());
+                }
+            }
+            names.sort();
+            if names.is_empty() {
+            } else if out.join("manifest.json").exists() {
+                return refuse("is a dataset (it has manifest.json)".into());
+            } else if out.join("checkpoints").exists() || out.join("metrics.jsonl").exists() {
+                return refuse(format!(
+                    "is a training run directory; write the evaluation into a subdirectory \
+                     (e.g. {})",
+                    out.join("eval").display()
+                ));
+            } else if !is_eval_summary(&out.join(SUMMARY_JSON)) {
+                let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+                return refuse(format!(
+                    "holds files planform eval did not write ({}{}); choose a new or empty \
+                     directory",
+                    shown.join(", "),
+                    if names.len() > 3 { ", …" } else { "" }
+                ));
+            }
+        }
+    }
+    planform_core::lock::RunLock::acquire(out)
+        .map_err(|e| EvalError::config("out_dir", e.to_string()))
+}
+
+/// Whether `path` is the `summary.json` of an evaluation.
+fn is_eval_summary(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["header"]["checkpoint"].is_string() && v["metrics"].is_object())
 }
 
 /// The longest response (`bos` … `eos`) a model can hold after prompts of up to
@@ -196,6 +283,7 @@ pub fn fill_tstar(
 /// task and scores them. `progress` sees every finished chunk of tasks.
 pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result<Evaluation> {
     cfg.validate()?;
+    check_limits(cfg.samples, 1)?;
     if !cfg.checkpoint.exists() {
         return Err(EvalError::MissingCheckpoint(cfg.checkpoint.clone()));
     }
@@ -230,6 +318,7 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
             split: cfg.split.to_string(),
         });
     }
+    check_limits(cfg.samples, examples.len())?;
     let mut tasks = examples
         .iter()
         .map(TaskInput::from_example)
@@ -315,13 +404,74 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     })
 }
 
-/// [`evaluate`], then [`Evaluation::write`] into `out_dir`.
+/// [`evaluate`], then [`Evaluation::write`] into `out_dir` (checked and locked first, see
+/// [`prepare_out_dir`]).
 pub fn evaluate_to(
     cfg: &EvalConfig,
     out_dir: &Path,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Evaluation> {
+    let _lock = prepare_out_dir(out_dir)?;
     let eval = evaluate(cfg, progress)?;
     eval.write(out_dir)?;
     Ok(eval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_directories_are_checked_and_locked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path();
+        let refused = |out: &Path| match prepare_out_dir(out) {
+            Err(EvalError::Config { field, reason }) => {
+                assert_eq!(field, "out_dir");
+                reason
+            }
+            Err(e) => panic!("expected a config error, got {e}"),
+            Ok(_) => panic!("{} was accepted", out.display()),
+        };
+        // Absent: created and locked; a second writer is refused while the first holds it.
+        let out = p.join("eval");
+        let lock = prepare_out_dir(&out).unwrap();
+        let r = refused(&out);
+        assert!(r.contains("is in use by pid"), "{r}");
+        drop(lock);
+        // An earlier evaluation's directory is accepted again.
+        let summary = serde_json::json!({"header": {"checkpoint": "runs/x"}, "metrics": {}});
+        std::fs::write(out.join(SUMMARY_JSON), summary.to_string()).unwrap();
+        std::fs::write(out.join("tasks.jsonl"), "").unwrap();
+        drop(prepare_out_dir(&out).unwrap());
+        // A summary.json that is not an evaluation's (a training run's) is not.
+        let other = p.join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join(SUMMARY_JSON), "{\"format\": \"planform-train-summary\"}")
+            .unwrap();
+        assert!(refused(&other).contains("did not write (summary.json)"));
+        let run = p.join("run");
+        std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+        assert!(refused(&run).contains("training run directory"));
+        let ds = p.join("ds");
+        std::fs::create_dir(&ds).unwrap();
+        std::fs::write(ds.join("manifest.json"), "{}").unwrap();
+        assert!(refused(&ds).contains("is a dataset"));
+        let file = p.join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(refused(&file).contains("is a file"));
+        for d in [&other, &run, &ds] {
+            assert!(!d.join(planform_core::lock::LOCK_FILE).exists(), "nothing written");
+        }
+    }
+
+    #[test]
+    fn sample_counts_that_cannot_work_are_refused() {
+        check_limits(64, 100).unwrap();
+        check_limits(MAX_SAMPLES, 1).unwrap();
+        let e = check_limits(100_000_000, 1).unwrap_err().to_string();
+        assert!(e.contains("-k") && e.contains("the papers use 64"), "{e}");
+        let e = check_limits(4096, 10_000).unwrap_err().to_string();
+        assert!(e.contains("10000 tasks × 4096"), "{e}");
+    }
 }

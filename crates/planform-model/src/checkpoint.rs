@@ -13,6 +13,13 @@
 //! those of `model.safetensors` only (evaluation never reads the optimizer state).
 //! Version 1 files (before the decoder-only family) hold an encoder–decoder config without
 //! a `family` tag; they are read as such.
+//!
+//! Two more checks keep a checkpoint from silently giving a wrong model:
+//! - `model.safetensors` records the model config it was saved with (header metadata
+//!   [`MODEL_CONFIG_KEY`], covered by the sha256 in `state.json`); loading refuses a
+//!   `state.json` whose `model` differs from it, naming the differing keys (files written
+//!   before this key existed are read without the check);
+//! - every loaded weight must be finite: a tensor holding NaN or ±inf is an error naming it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +52,8 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// Run state file.
 pub const STATE_FILE: &str = "state.json";
+/// Header metadata key of `model.safetensors` holding the model config as JSON.
+pub const MODEL_CONFIG_KEY: &str = "model_config";
 
 /// The vocabulary a model was trained with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -244,6 +253,16 @@ pub fn read_header(dir: &Path, verify: &[&str]) -> Result<CheckpointHeader> {
 
 /// Saves the weights of `vs` (every variable, by name) as safetensors.
 pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
+    save_weights_inner(vs, path, None)
+}
+
+/// Saves the weights of `vs` as safetensors with `model` recorded in the header metadata
+/// ([`MODEL_CONFIG_KEY`]), so that a `state.json` describing another model is refused.
+pub fn save_weights_with_config(vs: &VarStore, path: &Path, model: &ModelConfig) -> Result<()> {
+    save_weights_inner(vs, path, Some(model))
+}
+
+fn save_weights_inner(vs: &VarStore, path: &Path, model: Option<&ModelConfig>) -> Result<()> {
     let mut vars: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let host = vars
@@ -252,17 +271,98 @@ pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), "planform-model".to_string());
+    if let Some(model) = model {
+        let json = serde_json::to_string(model)
+            .map_err(|e| ModelError::checkpoint(path, format!("model config: {e}")))?;
+        meta.insert(MODEL_CONFIG_KEY.to_string(), json);
+    }
     save_tensors(path, &host, meta)
 }
 
 /// Loads the weights of a checkpoint directory into `vs` (every variable exactly once,
-/// shapes checked).
+/// shapes checked, every value finite).
 pub fn load_weights(dir: &Path, vs: &VarStore) -> Result<()> {
+    load_weights_checked(dir, vs, None)
+}
+
+/// [`load_weights`], and refuses a `model.safetensors` whose recorded model config
+/// ([`MODEL_CONFIG_KEY`]) differs from `model` (the config `state.json` describes), naming
+/// the differing keys. Files without the key are loaded without this check.
+pub fn load_weights_for(dir: &Path, vs: &VarStore, model: &ModelConfig) -> Result<()> {
+    load_weights_checked(dir, vs, Some(model))
+}
+
+fn load_weights_checked(dir: &Path, vs: &VarStore, model: Option<&ModelConfig>) -> Result<()> {
     let path = dir.join(MODEL_FILE);
     let loaded = load_tensors(&path, vs.device())?;
+    if let (Some(want), Some(text)) = (model, loaded.metadata.get(MODEL_CONFIG_KEY)) {
+        let saved: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ModelError::checkpoint(&path, format!("recorded model config is not JSON: {e}"))
+        })?;
+        let want = serde_json::to_value(want)
+            .map_err(|e| ModelError::checkpoint(&path, format!("model config: {e}")))?;
+        let diff = json_differences(&saved, &want);
+        if !diff.is_empty() {
+            return Err(ModelError::checkpoint(
+                dir.join(STATE_FILE),
+                format!(
+                    "`model` differs from the model config recorded in {MODEL_FILE} \
+                     (recorded → state.json: {}); the state file was edited or belongs to \
+                     another checkpoint",
+                    diff.join("; ")
+                ),
+            ));
+        }
+    }
+    for (name, t) in &loaded.tensors {
+        if t.is_floating_point() && !bool::try_from(t.f_isfinite()?.f_all()?)? {
+            return Err(ModelError::checkpoint(
+                &path,
+                format!(
+                    "tensor `{name}` holds non-finite values (NaN or ±inf); these weights \
+                     cannot be used (the run that wrote them had diverged)"
+                ),
+            ));
+        }
+    }
     let named: Vec<(String, tch::Tensor)> = loaded.tensors.into_iter().collect();
     load_named(vs, &named).map_err(|e| ModelError::checkpoint(&path, e.to_string()))?;
     Ok(())
+}
+
+/// The leaves in which two JSON values differ, as `dotted.path: old → new` (objects are
+/// compared key by key, anything else as a whole; a missing side shows as `(none)`).
+pub fn json_differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    fn walk(
+        path: &str,
+        a: Option<&serde_json::Value>,
+        b: Option<&serde_json::Value>,
+        out: &mut Vec<String>,
+    ) {
+        use serde_json::Value;
+        match (a, b) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(&p, x.get(k), y.get(k), out);
+                }
+            }
+            (a, b) if a == b => {}
+            (a, b) => {
+                let show = |v: Option<&Value>| v.map_or("(none)".to_string(), |v| v.to_string());
+                let p = if path.is_empty() { "(value)" } else { path };
+                out.push(format!("{p}: {} → {}", show(a), show(b)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", Some(old), Some(new), &mut out);
+    out
 }
 
 /// A model restored from a checkpoint, for evaluation and decoding.
@@ -291,7 +391,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let vs = VarStore::new(device);
     let model = Model::new(&vs.root(), &header.model)
         .map_err(|e| ModelError::checkpoint(dir.join(STATE_FILE), format!("model config: {e}")))?;
-    load_weights(&dir, &vs)?;
+    load_weights_for(&dir, &vs, &header.model)?;
     let train_config = header.json.get("config").cloned().unwrap_or_default();
     Ok(LoadedModel {
         vs,
@@ -302,4 +402,29 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
         train_config,
         dir,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_differences_name_every_differing_leaf() {
+        let a =
+            serde_json::json!({"optim": {"lr": 3e-4, "total_steps": 300}, "seed": 1, "x": [1, 2]});
+        let b = serde_json::json!({"optim": {"lr": 1e-3, "total_steps": 300}, "seed": 1, "x": [1, 3], "y": true});
+        assert_eq!(
+            json_differences(&a, &b),
+            vec![
+                "optim.lr: 0.0003 → 0.001".to_string(),
+                "x: [1,2] → [1,3]".to_string(),
+                "y: (none) → true".to_string(),
+            ]
+        );
+        assert!(json_differences(&a, &a).is_empty());
+        assert_eq!(
+            json_differences(&serde_json::json!(1), &serde_json::json!(2)),
+            vec!["(value): 1 → 2".to_string()]
+        );
+    }
 }

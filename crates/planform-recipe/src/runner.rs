@@ -221,7 +221,9 @@ pub fn run_recipe(
     recipe.validate()?;
     let layout = Layout::new(&opts.runs_dir);
     let run_dir = layout.run_dir(&recipe.name);
-    std::fs::create_dir_all(&run_dir).map_err(RecipeError::io(&run_dir))?;
+    // One writer per recipe run (creates the directory).
+    let _lock = planform_core::lock::RunLock::acquire(&run_dir)
+        .map_err(planform_train::TrainError::from)?;
     write_atomic(&run_dir.join(RECIPE_FILE), recipe.to_toml()?.as_bytes())?;
     let started = Instant::now();
     let started_unix = now_unix();

@@ -10,7 +10,9 @@
 //! A checkpoint is written into `checkpoints/.tmp-step-…`, then renamed into place; the
 //! `latest` pointer is replaced (temporary file + rename) only after that, so a kill at any
 //! moment leaves the previous checkpoint and pointer intact. `state.json` records the size
-//! and sha256 of both tensor files, so corruption is detected on load. Finding and reading
+//! and sha256 of both tensor files, so corruption is detected on load; `model.safetensors`
+//! records the model config (so an edited `state.json` cannot load the weights into another
+//! model) and `state.json` the dataset's identity (so a resume cannot switch data). Finding and reading
 //! checkpoints for inference is `planform_model::checkpoint`; this module adds the training
 //! state on top.
 
@@ -21,13 +23,14 @@ pub use planform_model::checkpoint::{
     checkpoint_name, resolve_checkpoint, FileDigest, VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION, LATEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE,
 };
-use planform_model::checkpoint::{read_header, save_weights};
+use planform_model::checkpoint::{read_header, save_weights_with_config};
 use planform_model::ModelConfig;
 use planform_optim::Optimizer;
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 
 use crate::config::TrainConfig;
+use crate::data::DataSource;
 use crate::error::{Result, TrainError};
 use crate::metrics::{EvalRecord, TrainRecord};
 use crate::sampler::DataCursor;
@@ -100,6 +103,10 @@ pub struct TrainState {
     /// Early stopping.
     #[serde(default)]
     pub plateau: PlateauState,
+    /// The dataset trained on (absent in checkpoints written before it was recorded, and
+    /// for in-memory data); a resume on another dataset is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DataSource>,
 }
 
 impl TrainState {
@@ -127,7 +134,7 @@ pub fn save_checkpoint(
     }
     std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     let mut write = || -> Result<PathBuf> {
-        save_weights(vs, &tmp.join(MODEL_FILE))?;
+        save_weights_with_config(vs, &tmp.join(MODEL_FILE), &state.model)?;
         opt.save(&tmp.join(OPTIMIZER_FILE))?;
         state.files.clear();
         for f in [MODEL_FILE, OPTIMIZER_FILE] {

@@ -42,9 +42,24 @@ pub enum TrainError {
     /// There is no checkpoint to resume from.
     #[error("no checkpoint to resume from in {0}")]
     NoCheckpoint(PathBuf),
-    /// The run directory already holds a run and neither resume nor overwrite was asked.
-    #[error("run directory {0} already holds checkpoints; resume it or choose another output dir")]
+    /// A fresh start was asked in a run directory that already holds checkpoints.
+    #[error(
+        "run directory {0} already holds checkpoints; resume it (`planform train --resume`) \
+         or choose another output directory"
+    )]
     RunExists(PathBuf),
+    /// The output path exists but is not a training run directory (a file, a dataset, a
+    /// directory with files planform train did not write). Nothing is written into it.
+    #[error("{path} is not a training run directory: {reason}")]
+    NotARunDir {
+        /// The output path.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// Another process (or another trainer in this one) is writing the run directory.
+    #[error(transparent)]
+    Busy(#[from] planform_core::lock::LockError),
     /// The dataset could not be used for training.
     #[error("dataset: {0}")]
     Data(String),
@@ -60,14 +75,40 @@ pub enum TrainError {
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    /// The training loss became NaN or infinite.
-    #[error("non-finite loss {loss} at step {step}")]
+    /// The training (or held-out) loss became NaN or infinite: the run diverged. No
+    /// checkpoint is written after this; the last one written is kept.
+    #[error(
+        "training diverged: {what} loss is {loss} at step {step} (peak learning rate {lr:e}); \
+         no checkpoint was written from it (earlier ones are kept); lower `optim.lr` \
+         (--lr) or lengthen the warm-up (`optim.warmup_steps`, --warmup)"
+    )]
     NonFiniteLoss {
-        /// The optimizer step (0-based) at which it happened.
+        /// `training` or `held-out`.
+        what: &'static str,
+        /// Optimizer steps completed when it was seen.
         step: u64,
         /// The loss value.
         loss: f64,
+        /// The configured peak learning rate.
+        lr: f64,
     },
+    /// A weight became NaN or infinite: the run diverged. The checkpoint was not written.
+    #[error(
+        "training diverged: weight `{tensor}` is not finite at step {step} (peak learning \
+         rate {lr:e}); no checkpoint was written from it (earlier ones are kept); lower \
+         `optim.lr` (--lr) or lengthen the warm-up (`optim.warmup_steps`, --warmup)"
+    )]
+    NonFiniteWeights {
+        /// Optimizer steps completed.
+        step: u64,
+        /// The first non-finite variable.
+        tensor: String,
+        /// The configured peak learning rate.
+        lr: f64,
+    },
+    /// The run would need more memory than the machine has (estimated before allocating).
+    #[error("not enough memory: {0}")]
+    Memory(String),
 }
 
 /// Result alias of this crate.

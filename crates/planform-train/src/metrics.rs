@@ -1,4 +1,5 @@
-//! The run's `metrics.jsonl`: one JSON object per line, training and evaluation records.
+//! The run's `metrics.jsonl`: one JSON object per line, training and evaluation records;
+//! mirrored as TensorBoard scalars in `tb/` (see [`crate::tensorboard`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::write_atomic;
 use crate::error::{Result, TrainError};
 use crate::loss::LossMetrics;
+use crate::tensorboard::EventWriter;
 
 /// File name of the metrics log inside the run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -74,10 +76,41 @@ pub struct EvalRecord {
     pub elapsed_secs: f64,
 }
 
-/// Appends records to `metrics.jsonl`, one flushed line each.
+impl MetricsRecord {
+    /// The record's values as TensorBoard scalars (`train/…`, `eval/…`).
+    pub fn scalars(&self) -> Vec<(String, f32)> {
+        let (prefix, m, extra) = match self {
+            MetricsRecord::Train(r) => (
+                "train",
+                &r.metrics,
+                vec![
+                    ("lr", r.lr),
+                    ("tokens_per_sec", r.tokens_per_sec),
+                    ("padding", r.padding),
+                ],
+            ),
+            MetricsRecord::Eval(r) => ("eval", &r.metrics, Vec::new()),
+        };
+        [
+            ("loss", m.loss),
+            ("loss_trace", m.loss_trace),
+            ("loss_plan", m.loss_plan),
+            ("token_acc", m.token_acc),
+            ("seq_acc", m.seq_acc),
+            ("plan_acc", m.plan_acc),
+        ]
+        .into_iter()
+        .chain(extra)
+        .map(|(k, v)| (format!("{prefix}/{k}"), v as f32))
+        .collect()
+    }
+}
+
+/// Appends records to `metrics.jsonl`, one flushed line each, and to the TensorBoard file.
 pub struct MetricsLog {
     path: PathBuf,
     file: std::fs::File,
+    tb: EventWriter,
 }
 
 impl MetricsLog {
@@ -103,7 +136,8 @@ impl MetricsLog {
             .append(true)
             .open(&path)
             .map_err(|e| TrainError::io(&path, e))?;
-        Ok(MetricsLog { path, file })
+        let tb = EventWriter::open(dir, keep_through)?;
+        Ok(MetricsLog { path, file, tb })
     }
 
     /// Appends one record.
@@ -114,7 +148,10 @@ impl MetricsLog {
         self.file
             .write_all(line.as_bytes())
             .map_err(|e| TrainError::io(&self.path, e))?;
-        self.file.flush().map_err(|e| TrainError::io(&self.path, e))
+        self.file
+            .flush()
+            .map_err(|e| TrainError::io(&self.path, e))?;
+        self.tb.write_scalars(record.step(), record.scalars())
     }
 
     /// The file path.

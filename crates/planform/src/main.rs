@@ -1,11 +1,36 @@
 //! `planform`: a thin binary over the planform crates. Raw command-line arguments are parsed
 //! by clap, resolved once into each library's validated config, and handed to the library.
 //! Errors are reported with `anyhow` context naming the input; the exit status is non-zero.
+//!
+//! Two process-wide concerns live here: SIGINT/SIGTERM (a running training loop writes a
+//! checkpoint and stops; otherwise the signal acts as usual), and panics. tch's non-`f_`
+//! calls panic on a libtorch (C++) exception such as a failed allocation; each command runs
+//! under `catch_unwind`, and such a panic is reported as `error: libtorch: <first line>`
+//! with a non-zero exit status, without a backtrace.
 
 mod commands;
+mod panic;
 mod progress;
 
 use clap::{Parser, Subcommand};
+
+/// A command stopped by SIGINT/SIGTERM after saving its work; the process exits with
+/// 128 + the signal number, printing `message` (which says how to resume).
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The signal number.
+    pub signal: i32,
+    /// What was saved and how to continue.
+    pub message: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Teach small transformers to plan: A* search traces, Searchformer / Dualformer training,
 /// decoding in fast/slow/auto modes, evaluation against A*.
@@ -52,8 +77,49 @@ enum Command {
 
 fn main() {
     reset_sigpipe();
+    install_signal_handlers();
     let cli = Cli::parse();
-    let result = match cli.command {
+    panic::install_hook();
+    let result = match std::panic::catch_unwind(move || run(cli.command)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let (message, code) = panic::report(payload.as_ref());
+            eprintln!("error: {message}");
+            std::process::exit(code);
+        }
+    };
+    if let Err(err) = result {
+        if let Some(i) = err.downcast_ref::<Interrupted>() {
+            eprintln!("{i}");
+            std::process::exit(128 + i.signal);
+        }
+        eprintln!("error: {}", cli_wording(&err));
+        std::process::exit(1);
+    }
+}
+
+/// The error as a command-line user should read it: library wording that names a config
+/// field is replaced by the flag that sets it.
+fn cli_wording(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let exists = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<planform_data::DataError>(),
+            Some(planform_data::DataError::AlreadyExists { .. })
+        )
+    });
+    if exists {
+        text.replace(
+            "(set `overwrite` to replace it)",
+            "(pass --overwrite to replace it)",
+        )
+    } else {
+        text
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Gen(args) => commands::gen::run(args),
         Command::Solve(args) => commands::solve::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
@@ -69,10 +135,39 @@ fn main() {
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Demo(args) => commands::demo::run(args),
-    };
-    if let Err(err) = result {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+    }
+}
+
+/// SIGINT and SIGTERM: a running training loop takes the first one (checkpoint, then
+/// stop); otherwise — no training running, or a second signal — the default action ends
+/// the process at once.
+fn install_signal_handlers() {
+    extern "C" fn on_signal(signal: libc::c_int) {
+        if !planform_train::interrupt::on_signal(signal) {
+            // SAFETY: `signal` and `raise` are async-signal-safe; restoring the default
+            // action and re-raising ends the process as if no handler had been installed.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::raise(signal);
+            }
+        }
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: called once at start-up, before other threads exist; the handler only
+        // touches atomics and async-signal-safe calls.
+        unsafe {
+            // A signal ignored at start-up (`cmd &` in a script ignores SIGINT) stays so.
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut old);
+            if old.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
     }
 }
 

@@ -25,6 +25,7 @@
 //! [optim]
 //! lr = 7.5e-5
 //! total_steps = 80000
+//! # warmup_steps: omitted = min(2000, total_steps / 10)
 //!
 //! [log]
 //! log_every = 100
@@ -48,7 +49,8 @@ mod sections;
 
 pub use sections::{
     BatchConfig, BatchOrder, DataConfig, InitFrom, Level3Choice, LogConfig, ModelSpec, OptimConfig,
-    Plateau, ResampleChoice, ScheduleKind, StopConfig, SubsetOrder, TraceConfig,
+    Plateau, ResampleChoice, ScheduleKind, StopConfig, SubsetOrder, TraceConfig, MAX_ACCUMULATION,
+    MAX_BATCH_SEQUENCES, REFERENCE_WARMUP_STEPS, WARMUP_AUTO,
 };
 
 /// The largest seed a config accepts: TOML integers are signed 64-bit, and a seed must
@@ -73,7 +75,8 @@ pub struct TrainConfig {
     /// Precision. Default `fp32`.
     #[serde(default)]
     pub precision: Precision,
-    /// libtorch intra-op CPU threads (omit: libtorch's default). Default: none.
+    /// libtorch intra-op CPU threads (omit: libtorch's default), at most 4 × the cores
+    /// available (checked when the run starts). Default: none.
     #[serde(default)]
     pub threads: Option<usize>,
     /// The model. Required.
@@ -147,6 +150,25 @@ impl TrainConfig {
         Self::from_toml_str(&text, &path.display().to_string())
     }
 
+    /// Whether the TOML file at `path` sets the field at `key` (e.g. `["optim",
+    /// "total_steps"]`) itself rather than leaving it to its default.
+    pub fn file_sets(path: &Path, key: &[&str]) -> Result<bool> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| TrainError::ConfigParse {
+            origin: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut v: Option<&toml::Value> = None;
+        for (i, k) in key.iter().enumerate() {
+            v = if i == 0 {
+                table.get(*k)
+            } else {
+                v.and_then(|t| t.get(*k))
+            };
+        }
+        Ok(v.is_some())
+    }
+
     /// Serialises to TOML (round-trips through [`TrainConfig::from_toml_str`]).
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| TrainError::ConfigParse {
@@ -188,11 +210,12 @@ impl TrainConfig {
         if o.total_steps == 0 {
             return bad("optim.total_steps", "must be > 0".into());
         }
-        if o.schedule == ScheduleKind::Cosine && o.warmup_steps >= o.total_steps {
+        if o.schedule == ScheduleKind::Cosine && o.warmup() >= o.total_steps {
             return bad(
                 "optim.warmup_steps",
                 format!(
-                    "{} must be < optim.total_steps ({}) for the cosine schedule",
+                    "{} must be < optim.total_steps ({}) for the cosine schedule \
+                     (omit it for min(2000, total_steps / 10))",
                     o.warmup_steps, o.total_steps
                 ),
             );
@@ -236,11 +259,23 @@ impl TrainConfig {
             );
         }
         let b = &self.batch;
-        if b.sequences == 0 {
-            return bad("batch.sequences", "must be > 0".into());
+        if !(1..=MAX_BATCH_SEQUENCES).contains(&b.sequences) {
+            return bad(
+                "batch.sequences",
+                format!(
+                    "must lie in [1, {MAX_BATCH_SEQUENCES}], got {}",
+                    b.sequences
+                ),
+            );
         }
-        if b.accumulation == 0 {
-            return bad("batch.accumulation", "must be > 0".into());
+        if !(1..=MAX_ACCUMULATION).contains(&b.accumulation) {
+            return bad(
+                "batch.accumulation",
+                format!(
+                    "must lie in [1, {MAX_ACCUMULATION}], got {}",
+                    b.accumulation
+                ),
+            );
         }
         if b.max_tokens == Some(0) {
             return bad(

@@ -178,18 +178,24 @@ impl Default for BatchOrder {
     }
 }
 
+/// The most sequences a micro-batch may hold (`batch.sequences`).
+pub const MAX_BATCH_SEQUENCES: usize = 1 << 16;
+/// The most micro-batches an optimizer step may accumulate (`batch.accumulation`).
+pub const MAX_ACCUMULATION: usize = 1 << 16;
+
 /// Micro-batch shape and gradient accumulation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchConfig {
-    /// Sequences per micro-batch (reference `batch_size` per GPU). Default 16.
+    /// Sequences per micro-batch (reference `batch_size` per GPU), at most
+    /// [`MAX_BATCH_SEQUENCES`]. Default 16.
     pub sequences: usize,
     /// Optional cap on padded tokens per micro-batch, counted as rows × (longest encoder
     /// input + longest decoder sequence); a batch closes early when the next sequence would
     /// exceed it. Default: none.
     pub max_tokens: Option<usize>,
-    /// Micro-batches per optimizer step. The step's loss is the mean over all its
-    /// sequences, as one large batch. Default 1.
+    /// Micro-batches per optimizer step, at most [`MAX_ACCUMULATION`]. The step's loss is
+    /// the mean over all its sequences, as one large batch. Default 1.
     pub accumulation: usize,
     /// Grouping strategy. Default `bucketed` with 50 batches per pool.
     pub order: BatchOrder,
@@ -227,7 +233,11 @@ pub struct OptimConfig {
     pub total_steps: u64,
     /// Schedule shape. Default `cosine`.
     pub schedule: ScheduleKind,
-    /// Linear warm-up steps. Default 2,000 (reference).
+    /// Linear warm-up steps. Default (omitted): min(2,000, `total_steps` / 10) — the
+    /// reference's 2,000 for long runs, a tenth of a short one. An explicit value is used
+    /// exactly. In Rust, [`WARMUP_AUTO`] stands for "omitted"; read the effective value
+    /// with [`OptimConfig::warmup`].
+    #[serde(default = "warmup_auto", skip_serializing_if = "is_warmup_auto")]
     pub warmup_steps: u64,
     /// Final learning rate as a fraction of `lr`. Default 0.1 (reference).
     pub min_lr_ratio: f64,
@@ -251,7 +261,7 @@ impl Default for OptimConfig {
             lr: 2.5e-4,
             total_steps: 400_000,
             schedule: ScheduleKind::Cosine,
-            warmup_steps: 2000,
+            warmup_steps: WARMUP_AUTO,
             min_lr_ratio: 0.1,
             cycle_length: 1.0,
             cosine_theta: 1.0,
@@ -263,19 +273,44 @@ impl Default for OptimConfig {
     }
 }
 
+/// `optim.warmup_steps` when the config omits it: derived from `total_steps` (see
+/// [`OptimConfig::warmup`]). Never written to a config file.
+pub const WARMUP_AUTO: u64 = u64::MAX;
+
+/// The reference's warm-up, the most the derived default gives.
+pub const REFERENCE_WARMUP_STEPS: u64 = 2000;
+
+fn warmup_auto() -> u64 {
+    WARMUP_AUTO
+}
+
+fn is_warmup_auto(v: &u64) -> bool {
+    *v == WARMUP_AUTO
+}
+
 impl OptimConfig {
+    /// The warm-up steps in effect: `warmup_steps` when set, else
+    /// min(2,000, `total_steps` / 10).
+    pub fn warmup(&self) -> u64 {
+        if self.warmup_steps == WARMUP_AUTO {
+            REFERENCE_WARMUP_STEPS.min(self.total_steps / 10)
+        } else {
+            self.warmup_steps
+        }
+    }
+
     /// The learning-rate schedule.
     pub fn schedule(&self) -> LrSchedule {
         match self.schedule {
             ScheduleKind::Cosine => LrSchedule::Cosine {
-                warmup: self.warmup_steps,
+                warmup: self.warmup(),
                 total: self.total_steps,
                 min_ratio: self.min_lr_ratio,
                 cycle_length: self.cycle_length,
                 theta: self.cosine_theta,
             },
             ScheduleKind::Constant => LrSchedule::Constant {
-                warmup: self.warmup_steps,
+                warmup: self.warmup(),
             },
         }
     }

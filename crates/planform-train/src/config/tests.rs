@@ -1,5 +1,6 @@
 use super::*;
 use planform_model::{EncoderDecoderConfig, ModelSize};
+use planform_optim::LrSchedule;
 
 /// One override through the one override path (what `--set` does).
 fn set(c: &mut TrainConfig, field: &str, value: &str) -> Result<()> {
@@ -25,7 +26,8 @@ fn minimal_config_gets_reference_defaults() {
     assert_eq!(c.optim.betas, (0.9, 0.99));
     assert_eq!(c.optim.weight_decay, 0.01);
     assert_eq!(c.optim.eps, 1e-8);
-    assert_eq!(c.optim.warmup_steps, 2000);
+    assert_eq!(c.optim.warmup_steps, WARMUP_AUTO);
+    assert_eq!(c.optim.warmup(), 2000, "min(2000, 400000 / 10)");
     assert_eq!(c.optim.min_lr_ratio, 0.1);
     assert_eq!(c.optim.schedule, ScheduleKind::Cosine);
     assert_eq!(c.device, DeviceChoice::Auto);
@@ -133,7 +135,9 @@ fn invalid_values_name_the_field() {
         ("[optim]\nbetas = [0.9, 1.0]", "optim.betas"),
         ("[optim]\nmin_lr_ratio = 2.0", "optim.min_lr_ratio"),
         ("[batch]\nsequences = 0", "batch.sequences"),
+        ("[batch]\nsequences = 1000000000", "batch.sequences"),
         ("[batch]\naccumulation = 0", "batch.accumulation"),
+        ("[batch]\naccumulation = 1000000000", "batch.accumulation"),
         (
             "[batch]\norder = { kind = \"bucketed\", pool_batches = 0 }",
             "batch.order.pool_batches",
@@ -234,4 +238,99 @@ fn model_spec_resolves_vocab() {
     let custom = ModelSpec::Custom(EncoderDecoderConfig::from_size(ModelSize::Tiny, 100));
     let e = custom.resolve(118).err().unwrap().to_string();
     assert!(e.contains("model.custom.vocab_size"), "{e}");
+}
+
+#[test]
+fn omitted_warmup_scales_with_the_run_and_explicit_values_stay_exact() {
+    let with = |extra: &str| TrainConfig::from_toml_str(&format!("{MINIMAL}\n{extra}\n"), "t");
+    // Omitted: min(2000, total_steps / 10), computed from the final total_steps.
+    for (total, want) in [
+        (300u64, 30u64),
+        (9, 0),
+        (20_000, 2000),
+        (400_000, 2000),
+        (25_000, 2000),
+        (15_000, 1500),
+    ] {
+        let c = with(&format!("[optim]\ntotal_steps = {total}")).unwrap();
+        assert_eq!(c.optim.warmup(), want, "total {total}");
+        assert_eq!(
+            c.optim.schedule(),
+            LrSchedule::Cosine {
+                warmup: want,
+                total,
+                min_ratio: 0.1,
+                cycle_length: 1.0,
+                theta: 1.0,
+            }
+        );
+    }
+    // An override of total_steps alone re-derives it (a 300-step run works).
+    let mut c = TrainConfig::from_toml_str(MINIMAL, "t").unwrap();
+    set(&mut c, "optim.total_steps", "300").unwrap();
+    assert_eq!(c.optim.warmup(), 30);
+    // The omitted value is never written, so the round trip keeps it derived.
+    let text = c.to_toml().unwrap();
+    assert!(!text.contains("warmup_steps"), "{text}");
+    assert_eq!(TrainConfig::from_toml_str(&text, "again").unwrap(), c);
+    // Explicit values are exact, even above the derived default, and round-trip.
+    let c = with("[optim]\nwarmup_steps = 2000\ntotal_steps = 3000").unwrap();
+    assert_eq!(c.optim.warmup(), 2000);
+    assert_eq!(
+        TrainConfig::from_toml_str(&c.to_toml().unwrap(), "again").unwrap(),
+        c
+    );
+    // `none` returns to the derived default.
+    let mut c = with("[optim]\nwarmup_steps = 5\ntotal_steps = 3000").unwrap();
+    set(&mut c, "optim.warmup_steps", "none").unwrap();
+    assert_eq!(c.optim.warmup(), 300);
+}
+
+/// Every training config under `configs/` (the `[train]` table of recipes, studies'
+/// bases) still parses, and its warm-up is what it says: explicit everywhere.
+#[test]
+fn configs_in_the_repository_parse_with_their_explicit_warmup() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    let mut checked = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let Some(toml::Value::Table(train)) = table.get("train") else {
+            continue;
+        };
+        let mut train = train.clone();
+        train.insert("data_dir".into(), "d".into());
+        train.insert("out_dir".into(), "o".into());
+        // Recipe-only keys (none today) would fail here, which is the point.
+        let cfg =
+            TrainConfig::from_toml_str(&toml::to_string(&train).unwrap(), &f.display().to_string())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let written = train
+            .get("optim")
+            .and_then(|o| o.get("warmup_steps"))
+            .and_then(|w| w.as_integer());
+        match written {
+            Some(w) => assert_eq!(cfg.optim.warmup(), w as u64, "{}", f.display()),
+            None => assert_eq!(
+                cfg.optim.warmup(),
+                2000.min(cfg.optim.total_steps / 10),
+                "{}",
+                f.display()
+            ),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} training tables found");
 }

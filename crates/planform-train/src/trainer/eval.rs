@@ -3,7 +3,7 @@
 use super::*;
 
 impl Trainer {
-    fn eval_batches(&mut self) -> Result<&Vec<Vec<Prepared>>> {
+    pub(super) fn eval_batches(&mut self) -> Result<&Vec<Vec<Prepared>>> {
         if self.eval_batches.is_none() {
             let prepared = self
                 .data
@@ -59,6 +59,14 @@ impl Trainer {
         }
         let t0 = Instant::now();
         let (metrics, n) = self.evaluate()?;
+        if !metrics.loss.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                what: "held-out",
+                step: self.step,
+                loss: metrics.loss,
+                lr: self.cfg.optim.lr,
+            });
+        }
         let rec = EvalRecord {
             step: self.step,
             metrics,

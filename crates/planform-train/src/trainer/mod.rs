@@ -4,14 +4,21 @@
 //! `batch.accumulation` micro-batches of the data stream, and [`crate::step::train_step`]
 //! (the one training step). Then, by the configured cadence: a training record, the
 //! held-out loss, a checkpoint, and the progress callback.
+//!
+//! Around it, the promises of a run directory: one writer (a lock held by the [`Trainer`]),
+//! nothing written into a directory that is not a run ([`crate::rundir`]), no checkpoint
+//! from non-finite weights, a checkpoint before stopping on SIGINT/SIGTERM
+//! ([`crate::interrupt`]), a resume only onto the same model, data and settings (only
+//! `optim.total_steps` may grow), and `summary.json` when the loop returns.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use planform_core::lock::RunLock;
 use planform_model::checkpoint::{
-    load_weights, resolve_checkpoint, VocabInfo, CHECKPOINTS_DIR, CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
+    json_differences, load_weights_for, resolve_checkpoint, VocabInfo, CHECKPOINTS_DIR,
+    CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
 };
 use planform_model::{Model, ModelConfig};
 use planform_optim::{LrSchedule, Optimizer};
@@ -26,10 +33,13 @@ use crate::checkpoint::{
 use crate::config::{InitFrom, TrainConfig};
 use crate::data::{Prepared, SequenceBuilder, TrainData};
 use crate::error::{Result, TrainError};
+use crate::interrupt;
 use crate::loss::{host_sums, LossMetrics, N_SUMS};
 use crate::metrics::{EvalRecord, MetricsLog, MetricsRecord, TrainRecord};
+use crate::rundir::{check_run_dir, check_threads, CONFIG_FILE};
 use crate::sampler::{plan_epoch, DataCursor};
 use crate::step::{forward_loss, train_step};
+use crate::summary::{RunReport, SUMMARY_FORMAT};
 
 /// Whether a run starts fresh or continues from its latest checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +100,9 @@ pub struct RunSummary {
     pub tokens_seen: u64,
     /// The step at which the held-out loss plateaued and the run stopped (`stop.plateau`).
     pub stopped_on_plateau: Option<u64>,
+    /// The signal (SIGINT, SIGTERM) that stopped the run after a checkpoint of its last
+    /// step (see [`crate::interrupt`]).
+    pub interrupted: Option<i32>,
 }
 
 /// A training run in memory: model, optimizer, data stream and logs.
@@ -121,6 +134,10 @@ pub struct Trainer {
     last_train: Option<TrainRecord>,
     last_eval: Option<EvalRecord>,
     plateau: PlateauState,
+    /// The step of the newest checkpoint on disk.
+    checkpointed_at: Option<u64>,
+    /// One writer per run directory: held as long as the trainer lives.
+    _lock: RunLock,
 }
 
 /// Loads the dataset of `cfg` and runs it to the end (or until `progress` breaks).
@@ -136,18 +153,26 @@ pub fn train(
 impl Trainer {
     /// Builds a run from `cfg` on in-memory `data`: fresh (model initialised with
     /// `tch::manual_seed(cfg.seed)`) or resumed from the run directory's latest checkpoint.
+    /// Refuses an output path that is not a training run directory
+    /// ([`crate::rundir::check_run_dir`]) and one another writer holds; the trainer holds
+    /// the run directory's lock until it is dropped.
     pub fn new(cfg: TrainConfig, data: TrainData, start: StartMode) -> Result<Self> {
         cfg.validate()?;
-        let device = cfg.device.resolve()?;
         if let Some(n) = cfg.threads {
-            tch::set_num_threads(n as i32);
+            check_threads(n)?;
         }
+        let device = cfg.device.resolve()?;
         if data.train.is_empty() {
             return Err(TrainError::Data("no training examples".into()));
         }
         data.check_tokens()?;
         let model_cfg = cfg.model.resolve(data.vocab.len())?;
         let out = cfg.out_dir.clone();
+        check_run_dir(&out)?;
+        let lock = crate::rundir::lock(&out)?;
+        if let Some(n) = cfg.threads {
+            tch::set_num_threads(n as i32);
+        }
         let resume = match (start, has_checkpoint(&out)) {
             (StartMode::Fresh, true) => return Err(TrainError::RunExists(out)),
             (StartMode::Resume, false) => return Err(TrainError::NoCheckpoint(out)),
@@ -160,7 +185,6 @@ impl Trainer {
         let opt = Optimizer::for_var_store(cfg.optim.algorithm, cfg.optim.adamw(), &vs);
         let builder = SequenceBuilder::new(&cfg.trace, data.domain(), cfg.seed)?;
         let schedule = cfg.optim.schedule();
-        std::fs::create_dir_all(&out).map_err(|e| TrainError::io(&out, e))?;
 
         let mut t = Trainer {
             metrics: None,
@@ -190,18 +214,26 @@ impl Trainer {
             last_train: None,
             last_eval: None,
             plateau: PlateauState::default(),
+            checkpointed_at: None,
+            _lock: lock,
         };
         if resume {
             t.restore(&out)?;
-        } else {
-            if let Some(init) = t.cfg.init_from.clone() {
-                t.init_from(&init)?;
-            }
-            let toml = t.cfg.to_toml()?;
-            write_atomic(&out.join("config.toml"), toml.as_bytes())?;
+        } else if let Some(init) = t.cfg.init_from.clone() {
+            t.init_from(&init)?;
+        }
+        // The config in force (on a resume, possibly with more total steps).
+        let toml = t.cfg.to_toml()?;
+        write_atomic(&out.join(CONFIG_FILE), toml.as_bytes())?;
+        if !resume {
             t.metrics = Some(MetricsLog::open(&out, None)?);
         }
         Ok(t)
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
     }
 
     /// Optimizer steps completed.
@@ -251,22 +283,27 @@ impl Trainer {
         Ok(lengths)
     }
 
+    /// The micro-batches (example indices) of `epoch`, computed once per epoch.
+    fn epoch_plan(&mut self, epoch: u64) -> Result<&Vec<Vec<usize>>> {
+        if self.plan.as_ref().map(|p| p.0) != Some(epoch) {
+            let lengths = self.epoch_lengths(epoch)?;
+            self.plan = Some((
+                epoch,
+                plan_epoch(&lengths, &self.cfg.batch, self.cfg.seed, epoch),
+            ));
+        }
+        self.plan
+            .as_ref()
+            .map(|p| &p.1)
+            .ok_or_else(|| TrainError::Data("no plan".into()))
+    }
+
     fn next_batch(&mut self) -> Result<(u64, Vec<usize>)> {
         loop {
             let epoch = self.cursor.epoch;
-            if self.plan.as_ref().map(|p| p.0) != Some(epoch) {
-                let lengths = self.epoch_lengths(epoch)?;
-                self.plan = Some((
-                    epoch,
-                    plan_epoch(&lengths, &self.cfg.batch, self.cfg.seed, epoch),
-                ));
-            }
-            let batches = self
-                .plan
-                .as_ref()
-                .map(|p| &p.1)
-                .ok_or_else(|| TrainError::Data("no plan".into()))?;
-            if let Some(b) = batches.get(self.cursor.batch) {
+            let cursor_batch = self.cursor.batch;
+            let batches = self.epoch_plan(epoch)?;
+            if let Some(b) = batches.get(cursor_batch) {
                 let b = b.clone();
                 self.cursor.batch += 1;
                 return Ok((epoch, b));
@@ -286,18 +323,30 @@ impl Trainer {
     }
 
     /// Runs optimizer steps until `total_steps` or until `progress` returns `Break`
-    /// (which stops at once, without a checkpoint — like a kill).
+    /// (which stops at once, without a checkpoint — like a kill). A SIGINT/SIGTERM
+    /// ([`crate::interrupt`]) stops it after the current step *with* a checkpoint. Writes
+    /// `summary.json` when it returns without an error.
     pub fn run(
         &mut self,
         progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<RunSummary> {
+        let _running = interrupt::Running::start();
         let total = self.cfg.optim.total_steps;
         let mut last_checkpoint = None;
+        let mut interrupted = None;
+        self.check_memory()?;
         if self.step == 0 && !self.resumed && self.cfg.log.eval_at_start {
             self.evaluate_and_log()?;
         }
         let mut completed = self.step >= total || self.plateau.stopped_at.is_some();
         while self.step < total && self.plateau.stopped_at.is_none() {
+            if let Some(signal) = interrupt::requested() {
+                if self.checkpointed_at != Some(self.step) {
+                    last_checkpoint = Some(self.checkpoint()?);
+                }
+                interrupted = Some(signal);
+                break;
+            }
             let t0 = Instant::now();
             let lr = self.schedule.lr_at(self.cfg.optim.lr, self.step);
             let micro = (0..self.cfg.batch.accumulation)
@@ -357,7 +406,7 @@ impl Trainer {
                 break;
             }
         }
-        Ok(RunSummary {
+        let summary = RunSummary {
             step: self.step,
             completed,
             last_train: self.last_train.clone(),
@@ -366,7 +415,39 @@ impl Trainer {
             elapsed_secs: self.elapsed(),
             tokens_seen: self.tokens_seen,
             stopped_on_plateau: self.plateau.stopped_at,
-        })
+            interrupted,
+        };
+        self.report(&summary)?.write(&self.cfg.out_dir)?;
+        Ok(summary)
+    }
+
+    /// The `summary.json` of a run that returned `summary`.
+    fn report(&self, summary: &RunSummary) -> Result<RunReport> {
+        let out = &self.cfg.out_dir;
+        let rel = |p: &PathBuf| p.strip_prefix(out).map_or(p.clone(), Path::to_path_buf);
+        let newest = match &summary.last_checkpoint {
+            Some(p) => Some(rel(p)),
+            None => resolve_checkpoint(out).ok().map(|p| rel(&p)),
+        };
+        RunReport {
+            format: SUMMARY_FORMAT.to_string(),
+            steps: summary.step,
+            total_steps: self.cfg.optim.total_steps,
+            completed: summary.completed,
+            stopped_on_plateau: summary.stopped_on_plateau,
+            interrupted_by: summary.interrupted.map(interrupt::signal_name),
+            wall_secs: summary.elapsed_secs,
+            tokens_seen: summary.tokens_seen,
+            tokens_per_wall_sec: summary.tokens_seen as f64 / summary.elapsed_secs.max(1e-9),
+            last_tokens_per_sec: summary.last_train.as_ref().map(|r| r.tokens_per_sec),
+            final_train_loss: summary.last_train.as_ref().map(|r| r.metrics.loss),
+            final_eval_loss: summary.last_eval.as_ref().map(|r| r.metrics.loss),
+            best_eval_loss: None,
+            best_eval_step: None,
+            best_checkpoint: None,
+            last_checkpoint: newest,
+        }
+        .with_best_from(out)
     }
 
     /// After an evaluation: tracks the best held-out loss and stops the run when
@@ -425,8 +506,10 @@ impl Trainer {
         let metrics = LossMetrics::from_sums(&sums);
         if !metrics.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
+                what: "training",
                 step: self.step,
                 loss: metrics.loss,
+                lr: self.cfg.optim.lr,
             });
         }
         let iv = &self.interval;
@@ -465,6 +548,7 @@ impl Trainer {
 }
 
 mod eval;
+mod limits;
 mod resume;
 
 use resume::{has_checkpoint, Interval};

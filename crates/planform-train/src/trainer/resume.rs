@@ -62,33 +62,24 @@ pub(super) fn has_checkpoint(out_dir: &Path) -> bool {
 }
 
 /// Parts of the config that must not change when a run is resumed (they determine the
-/// model, the data stream or the optimizer trajectory).
-fn identity(cfg: &TrainConfig) -> Vec<(&'static str, Value)> {
-    let j = |v: &dyn erased::Ser| v.to_json();
-    let mut data = j(&cfg.data);
-    if let Some(o) = data.as_object_mut() {
+/// model, the data stream or the optimizer trajectory), as one JSON object — less
+/// `optim.total_steps`, which may grow to extend a run.
+fn identity(cfg: &TrainConfig) -> Value {
+    let mut v = serde_json::json!({
+        "seed": cfg.seed,
+        "model": cfg.model,
+        "trace": cfg.trace,
+        "data": cfg.data,
+        "batch": cfg.batch,
+        "optim": cfg.optim,
+    });
+    if let Some(o) = v.get_mut("data").and_then(Value::as_object_mut) {
         o.remove("eval_examples");
     }
-    vec![
-        ("seed", Value::from(cfg.seed)),
-        ("model", j(&cfg.model)),
-        ("trace", j(&cfg.trace)),
-        ("data", data),
-        ("batch", j(&cfg.batch)),
-        ("optim", j(&cfg.optim)),
-    ]
-}
-
-mod erased {
-    /// Object-safe JSON serialisation for the identity comparison.
-    pub trait Ser {
-        fn to_json(&self) -> serde_json::Value;
+    if let Some(o) = v.get_mut("optim").and_then(Value::as_object_mut) {
+        o.remove("total_steps");
     }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
+    v
 }
 
 impl Trainer {
@@ -99,7 +90,10 @@ impl Trainer {
         if state.model != self.model_cfg {
             return Err(TrainError::checkpoint(
                 &dir,
-                "init_from: model config differs from this run's",
+                format!(
+                    "init_from: the model differs from this run's (checkpoint → this run: {})",
+                    model_differences(&state.model, &self.model_cfg)
+                ),
             ));
         }
         if state.vocab != VocabInfo::of(&self.data.vocab) {
@@ -108,7 +102,7 @@ impl Trainer {
                 "init_from: vocabulary differs from this run's dataset",
             ));
         }
-        load_weights(&dir, &self.vs)?;
+        load_weights_for(&dir, &self.vs, &state.model)?;
         if init.optimizer {
             self.opt.load(&dir.join(OPTIMIZER_FILE))?;
             self.opt.set_steps(0);
@@ -121,7 +115,7 @@ impl Trainer {
         let dir = resolve_checkpoint(out)?;
         let state = read_state(&dir)?;
         self.check_resumable(&state, &dir)?;
-        load_weights(&dir, &self.vs)?;
+        load_weights_for(&dir, &self.vs, &state.model)?;
         self.opt.load(&dir.join(OPTIMIZER_FILE))?;
         if self.opt.steps() != state.step {
             return Err(TrainError::checkpoint(
@@ -143,38 +137,60 @@ impl Trainer {
         self.last_train = state.last_train;
         self.last_eval = state.last_eval;
         self.plateau = state.plateau;
+        self.check_cursor(&dir)?;
+        self.checkpointed_at = Some(state.step);
         self.metrics = Some(MetricsLog::open(out, Some(state.step))?);
         Ok(())
     }
 
+    /// Refuses to resume `state` with another model, vocabulary, dataset or settings; the
+    /// error names every differing key (`checkpoint → now`). Only `optim.total_steps` may
+    /// change, and only grow: the run is extended and the schedule follows the new total.
     fn check_resumable(&self, state: &TrainState, dir: &Path) -> Result<()> {
         let bad = |reason: String| Err(TrainError::checkpoint(dir, reason));
         if state.model != self.model_cfg {
             return bad(format!(
-                "model config differs from the checkpoint's ({:?} vs {:?})",
-                self.model_cfg, state.model
+                "the model differs from the checkpoint's (checkpoint → now: {})",
+                model_differences(&state.model, &self.model_cfg)
             ));
         }
         if state.vocab != VocabInfo::of(&self.data.vocab) {
-            return bad("dataset vocabulary differs from the checkpoint's".into());
+            return bad("the dataset's vocabulary differs from the checkpoint's".into());
         }
-        for ((field, now), (_, then)) in
-            identity(&self.cfg).into_iter().zip(identity(&state.config))
-        {
-            if now != then {
-                return bad(format!(
-                    "config `{field}` differs from the checkpoint's: {now} vs {then}"
-                ));
+        let diff = json_differences(&identity(&state.config), &identity(&self.cfg));
+        if !diff.is_empty() {
+            return bad(format!(
+                "the settings differ from the checkpoint's (checkpoint → now: {}); resume \
+                 with the run's own config ({}/{CONFIG_FILE}) — only `optim.total_steps` may \
+                 change, to extend the run",
+                diff.join("; "),
+                self.cfg.out_dir.display()
+            ));
+        }
+        let (then, now) = (state.config.optim.total_steps, self.cfg.optim.total_steps);
+        if now < then {
+            return bad(format!(
+                "optim.total_steps: {then} → {now}: a run can be extended, not shortened"
+            ));
+        }
+        if state.step > then {
+            return bad(format!(
+                "checkpoint step {} is beyond its own optim.total_steps ({then})",
+                state.step
+            ));
+        }
+        if let (Some(then), Some(now)) = (&state.dataset, &self.data.source) {
+            if let Some(why) = now.mismatch(then, &self.cfg.data_dir) {
+                return bad(why);
             }
-        }
-        if state.step > self.cfg.optim.total_steps {
-            return bad(format!("checkpoint step {} beyond total_steps", state.step));
         }
         Ok(())
     }
 
-    /// Writes a checkpoint of the current state; returns its directory.
+    /// Writes a checkpoint of the current state; returns its directory. Refuses (writing
+    /// nothing) when a weight is not finite.
     pub fn checkpoint(&mut self) -> Result<PathBuf> {
+        self.check_weights_finite()?;
         let state = TrainState {
             format: CHECKPOINT_FORMAT.to_string(),
             version: CHECKPOINT_VERSION,
@@ -191,13 +207,22 @@ impl Trainer {
             last_eval: self.last_eval.clone(),
             files: Default::default(),
             plateau: self.plateau.clone(),
+            dataset: self.data.source.clone(),
         };
-        save_checkpoint(
+        let dir = save_checkpoint(
             &self.cfg.out_dir,
             state,
             &self.vs,
             &self.opt,
             self.cfg.log.keep_checkpoints,
-        )
+        )?;
+        self.checkpointed_at = Some(self.step);
+        Ok(dir)
     }
+}
+
+/// `key: checkpoint → now` for every differing key of two model configs.
+fn model_differences(then: &ModelConfig, now: &ModelConfig) -> String {
+    let j = |m: &ModelConfig| serde_json::to_value(m).unwrap_or(Value::Null);
+    json_differences(&j(then), &j(now)).join("; ")
 }

@@ -209,7 +209,7 @@ fn start_modes_are_enforced() {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("config `optim` differs"), "{e}");
+    assert!(e.contains("optim.lr: 0.003 → 0.006"), "{e}");
 }
 
 fn finished_run(dir: &Path) -> (TrainConfig, TrainData) {
@@ -264,12 +264,14 @@ fn damaged_checkpoints_give_typed_errors() {
     assert_checkpoint_err(load(), "corrupt");
     std::fs::write(ck.join(MODEL_FILE), &model_bytes).unwrap();
 
-    // Wrong shapes: a state.json whose model config disagrees with the weights.
+    // A state.json whose model config disagrees with the weights: the config recorded in
+    // model.safetensors names the difference (without it, the shapes would).
     let mut state: serde_json::Value = serde_json::from_str(&state_text).unwrap();
     state["model"]["decoder"]["dim"] = serde_json::json!(64);
     std::fs::write(ck.join(STATE_FILE), serde_json::to_string(&state).unwrap()).unwrap();
-    assert_checkpoint_err(load(), "shape");
-    assert_checkpoint_err(resume(), "model config differs");
+    assert_checkpoint_err(load(), "decoder.dim: 32 → 64");
+    assert_checkpoint_err(resume(), "the model differs from the checkpoint's");
+    assert_checkpoint_err(resume(), "decoder.dim: 64 → 32");
     // Unsupported version.
     let mut state: serde_json::Value = serde_json::from_str(&state_text).unwrap();
     state["version"] = serde_json::json!(99);
@@ -504,7 +506,11 @@ fn init_from_starts_a_fine_tune_from_another_run() {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("init_from: model config differs"), "{e}");
+    assert!(
+        e.contains("init_from: the model differs from this run's")
+            && e.contains("decoder.layers: 1 → 2"),
+        "{e}"
+    );
 }
 
 #[test]

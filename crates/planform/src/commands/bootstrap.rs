@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use indicatif::ProgressBar;
 use planform_bootstrap::{
     BootstrapConfig, Event, Fallback, StartMode, State, Warmup, JSONL_FILE, MARKDOWN_FILE,
 };
@@ -80,7 +79,8 @@ pub struct BootstrapArgs {
     /// Start each fine-tune with zero AdamW moments (the reference loads them).
     #[arg(long)]
     pub fresh_optimizer: bool,
-    /// Test tasks evaluated after each iteration (first N by id).
+    /// Test tasks evaluated after each iteration (the first N of the test split in hashed-id
+    /// order, as `planform eval --tasks N`).
     #[arg(long)]
     pub eval_tasks: Option<usize>,
     /// Responses per test task (reference: 64).
@@ -184,9 +184,10 @@ impl BootstrapArgs {
     }
 }
 
-/// The bar of the current activity, recreated when the activity changes.
+/// The progress of the current activity (a bar, or lines without a terminal), recreated
+/// when the activity changes.
 struct Bars {
-    bar: Option<(&'static str, usize, ProgressBar)>,
+    bar: Option<(&'static str, usize, progress::Reporter)>,
 }
 
 impl Bars {
@@ -196,19 +197,24 @@ impl Bars {
         iteration: usize,
         total: u64,
         unit: &str,
-    ) -> &ProgressBar {
+    ) -> &mut progress::Reporter {
         if !matches!(&self.bar, Some((k, i, _)) if *k == kind && *i == iteration) {
             self.clear();
         }
-        let (_, _, pb) = self
-            .bar
-            .get_or_insert_with(|| (kind, iteration, progress::bar(total, unit)));
-        pb
+        let label = format!("iter {iteration} {kind}");
+        let (_, _, r) = self.bar.get_or_insert_with(|| {
+            (
+                kind,
+                iteration,
+                progress::Reporter::new(&label, total, unit),
+            )
+        });
+        r
     }
 
     fn clear(&mut self) {
-        if let Some((_, _, pb)) = self.bar.take() {
-            pb.finish_and_clear();
+        if let Some((_, _, r)) = self.bar.take() {
+            r.finish("");
         }
     }
 }
@@ -233,42 +239,45 @@ pub fn run(args: BootstrapArgs) -> Result<()> {
                 iteration,
                 progress: p,
             } => {
-                let pb = bars.get("sample", *iteration, p.prompts_total as u64, "prompts");
-                pb.set_position(p.prompts_done as u64);
-                pb.set_message(format!(
-                    "iter {iteration} sampling, {:.0} tok/s",
+                let r = bars.get("sample", *iteration, p.prompts_total as u64, "prompt");
+                let msg = format!(
+                    "{:.0} tok/s",
                     p.generated_tokens as f64 / p.elapsed_secs.max(1e-9)
-                ));
+                );
+                r.update(p.prompts_done as u64, &msg, None, false);
             }
             Event::ChunkSaved { .. } => {}
             Event::Training {
                 iteration,
                 progress: p,
             } => {
-                let pb = bars.get("train", *iteration, p.total_steps, "steps");
-                pb.set_position(p.step);
-                let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
-                pb.set_message(format!(
-                    "iter {iteration} fine-tune {loss} {:.0} tok/s",
-                    p.tokens_per_sec
-                ));
+                let r = bars.get("fine-tune", *iteration, p.total_steps, "step");
+                progress::train_update(r, p);
             }
             Event::Evaluating {
                 iteration,
                 progress: p,
             } => {
-                let pb = bars.get("eval", *iteration, p.tasks_total as u64, "tasks");
-                pb.set_position(p.tasks_done as u64);
-                pb.set_message(format!(
-                    "iter {iteration} eval, {:.0} tok/s",
-                    p.tokens_per_sec()
-                ));
+                let r = bars.get("eval", *iteration, p.tasks_total as u64, "task");
+                progress::eval_update(r, p);
             }
         }
         ControlFlow::Continue(())
     })
     .with_context(|| format!("bootstrapping into {}", out.display()))?;
     bars.clear();
+    if let Some(signal) = planform_train::interrupt::requested() {
+        return Err(crate::Interrupted {
+            signal,
+            message: format!(
+                "bootstrap interrupted by {} (the fine-tune saved a checkpoint); run the same \
+                 command again, or `planform bootstrap --resume -o {}`, to continue",
+                planform_train::interrupt::signal_name(signal),
+                super::recipe::quote(&out.to_string_lossy())
+            ),
+        }
+        .into());
+    }
     println!("{}", planform_bootstrap::markdown(&outcome.records()));
     eprintln!(
         "wrote {} and {} in {}",

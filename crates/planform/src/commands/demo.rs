@@ -17,7 +17,9 @@ pub struct DemoArgs {
     /// A one-minute smoke version (fewer tasks and steps; the numbers mean little).
     #[arg(long)]
     pub quick: bool,
-    /// Override a field of the demo recipe, `section.field=value` (repeatable).
+    /// Override a field of the demo recipe, `section.field=value` (repeatable). Training
+    /// uses every available core unless `--set train.threads=N` says otherwise (results
+    /// are deterministic for a given thread count).
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub sets: Vec<String>,
 }
@@ -25,6 +27,16 @@ pub struct DemoArgs {
 /// Runs `planform demo`.
 pub fn run(args: DemoArgs) -> Result<()> {
     let mut sets: Vec<String> = Vec::new();
+    if !args
+        .sets
+        .iter()
+        .any(|s| s.trim_start().starts_with("train.threads"))
+    {
+        sets.push(format!(
+            "train.threads={}",
+            planform_train::rundir::available_cores()
+        ));
+    }
     if args.quick {
         sets.extend(DEMO_QUICK_OVERRIDES.iter().map(|(k, v)| format!("{k}={v}")));
     }

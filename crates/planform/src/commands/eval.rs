@@ -42,11 +42,13 @@ pub struct EvalArgs {
     /// Split to evaluate on.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
-    /// Number of tasks: the first N of the split by id (reference: 100 maze, 200 Sokoban).
+    /// Number of tasks: the first N of the split in hashed-id order, as `view` and training's
+    /// subsets take them (spread over all wall layouts; reference: 100 maze, 200 Sokoban).
     #[arg(long, default_value_t = 100)]
     pub tasks: usize,
-    /// Responses sampled per task, k (reference: 64).
-    #[arg(long, short = 'k', default_value_t = 64)]
+    /// Responses sampled per task, k (at most 4096). The default 4 suits a quick look on a
+    /// CPU; the papers report k = 64 (`-k 64`).
+    #[arg(long, short = 'k', default_value_t = 4)]
     pub samples: usize,
     /// Decoding mode.
     #[arg(long, value_enum, default_value = "auto")]
@@ -79,7 +81,8 @@ pub struct EvalArgs {
     /// Also write every response's tokens to responses.jsonl (large).
     #[arg(long)]
     pub save_responses: bool,
-    /// Output directory for summary.md, summary.json and tasks.jsonl.
+    /// Output directory for summary.md, summary.json and tasks.jsonl: new, empty, or an
+    /// earlier evaluation's (anything else is refused). Locked while the command runs.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
 }
@@ -125,11 +128,11 @@ impl EvalArgs {
 /// Runs `planform eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
     let config = args.resolve()?;
-    let pb = progress::bar(config.tasks as u64, "tasks");
+    planform_eval::run::check_limits(config.samples, 1).context("invalid eval settings")?;
+    let _lock = planform_eval::run::prepare_out_dir(&args.out)?;
+    let mut reporter = progress::Reporter::new("eval", config.tasks as u64, "task");
     let eval = planform_eval::evaluate(&config, &mut |p| {
-        pb.set_length(p.tasks_total as u64);
-        pb.set_position(p.tasks_done as u64);
-        pb.set_message(format!("{:.0} tok/s", p.tokens_per_sec()));
+        progress::eval_update(&mut reporter, p);
     })
     .with_context(|| {
         format!(
@@ -138,7 +141,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             args.data.display()
         )
     })?;
-    pb.finish_and_clear();
+    reporter.finish("done");
     eval.write(&args.out)
         .with_context(|| format!("writing evaluation to {}", args.out.display()))?;
     println!("{}", eval.report.to_markdown());

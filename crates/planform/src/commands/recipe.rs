@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use indicatif::ProgressBar;
 use planform_recipe::{
     eval_table, list_recipes, parse_overrides, run_recipe, Observer, Recipe, RunOptions,
     RunOutcome, StageAction, StageRecord,
@@ -57,7 +56,7 @@ pub struct ListArgs {
 }
 
 /// Shell-quotes one argument when needed.
-fn quote(a: &str) -> String {
+pub fn quote(a: &str) -> String {
     let plain = !a.is_empty()
         && a.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
@@ -75,29 +74,40 @@ pub fn command_line() -> String {
     parts.join(" ")
 }
 
-/// Progress bars and stage lines on stderr.
+/// Progress (bars on a terminal, lines otherwise) and stage lines on stderr.
 #[derive(Default)]
 pub struct BarObserver {
-    bar: Option<ProgressBar>,
+    stage: String,
+    bar: Option<progress::Reporter>,
 }
 
 impl BarObserver {
-    fn bar(&mut self, total: u64, unit: &str) -> &ProgressBar {
-        self.bar.get_or_insert_with(|| progress::bar(total, unit))
+    fn bar(&mut self, total: u64, unit: &str) -> &mut progress::Reporter {
+        let label = if self.stage.is_empty() {
+            "recipe"
+        } else {
+            &self.stage
+        };
+        let label = label.to_string();
+        self.bar
+            .get_or_insert_with(|| progress::Reporter::new(&label, total, unit))
+    }
+
+    fn end_bar(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish("");
+        }
     }
 }
 
 impl Observer for BarObserver {
     fn stage_started(&mut self, stage: &str, detail: &str) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
+        self.end_bar();
+        self.stage = stage.to_string();
         eprintln!("[{stage}] {detail}");
     }
     fn stage_finished(&mut self, r: &StageRecord) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
+        self.end_bar();
         let what = match r.action {
             StageAction::Ran => "done",
             StageAction::Skipped => "skipped",
@@ -105,26 +115,16 @@ impl Observer for BarObserver {
         eprintln!("[{}] {what}: {} ({:.1} s)", r.stage, r.detail, r.secs);
     }
     fn gen_progress(&mut self, done: u64, total: u64) {
-        let b = self.bar(total, "tasks");
+        let b = self.bar(total, "task");
         b.set_length(total);
-        b.set_position(done);
+        b.update(done, "", None, false);
     }
     fn train_progress(&mut self, p: &planform_train::Progress) -> ControlFlow<()> {
-        let b = self.bar(p.total_steps, "steps");
-        b.set_position(p.step);
-        let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
-        let eval = p
-            .eval_loss
-            .map(|l| format!(" test {l:.4}"))
-            .unwrap_or_default();
-        b.set_message(format!("{loss}{eval} {:.0} tok/s", p.tokens_per_sec));
+        progress::train_update(self.bar(p.total_steps, "step"), p);
         ControlFlow::Continue(())
     }
     fn eval_progress(&mut self, p: &planform_eval::Progress) {
-        let b = self.bar(p.tasks_total as u64, "tasks");
-        b.set_length(p.tasks_total as u64);
-        b.set_position(p.tasks_done as u64);
-        b.set_message(format!("{:.0} tok/s", p.tokens_per_sec()));
+        progress::eval_update(self.bar(p.tasks_total as u64, "task"), p);
     }
 }
 
@@ -165,12 +165,21 @@ pub fn execute(
         command: Some(command_line()),
     };
     let mut obs = BarObserver::default();
-    let outcome = run_recipe(recipe, &opts, &mut obs)
-        .with_context(|| format!("running recipe {}", recipe.name))?;
-    if let Some(b) = obs.bar.take() {
-        b.finish_and_clear();
+    let outcome = run_recipe(recipe, &opts, &mut obs);
+    obs.end_bar();
+    if let Some(signal) = planform_train::interrupt::requested() {
+        return Err(crate::Interrupted {
+            signal,
+            message: format!(
+                "recipe {} interrupted by {} (training saved a checkpoint); run the same \
+                 command again to continue",
+                recipe.name,
+                planform_train::interrupt::signal_name(signal)
+            ),
+        }
+        .into());
     }
-    Ok(outcome)
+    outcome.with_context(|| format!("running recipe {}", recipe.name))
 }
 
 /// Runs `planform recipe`.

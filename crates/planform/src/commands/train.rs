@@ -1,17 +1,22 @@
 //! `planform train`: train an encoder–decoder on a dataset's traces. A TOML config (see
 //! `configs/`) or flags give the run; `--set field.path=value` overrides any field with the
-//! config's own typing rules; `--resume` continues a killed run from its latest checkpoint.
+//! config's own typing rules; `--resume` continues a killed run from its latest checkpoint
+//! (and `--steps N` on a finished run extends it). SIGINT/SIGTERM write a checkpoint first.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use planform_core::overrides::Override;
 use planform_model::ModelSize;
-use planform_train::{ModelSpec, Progress, StartMode, TrainConfig};
+use planform_train::{interrupt, ModelSpec, Progress, StartMode, TrainConfig};
 
 use crate::progress;
+
+/// `optim.total_steps` of a run made from flags alone (no config sets it): a run a CPU
+/// finishes in minutes. Configs default to the reference's 400,000.
+pub const CLI_DEFAULT_STEPS: u64 = 3000;
 
 /// Decoder sequence variant (what the model learns to produce).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,7 +42,9 @@ impl TraceArg {
 /// Arguments of `planform train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// TOML run config (fields documented in `docs/training.md` and `configs/`).
+    /// TOML run config: every field and default is documented in
+    /// `crates/planform-train/src/config/` (`cargo doc -p planform-train`, `TrainConfig`);
+    /// examples in `configs/` (the `[train]` tables of the recipes).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
     /// Dataset directory (overrides `data_dir`).
@@ -53,13 +60,15 @@ pub struct TrainArgs {
     /// Trace variant (overrides `trace.kind`).
     #[arg(long, value_enum)]
     pub trace: Option<TraceArg>,
-    /// Optimizer steps (overrides `optim.total_steps`).
+    /// Optimizer steps (overrides `optim.total_steps`). Default when no config sets it:
+    /// 3,000 (a CPU-sized run; the papers train 400,000 and more). On a finished run, a
+    /// larger value extends it.
     #[arg(long)]
     pub steps: Option<u64>,
     /// Peak learning rate (overrides `optim.lr`).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Warm-up steps (overrides `optim.warmup_steps`).
+    /// Warm-up steps (overrides `optim.warmup_steps`). Default: min(2000, steps / 10).
     #[arg(long)]
     pub warmup: Option<u64>,
     /// Sequences per micro-batch (overrides `batch.sequences`).
@@ -71,10 +80,21 @@ pub struct TrainArgs {
     /// Device: auto, cpu, cuda, cuda:N (overrides `device`).
     #[arg(long)]
     pub device: Option<String>,
+    /// Fine-tune: start from another run's latest checkpoint (a run, `checkpoints` or
+    /// `step-N` directory) with its weights and AdamW state; the schedule starts at step 0
+    /// (sets `init_from.checkpoint`).
+    #[arg(long, value_name = "RUN")]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: load the weights only, starting AdamW from zero moments
+    /// (`init_from.optimizer = false`).
+    #[arg(long, requires = "init_from")]
+    pub init_from_weights_only: bool,
     /// Any other field, as `dotted.path=value` (repeatable), e.g. `--set batch.accumulation=4`.
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub sets: Vec<String>,
     /// Continue the run in `out_dir` from its latest checkpoint (error if there is none).
+    /// Without --config, the run's own config is used; flags change it (only `--steps`
+    /// may differ from the checkpoint's settings).
     #[arg(long, conflicts_with = "fresh")]
     pub resume: bool,
     /// Start from step 0 (error if the run directory already has checkpoints).
@@ -117,22 +137,45 @@ impl TrainArgs {
         flag("batch.sequences", self.batch.map(|v| v.to_string()))?;
         flag("seed", self.seed.map(|v| v.to_string()))?;
         flag("device", self.device.as_deref().map(toml_str))?;
+        flag(
+            "init_from.checkpoint",
+            self.init_from
+                .as_ref()
+                .map(|p| toml_str(&p.to_string_lossy())),
+        )?;
+        if self.init_from_weights_only {
+            flag("init_from.optimizer", Some("false".into()))?;
+        }
         for s in &self.sets {
             out.push(Override::parse(s).map_err(|e| anyhow::anyhow!("{e}"))?);
         }
         Ok(out)
     }
 
-    /// Resolves the config file and flags into one validated [`TrainConfig`].
+    /// Resolves the config file and flags into one validated [`TrainConfig`]: the config
+    /// file; else, to continue a run (`--resume`, or an `-o` that holds checkpoints), the
+    /// run's own config; else built-in defaults with [`CLI_DEFAULT_STEPS`] steps.
     pub fn resolve(&self) -> Result<(TrainConfig, StartMode)> {
-        let base = match &self.config {
-            Some(path) => TrainConfig::from_file(path)
-                .with_context(|| format!("loading config {}", path.display()))?,
-            None => {
+        let base = match (&self.config, &self.out) {
+            (Some(path), _) => {
+                let mut c = TrainConfig::from_file(path)
+                    .with_context(|| format!("loading config {}", path.display()))?;
+                if !TrainConfig::file_sets(path, &["optim", "total_steps"])? {
+                    c.optim.total_steps = CLI_DEFAULT_STEPS;
+                }
+                c
+            }
+            (None, Some(out)) if !self.fresh && has_checkpoint(out) => {
+                planform_train::config_of_run(out)
+                    .with_context(|| format!("reading the config of run {}", out.display()))?
+            }
+            _ => {
                 if self.data.is_none() || self.out.is_none() {
                     bail!("without --config, --data and --out are required");
                 }
-                TrainConfig::new("", "", ModelSpec::Size(ModelSize::Tiny))
+                let mut c = TrainConfig::new("", "", ModelSpec::Size(ModelSize::Tiny));
+                c.optim.total_steps = CLI_DEFAULT_STEPS;
+                c
             }
         };
         let cfg = base
@@ -147,6 +190,11 @@ impl TrainArgs {
         };
         Ok((cfg, start))
     }
+}
+
+/// Whether `out` holds a checkpoint to continue from.
+fn has_checkpoint(out: &Path) -> bool {
+    planform_model::checkpoint::resolve_checkpoint(out).is_ok()
 }
 
 /// A TOML basic string (paths may hold characters that are not bare TOML).
@@ -165,6 +213,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let out = cfg.out_dir.clone();
     let summary =
         train_with_bar(cfg, start).with_context(|| format!("training run {}", out.display()))?;
+    if let Some(signal) = summary.interrupted {
+        return Err(crate::Interrupted {
+            signal,
+            message: format!(
+                "training interrupted by {} at step {}{}; resume with: planform train -o {} \
+                 --resume",
+                interrupt::signal_name(signal),
+                summary.step,
+                summary
+                    .last_checkpoint
+                    .as_ref()
+                    .map(|p| format!(" (checkpoint {})", p.display()))
+                    .unwrap_or_default(),
+                crate::commands::recipe::quote(&out.to_string_lossy())
+            ),
+        }
+        .into());
+    }
     println!(
         "{} at step {} ({:.0}s, {} tokens){}",
         if summary.completed {
@@ -181,28 +247,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .unwrap_or_default()
     );
     if let Some(e) = summary.last_eval {
-        println!("last test loss {:.4}", e.metrics.loss);
+        println!("last held-out loss {:.4}", e.metrics.loss);
     }
+    eprintln!(
+        "wrote {}/summary.json; TensorBoard: tensorboard --logdir {}/tb",
+        out.display(),
+        out.display()
+    );
     Ok(())
 }
 
-/// Trains with a progress bar showing loss, tokens/s and ETA.
+/// Trains with a progress bar (a terminal) or progress lines (a pipe or log file) showing
+/// step, losses, tokens/s and ETA.
 pub fn train_with_bar(
     cfg: TrainConfig,
     start: StartMode,
 ) -> planform_train::Result<planform_train::RunSummary> {
-    let pb = progress::bar(cfg.optim.total_steps, "steps");
+    let mut reporter = progress::Reporter::new("train", cfg.optim.total_steps, "step");
+    let mut last = None;
     let mut on_step = |p: &Progress| {
-        pb.set_position(p.step);
-        let loss = p.loss.map(|l| format!("loss {l:.4}")).unwrap_or_default();
-        let eval = p
-            .eval_loss
-            .map(|l| format!(" test {l:.4}"))
-            .unwrap_or_default();
-        pb.set_message(format!("{loss}{eval} {:.0} tok/s", p.tokens_per_sec));
+        progress::train_update(&mut reporter, p);
+        last = Some(progress::train_message(p));
         ControlFlow::Continue(())
     };
     let result = planform_train::train(cfg, start, &mut on_step);
-    pb.finish_and_clear();
+    reporter.finish(last.as_deref().unwrap_or(""));
     result
 }
