@@ -56,8 +56,8 @@ pub use error::{EvalError, Result};
 pub use metrics::{EvalMetrics, ModeCount, ModeCounts, OptimalTraceRatio, StopCounts, TraceStats};
 pub use planform_model::{Precision, Sampler, StopReason};
 pub use predict::{
-    clauses, PredictConfig, PredictTask, Prediction, PredictionRecord, Predictor, SampleOutput,
-    TaskLineError,
+    clauses, LineError, PredictConfig, PredictTask, Prediction, PredictionRecord, Predictor,
+    SampleOutput, TaskLineError,
 };
 pub use report::{
     write_atomic, write_responses, EvalHeader, EvalReport, ResponseLine, Timing, RESPONSES_JSONL,

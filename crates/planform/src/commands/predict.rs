@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use planform_core::fs::{parent_dir, temp_sibling};
 use planform_eval::{
-    DeviceChoice, MaxLen, PredictConfig, PredictTask, Predictor, Sampler, CHUNK_BATCHES,
+    DeviceChoice, LineError, MaxLen, PredictConfig, PredictTask, Predictor, Sampler, CHUNK_BATCHES,
 };
 
 use super::eval::ModeArg;
@@ -40,8 +40,8 @@ and `plan` (token strings) and `trace_text`/`plan_text` (readable). A line that 
 parse, does not fit the checkpoint (another domain or grid size) or that A* cannot solve \
 gets an error record `{\"line\": N, \"error\": \"...\"}` and the run continues; at the end \
 the failed lines are named on stderr and the exit status is 1. Blank lines are skipped \
-(but counted in line numbers). The task on line L samples from stream L - 1 of --seed, so \
-its responses do not depend on the other lines.")]
+(but counted in line numbers). The task on line L samples from stream L - 1 of --seed; the \
+same input, seed and thread count give the same output, whatever --batch-rows.")]
 pub struct PredictArgs {
     /// Run directory (uses `checkpoints/latest`) or a `checkpoints/step-N` directory.
     #[arg(long)]
@@ -167,7 +167,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         let mut predictions = predictions.into_iter();
         for p in pending.drain(..) {
             let text = match p {
-                Pending::Failed(line, error) => error_record(line, &error),
+                Pending::Failed(line, error) => error_record(line, error)?,
                 Pending::Task(t) => {
                     let pred = predictions
                         .next()
@@ -243,9 +243,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// The output line for a failed input line: `{"line": N, "error": "..."}`.
-fn error_record(line: usize, error: &str) -> String {
-    serde_json::json!({ "line": line, "error": error }).to_string()
+/// The output line for a failed input line: `{"line":N,"error":"..."}`.
+fn error_record(line: usize, error: String) -> Result<String> {
+    serde_json::to_string(&LineError { line, error }).context("serialising an error record")
 }
 
 /// Where the lines go: stdout, or a temporary sibling of the output file renamed over it

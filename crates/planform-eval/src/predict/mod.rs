@@ -9,9 +9,11 @@
 //! * A task must fit the checkpoint's vocabulary: the same domain and grid size
 //!   ([`TaskLineError::Mismatch`] otherwise). A task A* cannot solve is an error
 //!   ([`TaskLineError::Task`]); so is a prompt the model's context cannot hold.
-//! * Sampling is keyed by the task's `key` (the CLI uses the 0-based line number): the
-//!   responses of a task depend on the seed, its key and the task only, not on the other
-//!   lines of the input or on `batch_rows`.
+//! * Sampling is keyed by (seed, the task's `key`, sample, position); the CLI's key is the
+//!   0-based line number. The same tasks, seed and thread count give the same responses,
+//!   whatever `batch_rows`. (Tasks decoded in one batch share padded tensors, so a task's
+//!   logits can differ in the last bits when other tasks surround it, and a near-tie can
+//!   then draw another token.)
 //! * [`MaxLen::Auto`] gives each task `ceil(1.5 × its A* sequence length)` tokens
 //!   (`bos` trace plan `eos`), capped at the domain's reference limit and the model's
 //!   context; [`MaxLen::Fixed`] gives every task the same limit. Tasks are decoded in
@@ -22,18 +24,19 @@
 use planform_model::{Model, ModelConfig, Precision, Sampler, StopReason};
 use planform_trace::rng::Rng;
 use planform_trace::task::Task;
-use planform_trace::vocab::{Keyword, TokenKind, Vocabulary, VocabularySpec, BOS, EOS};
+use planform_trace::vocab::{Vocabulary, VocabularySpec};
 use planform_trace::SearchMode;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::config::{
-    sampler_name, MaxLen, Mode, AUTO_MAX_LEN_FACTOR, MAZE_MAX_LEN, SOKOBAN_MAX_LEN,
-};
+mod record;
+pub use record::{clauses, LineError, PredictionRecord, SampleOutput};
+
+use crate::config::{MaxLen, Mode, AUTO_MAX_LEN_FACTOR, MAZE_MAX_LEN, SOKOBAN_MAX_LEN};
 use crate::error::{EvalError, Result};
 use crate::run::response_room;
 use crate::sample::{sample_and_score, Progress, SampleConfig};
-use crate::score::{score_task, ModeChoice, Response, Retention, TaskInput, TaskResult};
+use crate::score::{score_task, Response, Retention, TaskInput, TaskResult};
 
 /// Why one task line cannot be predicted (the run goes on with the other lines).
 #[derive(Debug, Error)]
@@ -322,10 +325,7 @@ impl<'a> Predictor<'a> {
 
 /// Splits tasks into runs of consecutive keys whose largest limit fits every member's room
 /// (`generate` keys prompt `i` of a call by `first_index + i` and takes one limit per call).
-fn groups<'t>(
-    tasks: &'t [PredictTask],
-    room: impl Fn(&PredictTask) -> usize,
-) -> Vec<&'t [PredictTask]> {
+fn groups(tasks: &[PredictTask], room: impl Fn(&PredictTask) -> usize) -> Vec<&[PredictTask]> {
     let mut out = Vec::new();
     let mut start = 0;
     let (mut max_len, mut min_room) = (0usize, usize::MAX);
@@ -404,171 +404,11 @@ fn check_fits(task: &Task, vocab: &Vocabulary) -> std::result::Result<(), TaskLi
     Ok(())
 }
 
-/// One line of `planform predict`'s output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PredictionRecord {
-    /// Input line number (1-based).
-    pub line: usize,
-    /// The task as given (its fields in the `solve` format).
-    pub task: serde_json::Value,
-    /// `maze` or `sokoban`.
-    pub domain: String,
-    /// Plan length (nodes) of A*'s optimal plan.
-    pub optimal_plan_length: usize,
-    /// Tokens of A*'s (deterministic) trace, for comparison with the model's.
-    pub astar_trace_tokens: usize,
-    /// The response length limit of this task (`bos` … `eos`).
-    pub max_len: usize,
-    /// Decoding settings, e.g. `greedy`, `temperature 1`.
-    pub sampler: String,
-    /// Decoding mode (`auto`, `fast`, `slow`).
-    pub mode: Mode,
-    /// Any response's plan is valid.
-    pub solved: bool,
-    /// Any response's plan is valid and as short as A*'s.
-    pub optimal: bool,
-    /// Responses with a valid plan.
-    pub n_valid: usize,
-    /// Responses with a valid plan of optimal length.
-    pub n_optimal: usize,
-    /// Every response, in sample order.
-    pub samples: Vec<SampleOutput>,
-}
-
-/// One response in a [`PredictionRecord`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SampleOutput {
-    /// Sample index (0-based).
-    pub sample: usize,
-    /// Why decoding stopped (`eos`, or `max-len` at the limit).
-    pub stop: StopReason,
-    /// The mode the response took (`fast`: `plan` first, `slow`: `create` first).
-    pub mode: ModeChoice,
-    /// The plan reaches the goal (maze) or solves the level (Sokoban) by legal moves.
-    pub valid: bool,
-    /// Valid and exactly as long as A*'s optimal plan.
-    pub optimal: bool,
-    /// Plan nodes parsed (0 when the plan does not parse).
-    pub plan_length: usize,
-    /// Tokens before the first `plan` token.
-    pub trace_tokens: usize,
-    /// The response tokens before the first `plan` (the search trace).
-    pub trace: Vec<String>,
-    /// The response tokens from the first `plan` on, without `eos`.
-    pub plan: Vec<String>,
-    /// The trace as clauses (`create (0,1) c0 c4; close (0,1) c0 c4; …`).
-    pub trace_text: String,
-    /// The plan as the path of cells (`(0,1) -> (0,2) -> …`), or its clauses when it does
-    /// not parse.
-    pub plan_text: String,
-}
-
-impl Prediction {
-    /// The output record; `line` is the 1-based input line number.
-    pub fn record(
-        &self,
-        line: usize,
-        config: &PredictConfig,
-        vocab: &Vocabulary,
-    ) -> PredictionRecord {
-        let r = &self.result;
-        let samples = r
-            .samples
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let body = s.tokens.strip_prefix(&[BOS]).unwrap_or(&s.tokens);
-                let body = body.strip_suffix(&[EOS]).unwrap_or(body);
-                let at = vocab
-                    .keyword(Keyword::Plan)
-                    .and_then(|p| body.iter().position(|&t| t == p))
-                    .unwrap_or(body.len());
-                let (trace, plan) = body.split_at(at);
-                let plan_text = if s.eval.plan.is_empty() {
-                    clauses(plan, vocab)
-                } else {
-                    s.eval
-                        .plan
-                        .iter()
-                        .map(|p| format!("({},{})", p.x, p.y))
-                        .collect::<Vec<_>>()
-                        .join(" -> ")
-                };
-                SampleOutput {
-                    sample: i,
-                    stop: s.stop,
-                    mode: s.mode,
-                    valid: s.eval.correct,
-                    optimal: s.eval.optimal,
-                    plan_length: s.eval.plan_length,
-                    trace_tokens: s.eval.trace_tokens,
-                    trace: strings(trace, vocab),
-                    plan: strings(plan, vocab),
-                    trace_text: clauses(trace, vocab),
-                    plan_text,
-                }
-            })
-            .collect();
-        PredictionRecord {
-            line,
-            task: serde_json::to_value(&self.task).unwrap_or_default(),
-            domain: self.task.domain().name().to_string(),
-            optimal_plan_length: r.optimal_plan_length,
-            astar_trace_tokens: r.astar_reasoning_length,
-            max_len: self.max_len,
-            sampler: sampler_name(&config.sampler),
-            mode: config.mode,
-            solved: r.score.solved(),
-            optimal: r.score.optimal(),
-            n_valid: r.score.n_correct,
-            n_optimal: r.score.n_optimal,
-            samples,
-        }
-    }
-}
-
-/// Token strings (`?N` for an id outside the vocabulary).
-fn strings(ids: &[u32], vocab: &Vocabulary) -> Vec<String> {
-    ids.iter()
-        .map(|&t| {
-            vocab
-                .token(t)
-                .map_or_else(|| format!("?{t}"), str::to_string)
-        })
-        .collect()
-}
-
-/// Readable clauses: a new clause at each `create`, `close` or `plan`, clauses joined by
-/// `; `, and each pair of coordinates as `(x,y)`.
-pub fn clauses(ids: &[u32], vocab: &Vocabulary) -> String {
-    let starts = [Keyword::Create, Keyword::Close, Keyword::Plan].map(|k| vocab.keyword(k));
-    let mut out = String::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let t = ids[i];
-        if !out.is_empty() {
-            out.push_str(if starts.contains(&Some(t)) { "; " } else { " " });
-        }
-        match (vocab.kind(t), ids.get(i + 1).and_then(|&n| vocab.kind(n))) {
-            (Some(TokenKind::Num(x)), Some(TokenKind::Num(y))) => {
-                out.push_str(&format!("({x},{y})"));
-                i += 2;
-                continue;
-            }
-            _ => out.push_str(
-                &vocab
-                    .token(t)
-                    .map_or_else(|| format!("?{t}"), str::to_string),
-            ),
-        }
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::ModeChoice;
+    use planform_trace::vocab::{Keyword, BOS, EOS};
 
     fn task(key: usize, max_len: usize, prompt: usize) -> PredictTask {
         let v = Vocabulary::maze(3, 3).unwrap();
@@ -621,18 +461,6 @@ mod tests {
     }
 
     #[test]
-    fn clauses_are_readable() {
-        let v = Vocabulary::maze(3, 3).unwrap();
-        let ids = v
-            .encode(&[
-                "create", "0", "1", "c0", "c3", "close", "0", "1", "c0", "c3",
-            ])
-            .unwrap();
-        assert_eq!(clauses(&ids, &v), "create (0,1) c0 c3; close (0,1) c0 c3");
-        assert_eq!(clauses(&[], &v), "");
-    }
-
-    #[test]
     fn config_validation_names_the_field() {
         let bad = |f: fn(&mut PredictConfig)| {
             let mut c = PredictConfig::default();
@@ -657,5 +485,90 @@ mod tests {
             }),
             "max_len"
         );
+    }
+
+    /// A 5x5 maze task with its A* figures, and A*'s own response `bos trace plan eos`.
+    fn solved_maze() -> (PredictTask, Vocabulary, Vec<u32>) {
+        let v = Vocabulary::maze(5, 5).unwrap();
+        let line = r#"{"width": 5, "height": 5, "start": [0, 0], "goal": [4, 4], "walls": [[1, 1], [2, 2], [3, 3]]}"#;
+        let t = Task::from_json(line).unwrap();
+        let (tok, nodes) = t
+            .solve_tokens(&v, SearchMode::Deterministic, &mut Rng::new(0))
+            .unwrap();
+        let oracle: Vec<u32> = [&[BOS][..], &tok.reasoning, &tok.plan, &[EOS]].concat();
+        let task = PredictTask {
+            key: 0,
+            input: TaskInput {
+                id: 0,
+                prompt: t.prompt(&v).unwrap(),
+                task: t,
+                optimal_plan_length: nodes,
+                astar_reasoning_length: tok.reasoning.len(),
+                tstar: None,
+            },
+            astar_sequence_length: oracle.len(),
+            max_len: oracle.len(),
+        };
+        (task, v, oracle)
+    }
+
+    #[test]
+    fn a_star_response_is_valid_and_optimal_and_a_cut_one_is_not() {
+        let (task, v, oracle) = solved_maze();
+        let scored = score_task(
+            &task.input,
+            &v,
+            vec![Response::from_tokens(oracle.clone())],
+            Retention::All,
+        );
+        let pred = Prediction {
+            key: 0,
+            task: task.input.task.clone(),
+            max_len: task.max_len,
+            result: cut_to(scored.clone(), &task, &v),
+        };
+        let r = pred.record(1, &PredictConfig::default(), &v);
+        assert!(r.solved && r.optimal && r.n_valid == 1 && r.n_optimal == 1);
+        let s = &r.samples[0];
+        assert!(s.valid && s.optimal && s.stop == StopReason::Eos && s.mode == ModeChoice::Slow);
+        assert_eq!(s.trace.len(), task.input.astar_reasoning_length);
+        assert_eq!(s.trace_tokens, s.trace.len());
+        assert_eq!(s.plan.len(), 3 * task.input.optimal_plan_length);
+        assert_eq!(s.plan_length, task.input.optimal_plan_length);
+        assert!(
+            s.trace_text.starts_with("create (0,0) c0 "),
+            "{}",
+            s.trace_text
+        );
+        assert!(s.plan_text.starts_with("(0,0) -> ") && s.plan_text.ends_with(" -> (4,4)"));
+        // The record round-trips through JSON.
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<PredictionRecord>(&json).unwrap(), r);
+
+        // The same response under a 10-token limit: cut, stopped at the limit, no plan.
+        let short = PredictTask {
+            max_len: 10,
+            ..task.clone()
+        };
+        let cut = cut_to(scored, &short, &v);
+        assert_eq!(cut.samples[0].tokens, oracle[..10].to_vec());
+        assert_eq!(cut.samples[0].stop, StopReason::MaxLen);
+        assert!(!cut.samples[0].eval.correct && !cut.score.solved());
+    }
+
+    #[test]
+    fn tasks_must_fit_the_vocabulary() {
+        let v = Vocabulary::maze(5, 5).unwrap();
+        let seven = Task::from_json(
+            r#"{"width": 7, "height": 7, "start": [0, 0], "goal": [6, 6], "walls": []}"#,
+        )
+        .unwrap();
+        let e = check_fits(&seven, &v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the task is a 7x7 maze, the checkpoint was trained on 5x5 mazes (its vocabulary)"
+        );
+        let (task, ..) = solved_maze();
+        assert!(check_fits(&task.input.task, &v).is_ok());
     }
 }
