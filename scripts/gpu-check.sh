@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of planform, as one prepared script for a CUDA machine (docs/gpu.md).
 #
+#   make cuda                        # here, on the CPU machine: the full set-up and a binary
+#                                    # linked to libtorch_cuda (PLANFORM_CUDA=1)
 #   scripts/gpu-check.sh --prepare   # here, on the CPU machine: strip the release binary into
 #                                    # .carry/planform and copy its non-torch system libraries
 #                                    # into .carry/lib (what the device machine may lack)
@@ -37,7 +39,11 @@ CARRY_LIB=${CARRY_LIB:-.carry/lib}
 # ---------------------------------------------------------------------------------------------
 # --prepare: runs on the CPU machine, builds the `.carry` folder for the device tool.
 if [[ ${1:-} == --prepare ]]; then
-    [[ -x $PLANFORM ]] || { echo "prepare: $PLANFORM not found (cargo build --release -p planform)" >&2; exit 1; }
+    [[ -x $PLANFORM ]] || { echo "prepare: $PLANFORM not found (make cuda)" >&2; exit 1; }
+    if ! readelf -d "$PLANFORM" | grep -q 'libtorch_cuda\.so'; then
+        echo "prepare: note: $PLANFORM does not link libtorch_cuda.so (built without" \
+            "PLANFORM_CUDA=1; \`make cuda\` links it); the check will LD_PRELOAD it there" >&2
+    fi
     mkdir -p .carry "$CARRY_LIB"
     strip -o .carry/planform.tmp "$PLANFORM"
     mv .carry/planform.tmp .carry/planform

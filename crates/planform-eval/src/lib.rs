@@ -10,6 +10,8 @@
 //!   and score them; shared with bootstrapping ([`Retention::ShortestOptimal`],
 //!   [`TaskResult::shortest_optimal`], [`SampleResult::reasoning_and_plan`]).
 //! - [`score_task`] / [`score_tasks`]: scoring independent of where responses come from.
+//! - [`Predictor`]: a model on tasks of one's own (task JSON lines, `planform predict`):
+//!   prompts, A*'s optimal plan length, k scored responses with readable traces and plans.
 //! - [`EvalMetrics`]: solved / optimal (1 of k and 3 of k), SWC, ILR-on-solved,
 //!   ILR-on-optimal, diversity, trace-length statistics, stop reasons, mode choices.
 //!
@@ -40,6 +42,7 @@
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod predict;
 pub mod report;
 pub mod run;
 pub mod sample;
@@ -52,6 +55,10 @@ pub use config::{
 pub use error::{EvalError, Result};
 pub use metrics::{EvalMetrics, ModeCount, ModeCounts, OptimalTraceRatio, StopCounts, TraceStats};
 pub use planform_model::{Precision, Sampler, StopReason};
+pub use predict::{
+    clauses, LineError, PredictConfig, PredictTask, Prediction, PredictionRecord, Predictor,
+    SampleOutput, TaskLineError,
+};
 pub use report::{
     write_atomic, write_responses, EvalHeader, EvalReport, ResponseLine, Timing, RESPONSES_JSONL,
     SUMMARY_JSON, SUMMARY_MD, TASKS_JSONL,

@@ -57,6 +57,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Sample k responses per test task from a checkpoint and score them against A*.
     Eval(commands::eval::EvalArgs),
+    /// Run a checkpoint on tasks of your own (JSON lines): traces, plans, validity, optimality.
+    Predict(commands::predict::PredictArgs),
     /// Export a decoder-only checkpoint as a Hugging Face Llama folder (config, safetensors, tokenizer).
     Export(commands::export::ExportArgs),
     /// Measure throughput against the reference implementation (`bench gen`).
@@ -127,6 +129,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Plot(args) => commands::plot::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Bootstrap(args) => commands::bootstrap::run(args),

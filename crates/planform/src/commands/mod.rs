@@ -9,6 +9,7 @@ pub mod export;
 pub mod gen;
 pub mod inspect;
 pub mod plot;
+pub mod predict;
 pub mod recipe;
 pub mod report;
 pub mod show;

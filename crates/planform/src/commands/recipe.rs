@@ -202,8 +202,23 @@ pub fn run(args: RecipeArgs) -> Result<()> {
             Ok(())
         }
         RecipeCommand::List(a) => {
+            if !a.dir.is_dir() {
+                let what = if a.dir.exists() {
+                    "is not a directory"
+                } else {
+                    "not found"
+                };
+                anyhow::bail!(
+                    "recipe directory {} {what} (the recipes are in the repository's configs/: \
+                     run this from the repository root, or give the directory: \
+                     planform recipe list PATH/TO/configs)",
+                    a.dir.display()
+                );
+            }
+            // The error's own message names the file and the OS error (its source chain
+            // would repeat the latter).
             let listed = list_recipes(&a.dir)
-                .with_context(|| format!("listing recipes in {}", a.dir.display()))?;
+                .map_err(|e| anyhow::anyhow!("listing recipes in {}: {e}", a.dir.display()))?;
             let width = listed
                 .iter()
                 .map(|l| l.path.display().to_string().len())
