@@ -12,6 +12,9 @@
 //! - [`decode`]: batched KV-cached sampling throughput ([`run_decode`]) of
 //!   [`planform_model::generate`] against one prompt at a time and a PyTorch re-statement of
 //!   the reference rollout (`bench/decode_pytorch.py`).
+//! - [`memory`]: peak memory of training steps per optimizer (AdamW, 8-bit AdamW, GaLore,
+//!   8-bit GaLore, per-layer, Q-GaLore) ([`run_memory`]), each configuration in a fresh child
+//!   process, with the exact optimizer-state bytes and the predicted requirement.
 //! - [`cuda_check`]: CUDA against CPU on the same weights for both families
 //!   ([`run_cuda_check`]): forward, cached decoding, generate, one training step.
 //! - [`report`]: the results, their markdown tables and writing them to disk.
@@ -30,6 +33,7 @@ pub mod device;
 pub mod error;
 pub mod gen;
 pub mod machine;
+pub mod memory;
 pub mod python;
 pub mod report;
 pub mod shape;
@@ -41,6 +45,10 @@ pub use cuda_check::{run_cuda_check, Check, CudaCheckConfig, CudaReport};
 pub use decode::{run_decode, DecodeBenchConfig, DecodeWeights, Lengths, PromptSource};
 pub use error::{BenchError, Result};
 pub use gen::{run_gen, Case, GenBenchConfig, PythonReference};
+pub use memory::{
+    run_memory, run_memory_child, MemoryBenchConfig, MemoryCase, MemoryOptimizer, MemoryReport,
+    WeightDtype,
+};
 pub use report::decode::DecodeReport;
 pub use report::gen::GenReport;
 pub use report::train::TrainReport;

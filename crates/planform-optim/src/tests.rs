@@ -4,6 +4,7 @@
 use super::*;
 use crate::schedule::LrSchedule;
 use serde_json::Value;
+use tch::Device;
 
 fn fixture() -> Value {
     let text = include_str!("../tests/fixtures/adamw_torch.json");
@@ -83,10 +84,10 @@ fn adamw_matches_torch_bit_for_bit() {
             }
             assert_eq!(got, want, "param {name} after step {k}");
         }
-        let slot_state: BTreeMap<String, Vec<(&str, Tensor)>> = opt
-            .slots
+        let names: Vec<String> = opt.param_names().map(String::from).collect();
+        let slot_state: BTreeMap<String, Vec<(&str, Tensor)>> = names
             .iter()
-            .map(|s| (s.name.clone(), s.rule.state()))
+            .map(|n| (n.clone(), opt.with_rule(n, |r| r.state()).unwrap()))
             .collect();
         for (name, state) in slot_state {
             for (key, t) in state {

@@ -163,6 +163,7 @@ impl From<planform_optim::OptimError> for TrainError {
             O::State { path, reason } => TrainError::Checkpoint { path, reason },
             O::Model(m) => m.into(),
             O::Torch(t) => TrainError::Torch(t),
+            other @ (O::Config(_) | O::PerLayer(_)) => TrainError::Optimizer(other),
         }
     }
 }

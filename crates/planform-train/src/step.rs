@@ -11,13 +11,17 @@
 //!
 //! The step's objective is therefore the mean per-sequence loss over all its sequences, as
 //! one large batch would give (gradient accumulation is exact up to float summation order).
+//!
+//! With an optimizer in per-layer mode ([`Optimizer::per_layer`]: GaLore's per-layer
+//! updates) the update happens inside the backward pass instead, each parameter as soon as
+//! its gradient is complete; that needs exactly one micro-batch per step.
 
 use planform_model::{with_precision, Model, Precision};
 use planform_optim::Optimizer;
 use tch::Tensor;
 
 use crate::batch::Batch;
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::loss::{next_token_loss, LossOutput};
 
 /// What one step did.
@@ -61,6 +65,28 @@ pub fn train_step(
         padded_tokens: 0,
     };
     opt.zero_grad();
+    if opt.per_layer() {
+        let [batch] = micro else {
+            return Err(TrainError::invalid(
+                "batch.accumulation",
+                format!(
+                    "per-layer optimizer updates need one micro-batch per step, not {}",
+                    micro.len()
+                ),
+            ));
+        };
+        let out = forward_loss(model, batch, 1.0 / n_step as f64, precision)?;
+        opt.begin_per_layer_step(lr)?;
+        let backward = out.loss.f_backward();
+        // The hooks' own error first: it names the parameter.
+        opt.end_per_layer_step()?;
+        backward?;
+        stats.sums.push(out.sums);
+        stats.rows += batch.rows;
+        stats.real_tokens += batch.real_tokens;
+        stats.padded_tokens += batch.padded_tokens;
+        return Ok(stats);
+    }
     for batch in micro {
         let out = forward_loss(model, batch, 1.0 / n_step as f64, precision)?;
         out.loss.f_backward()?;

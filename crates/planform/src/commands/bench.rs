@@ -14,6 +14,10 @@
 //! * `planform bench decode` — batched KV-cached sampling throughput (either family) against
 //!   one prompt at a time and a PyTorch re-statement of the reference rollout loop
 //!   (`bench/decode_pytorch.py`).
+//! * `planform bench memory` — peak resident memory of training steps per optimizer
+//!   (AdamW, 8-bit AdamW, GaLore, 8-bit GaLore, 8-bit GaLore per-layer, Q-GaLore) with the
+//!   exact optimizer-state bytes, each configuration in a fresh child process
+//!   (`--child`, internal), for planform's models and the GaLore paper's LLaMA shapes.
 //! * `planform bench cuda-check` — CUDA against CPU on the same weights, both families
 //!   (forward, cached decoding, generate, one training step); `scripts/gpu-check.sh` runs it
 //!   on a GPU machine.
@@ -26,7 +30,7 @@ use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-pub use args::{CudaCheckArgs, DecodeBenchArgs, GenBenchArgs, TrainBenchArgs};
+pub use args::{CudaCheckArgs, DecodeBenchArgs, GenBenchArgs, MemoryBenchArgs, TrainBenchArgs};
 
 /// Arguments of `planform bench`.
 #[derive(Debug, Args)]
@@ -45,6 +49,8 @@ pub enum BenchCommand {
     Train(TrainBenchArgs),
     /// Batched KV-cached decoding tokens/s against one prompt at a time and a PyTorch rollout.
     Decode(DecodeBenchArgs),
+    /// Peak memory of training steps per optimizer (AdamW … Q-GaLore), one process each.
+    Memory(MemoryBenchArgs),
     /// CUDA against CPU on the same weights: forward, cached decoding, generate, training step.
     CudaCheck(CudaCheckArgs),
 }
@@ -66,6 +72,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let report = planform_bench::run_decode(&a.config(command)?, &mut progress)?;
             emit(&report.markdown(), &report, a.out.as_deref())
         }
+        BenchCommand::Memory(a) => memory(&a, command),
         BenchCommand::CudaCheck(a) => cuda_check(&a),
     }
 }
@@ -78,6 +85,25 @@ fn emit<R: Serialize>(markdown: &str, report: &R, out: Option<&Path>) -> Result<
         eprintln!("wrote {} and {}", path.display(), json.display());
     }
     Ok(())
+}
+
+/// Runs `planform bench memory`, or with `--child` one configuration in this process (its
+/// measurement as one JSON line on stdout).
+fn memory(a: &MemoryBenchArgs, command: String) -> Result<()> {
+    if let Some(json) = &a.child {
+        let case: planform_bench::MemoryCase = serde_json::from_str(json)?;
+        let m = planform_bench::run_memory_child(&case)?;
+        println!(
+            "{}{}",
+            planform_bench::memory::RESULT_PREFIX,
+            serde_json::to_string(&m)?
+        );
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let mut progress = |line: &str| eprintln!("{line}");
+    let report = planform_bench::run_memory(&a.config(command)?, &exe, &mut progress)?;
+    emit(&report.markdown(), &report, a.out.as_deref())
 }
 
 /// Runs `planform bench cuda-check`: one line per check, the JSON with `--out`, an error

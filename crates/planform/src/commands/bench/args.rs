@@ -1,4 +1,4 @@
-//! The flags of `planform bench gen|train|decode|cuda-check` and their conversion into the
+//! The flags of `planform bench gen|train|decode|memory|cuda-check` and their conversion into the
 //! `planform-bench` configs.
 
 use std::path::PathBuf;
@@ -442,5 +442,98 @@ mod tests {
         ];
         let cases: Vec<Case> = all.iter().map(|&c| c.into()).collect();
         assert_eq!(cases, Case::STANDARD.to_vec());
+    }
+}
+
+/// The weight dtype of `bench memory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    /// float32 weights (planform's training default).
+    Fp32,
+    /// bfloat16 weights and compute (the GaLore paper's memory setting).
+    Bf16,
+}
+
+/// Arguments of `planform bench memory`.
+#[derive(Debug, Args)]
+pub struct MemoryBenchArgs {
+    /// Models, comma-separated: llama-60m, llama-130m, llama-350m, llama-1b, llama-7b (the
+    /// GaLore paper's LLaMA shapes, vocabulary 32,000), decoder:<preset|DxLxH>,
+    /// encoder-decoder:<size|DxLxH> (planform's models, vocabulary 118).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "encoder-decoder:tiny,decoder:tiny,llama-60m"
+    )]
+    pub models: Vec<String>,
+    /// Optimizers, comma-separated (default: all): adamw, adamw8bit, galore, galore8bit,
+    /// galore8bit-per-layer, q-galore.
+    #[arg(long, value_delimiter = ',')]
+    pub optimizers: Vec<String>,
+    /// Weight dtype.
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub dtype: DtypeArg,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 256)]
+    pub tokens: usize,
+    /// Training steps per configuration (the first computes GaLore's projectors).
+    #[arg(long, default_value_t = 2)]
+    pub steps: usize,
+    /// GaLore rank (default: a quarter of the model width, as the paper).
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// Real SVDs per configuration; later projectors are stand-ins of the same size (QR of
+    /// seeded random matrices), for models whose SVDs would take hours on a CPU.
+    #[arg(long)]
+    pub svd_budget: Option<u64>,
+    /// libtorch threads per configuration.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// GB of memory to leave free: a configuration predicted to need more than the memory
+    /// available less this is not run, and one that grows past it is killed.
+    #[arg(long, default_value_t = 1.5)]
+    pub margin_gb: f64,
+    /// Seed of the weights and data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the markdown report to FILE and the JSON report next to it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Internal: run one configuration (JSON) in this process and print its measurement.
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
+}
+
+impl MemoryBenchArgs {
+    /// The library config.
+    pub fn config(&self, command: String) -> Result<MemoryBenchConfig> {
+        let optimizers = if self.optimizers.is_empty() {
+            MemoryOptimizer::ALL.to_vec()
+        } else {
+            self.optimizers
+                .iter()
+                .map(|s| MemoryOptimizer::parse(s))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(MemoryBenchConfig {
+            models: self.models.clone(),
+            optimizers,
+            dtype: match self.dtype {
+                DtypeArg::Fp32 => WeightDtype::Fp32,
+                DtypeArg::Bf16 => WeightDtype::Bf16,
+            },
+            batch: self.batch,
+            tokens: self.tokens,
+            steps: self.steps,
+            rank: self.rank,
+            svd_budget: self.svd_budget,
+            threads: self.threads,
+            margin_gb: self.margin_gb,
+            seed: self.seed,
+            command,
+        })
     }
 }
