@@ -447,8 +447,11 @@ mod tests {
         // A summary.json that is not an evaluation's (a training run's) is not.
         let other = p.join("other");
         std::fs::create_dir(&other).unwrap();
-        std::fs::write(other.join(SUMMARY_JSON), "{\"format\": \"planform-train-summary\"}")
-            .unwrap();
+        std::fs::write(
+            other.join(SUMMARY_JSON),
+            "{\"format\": \"planform-train-summary\"}",
+        )
+        .unwrap();
         assert!(refused(&other).contains("did not write (summary.json)"));
         let run = p.join("run");
         std::fs::create_dir_all(run.join("checkpoints")).unwrap();
@@ -461,7 +464,10 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         assert!(refused(&file).contains("is a file"));
         for d in [&other, &run, &ds] {
-            assert!(!d.join(planform_core::lock::LOCK_FILE).exists(), "nothing written");
+            assert!(
+                !d.join(planform_core::lock::LOCK_FILE).exists(),
+                "nothing written"
+            );
         }
     }
 

@@ -25,6 +25,7 @@
 //! | [`dropping`] | [`DroppingConfig`], [`DropLevel`], [`Level3`], [`Resample`] |
 //! | [`eval`] | [`parse_response`](eval::parse_response), [`evaluate_response`](eval::evaluate_response) → [`ResponseEval`](eval::ResponseEval) |
 //! | [`metrics`] | [`TaskScore`](metrics::TaskScore), [`Summary`](metrics::Summary) (solved, optimal, SWC, ILR), [`astar_reference_length`](metrics::astar_reference_length) (t*) |
+//! | [`prosqa`] | [`ProsqaRecord`](prosqa::ProsqaRecord) (the public ProsQA JSON), [`ProsqaGenerator`](prosqa::ProsqaGenerator), [`stats`](prosqa::stats) (Table 2) |
 //! | [`error`] | [`Error`], [`Result`] |
 //!
 //! ## Typical use
@@ -84,6 +85,7 @@ mod json;
 pub mod maze;
 pub mod maze_gen;
 pub mod metrics;
+pub mod prosqa;
 /// The one seeded generator (defined in `planform-core`, re-exported for the generators).
 pub use planform_core::rng;
 pub mod sokoban;

@@ -75,6 +75,8 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// The main job on built-in defaults: small mazes, a tiny model trained on CPU, evaluated.
     Demo(commands::demo::DemoArgs),
+    /// Coconut: ProsQA generation/inspection, training the Table-1 arms, evaluation, study, analysis.
+    Coconut(commands::coconut::CoconutArgs),
 }
 
 fn main() {
@@ -138,6 +140,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Coconut(args) => commands::coconut::run(args),
     }
 }
 

@@ -253,9 +253,20 @@ fn outputs_that_planform_did_not_make_are_refused() {
     assert!(e.contains("is a training run directory"), "{e}");
     // Regenerating over a dataset names the flag that allows it.
     let (e, _) = fails(&[
-        "gen", "--domain", "maze", "--width", "5", "-n", "10", "-o", s(&data),
+        "gen",
+        "--domain",
+        "maze",
+        "--width",
+        "5",
+        "-n",
+        "10",
+        "-o",
+        s(&data),
     ]);
-    assert!(e.contains("already exists (pass --overwrite to replace it)"), "{e}");
+    assert!(
+        e.contains("already exists (pass --overwrite to replace it)"),
+        "{e}"
+    );
     // Nothing was written into any of them.
     assert_eq!(listing(&data), before);
     assert_eq!(listing(&unrelated), vec!["chapter1.tex".to_string()]);

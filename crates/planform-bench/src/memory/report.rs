@@ -7,7 +7,7 @@ use crate::machine::Machine;
 
 /// How a configuration ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum CaseOutcome {
     /// Ran; the child's measurement.
     Measured(CaseMeasurement),

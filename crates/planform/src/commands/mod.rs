@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bootstrap;
+pub mod coconut;
 pub mod demo;
 pub mod eval;
 pub mod export;

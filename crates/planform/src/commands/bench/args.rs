@@ -7,7 +7,8 @@ use anyhow::{anyhow, Result};
 use clap::{Args, ValueEnum};
 use planform_bench::{
     BenchModel, Case, CudaCheckConfig, DecodeBenchConfig, DecodeWeights, GenBenchConfig, Lengths,
-    OrderChoice, PromptSource, PyTorchComparison, PythonReference, TrainBenchConfig, TrainSource,
+    MemoryBenchConfig, MemoryOptimizer, OrderChoice, PromptSource, PyTorchComparison,
+    PythonReference, TrainBenchConfig, TrainSource, WeightDtype,
 };
 use planform_model::{DeviceChoice, Family, Precision};
 

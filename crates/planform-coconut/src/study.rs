@@ -1,0 +1,508 @@
+//! A study: several arms (run configs) × seeds, run resumably, summarised as a table with
+//! seed-level error bars and verdicts on stated claims.
+//!
+//! ```toml
+//! name = "prosqa-table1"                 # outputs under <runs>/<name>/
+//! description = "Table 1 at CPU scale"
+//! arms = ["prosqa-cot.toml", "prosqa-coconut.toml"]   # run configs, relative to this file
+//! seeds = [0, 1, 2]
+//! parallel = 1                           # runs at once (threads of this process)
+//! paper = "prosqa"                       # print the paper's ProsQA column (optional)
+//!
+//! [[claim]]
+//! name = "Coconut beats CoT"
+//! kind = "better"                        # better | similar (with margin) | fewer-tokens
+//! metric = "accuracy"                    # accuracy | optimal | tokens
+//! a = "prosqa-coconut"                   # arm = run name
+//! b = "prosqa-cot"
+//! ```
+//!
+//! A run is done when its `result.json` exists; others resume from their checkpoint, so a
+//! killed study finishes the same grid with the same numbers when run again. Verdicts use
+//! the difference of the arm means and its standard error `√(se_a² + se_b²)` (`se` = sample
+//! standard deviation / √seeds): **better** holds when the difference exceeds 2 standard
+//! errors, is **reversed** below −2, else **inconclusive**; **similar** holds when the
+//! 2-standard-error interval of the difference lies inside ±margin and fails when it lies
+//! outside; with one seed the standard error is 0 (no error bar: a pilot).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use planform_core::fs::write_atomic;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Method, RunConfig};
+use crate::error::{CoconutError, Result};
+use crate::train::{train_run, RunResult};
+
+/// What a claim compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metric {
+    /// Test accuracy (maze: correct plans).
+    Accuracy,
+    /// Optimal plans.
+    Optimal,
+    /// Generated tokens (thoughts + language).
+    Tokens,
+}
+
+/// How.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimKind {
+    /// `a` higher than `b`.
+    Better,
+    /// `a` within `margin` of `b`.
+    Similar,
+    /// `a` lower than `b` (tokens).
+    FewerTokens,
+}
+
+/// One claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// Name in the table.
+    pub name: String,
+    /// Kind.
+    pub kind: ClaimKind,
+    /// Metric (ignored by `fewer-tokens`). Default accuracy.
+    #[serde(default = "accuracy")]
+    pub metric: Metric,
+    /// Arm (run name).
+    pub a: String,
+    /// Arm compared with.
+    pub b: String,
+    /// `similar`: the allowed difference (fraction). Default 0.05.
+    #[serde(default = "five_points")]
+    pub margin: f64,
+}
+
+fn accuracy() -> Metric {
+    Metric::Accuracy
+}
+fn five_points() -> f64 {
+    0.05
+}
+fn one() -> usize {
+    1
+}
+
+/// A study file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyConfig {
+    /// Name (outputs under `<runs>/<name>/`).
+    pub name: String,
+    /// One line.
+    #[serde(default)]
+    pub description: String,
+    /// Run configs, relative to the study file.
+    pub arms: Vec<PathBuf>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Runs at once. Default 1.
+    #[serde(default = "one")]
+    pub parallel: usize,
+    /// `"prosqa"`: show the paper's ProsQA numbers beside.
+    #[serde(default)]
+    pub paper: Option<String>,
+    /// Claims to judge.
+    #[serde(default, rename = "claim")]
+    pub claims: Vec<Claim>,
+}
+
+/// The paper's ProsQA Table 1: (accuracy %, ± std, tokens).
+pub fn paper_prosqa(m: Method) -> (f64, f64, f64) {
+    match m {
+        Method::Cot => (77.5, 1.9, 49.4),
+        Method::NoCot => (76.7, 1.0, 8.2),
+        Method::PauseToken => (75.9, 0.7, 8.2),
+        Method::Coconut => (97.0, 0.3, 14.2),
+        Method::NoCurriculum => (76.1, 0.2, 14.2),
+        Method::NoThought => (95.5, 1.1, 8.2),
+        Method::PauseAsThought => (96.6, 0.8, 8.2),
+    }
+}
+
+/// Mean, standard error and values of one metric of one arm.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Stat {
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Sample standard deviation / √n (0 for one seed).
+    pub se: f64,
+    /// Per-seed values.
+    pub values: Vec<f64>,
+}
+
+impl Stat {
+    /// Of `values`.
+    pub fn of(values: Vec<f64>) -> Self {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n.max(1.0);
+        let se = if values.len() > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
+        } else {
+            0.0
+        };
+        Stat { mean, se, values }
+    }
+}
+
+/// One arm across seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmSummary {
+    /// Run name.
+    pub name: String,
+    /// Method.
+    pub method: Method,
+    /// Test accuracy.
+    pub accuracy: Stat,
+    /// Optimal plans.
+    pub optimal: Stat,
+    /// Generated tokens.
+    pub tokens: Stat,
+    /// Validation accuracy at the end of each stage: `(stage, mean over seeds)`.
+    pub stages: Vec<(usize, f64)>,
+    /// Mean training seconds.
+    pub train_secs: f64,
+}
+
+/// A claim's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The claim.
+    pub claim: Claim,
+    /// Mean difference a − b.
+    pub diff: f64,
+    /// Its standard error.
+    pub se: f64,
+    /// `holds`, `reversed`, `fails`, `inconclusive` or `missing`.
+    pub verdict: String,
+}
+
+/// The study's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudySummary {
+    /// Study name.
+    pub name: String,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Arms in file order.
+    pub arms: Vec<ArmSummary>,
+    /// Verdicts.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Summarises results (grouped by run name).
+pub fn summarize(cfg: &StudyConfig, results: &[RunResult]) -> StudySummary {
+    let mut names: Vec<String> = Vec::new();
+    for r in results {
+        if !names.contains(&r.name) {
+            names.push(r.name.clone());
+        }
+    }
+    let arms: Vec<ArmSummary> = names
+        .iter()
+        .map(|n| {
+            let rs: Vec<&RunResult> = results.iter().filter(|r| &r.name == n).collect();
+            let stat = |f: &dyn Fn(&RunResult) -> f64| Stat::of(rs.iter().map(|r| f(r)).collect());
+            let mut stages: Vec<(usize, f64)> = Vec::new();
+            for (s, _) in &rs[0].stage_valid {
+                let v: Vec<f64> = rs
+                    .iter()
+                    .filter_map(|r| r.stage_valid.iter().find(|x| x.0 == *s).map(|x| x.1))
+                    .collect();
+                stages.push((*s, v.iter().sum::<f64>() / v.len().max(1) as f64));
+            }
+            ArmSummary {
+                name: n.clone(),
+                method: rs[0].method,
+                accuracy: stat(&|r| r.test.accuracy),
+                optimal: stat(&|r| r.test.optimal),
+                tokens: stat(&|r| r.test.tokens),
+                stages,
+                train_secs: rs.iter().map(|r| r.train_secs).sum::<f64>() / rs.len() as f64,
+            }
+        })
+        .collect();
+    let verdicts = cfg.claims.iter().map(|c| judge(c, &arms)).collect();
+    StudySummary {
+        name: cfg.name.clone(),
+        seeds: cfg.seeds.clone(),
+        arms,
+        verdicts,
+    }
+}
+
+fn judge(c: &Claim, arms: &[ArmSummary]) -> Verdict {
+    let find = |n: &str| arms.iter().find(|a| a.name == n);
+    let (Some(a), Some(b)) = (find(&c.a), find(&c.b)) else {
+        return Verdict {
+            claim: c.clone(),
+            diff: 0.0,
+            se: 0.0,
+            verdict: "missing".into(),
+        };
+    };
+    let metric = if c.kind == ClaimKind::FewerTokens {
+        Metric::Tokens
+    } else {
+        c.metric
+    };
+    let pick = |s: &ArmSummary| match metric {
+        Metric::Accuracy => s.accuracy.clone(),
+        Metric::Optimal => s.optimal.clone(),
+        Metric::Tokens => s.tokens.clone(),
+    };
+    let (sa, sb) = (pick(a), pick(b));
+    let diff = sa.mean - sb.mean;
+    let se = (sa.se.powi(2) + sb.se.powi(2)).sqrt();
+    let verdict = match c.kind {
+        ClaimKind::Better | ClaimKind::FewerTokens => {
+            let d = if c.kind == ClaimKind::Better {
+                diff
+            } else {
+                -diff
+            };
+            if d > 2.0 * se && d > 0.0 {
+                "holds"
+            } else if d < -2.0 * se && d < 0.0 {
+                "reversed"
+            } else {
+                "inconclusive"
+            }
+        }
+        ClaimKind::Similar => {
+            if diff.abs() + 2.0 * se <= c.margin {
+                "holds"
+            } else if diff.abs() - 2.0 * se > c.margin {
+                "fails"
+            } else {
+                "inconclusive"
+            }
+        }
+    };
+    Verdict {
+        claim: c.clone(),
+        diff,
+        se,
+        verdict: verdict.into(),
+    }
+}
+
+impl StudySummary {
+    /// The Markdown table.
+    pub fn markdown(&self, paper: bool) -> String {
+        let mut s = String::new();
+        let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+        let _ = writeln!(s, "## {} (seeds {})\n", self.name, seeds.join(", "));
+        let _ = write!(
+            s,
+            "| arm | method | test accuracy % | optimal % | # tokens | train s |"
+        );
+        let _ = writeln!(
+            s,
+            "{}",
+            if paper {
+                " paper acc % | paper # tokens |"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            s,
+            "|---|---|---|---|---|---|{}",
+            if paper { "---|---|" } else { "" }
+        );
+        for a in &self.arms {
+            let pm =
+                |st: &Stat, scale: f64| format!("{:.1} ± {:.1}", st.mean * scale, st.se * scale);
+            let _ = write!(
+                s,
+                "| {} | {} | {} | {} | {:.1} | {:.0} |",
+                a.name,
+                a.method.label(),
+                pm(&a.accuracy, 100.0),
+                pm(&a.optimal, 100.0),
+                a.tokens.mean,
+                a.train_secs
+            );
+            if paper {
+                let (acc, sd, tok) = paper_prosqa(a.method);
+                let _ = write!(s, " {acc} ± {sd} | {tok} |");
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(
+            s,
+            "\n± = standard error over seeds. Validation accuracy at the end of each stage:\n"
+        );
+        for a in &self.arms {
+            let st: Vec<String> = a
+                .stages
+                .iter()
+                .map(|(k, v)| format!("{k}: {:.1}", v * 100.0))
+                .collect();
+            let _ = writeln!(s, "- {}: {}", a.name, st.join(", "));
+        }
+        if !self.verdicts.is_empty() {
+            let _ = writeln!(s, "\n| claim | a − b | 2·se | verdict |\n|---|---|---|---|");
+            for v in &self.verdicts {
+                let scale =
+                    if v.claim.kind == ClaimKind::FewerTokens || v.claim.metric == Metric::Tokens {
+                        1.0
+                    } else {
+                        100.0
+                    };
+                let _ = writeln!(
+                    s,
+                    "| {} | {:+.1} | {:.1} | {} |",
+                    v.claim.name,
+                    v.diff * scale,
+                    2.0 * v.se * scale,
+                    v.verdict
+                );
+            }
+        }
+        s
+    }
+}
+
+impl StudyConfig {
+    /// Reads a study file; returns it and its arms' configs.
+    pub fn load(path: &Path) -> Result<(Self, Vec<RunConfig>)> {
+        let text = std::fs::read_to_string(path).map_err(|e| CoconutError::io(path, e))?;
+        let cfg: StudyConfig = toml::from_str(&text)
+            .map_err(|e| CoconutError::Config(format!("{}: {e}", path.display())))?;
+        if cfg.arms.is_empty() || cfg.seeds.is_empty() || cfg.parallel == 0 {
+            return Err(CoconutError::Config(format!(
+                "{}: arms, seeds and parallel >= 1 are required",
+                path.display()
+            )));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let arms = cfg
+            .arms
+            .iter()
+            .map(|a| RunConfig::load(&base.join(a)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((cfg, arms))
+    }
+}
+
+/// Runs every (arm, seed) under `<runs>/<study>/`, then writes `summary.{json,md}` there.
+pub fn run_study(
+    cfg: &StudyConfig,
+    arms: &[RunConfig],
+    runs: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<StudySummary> {
+    let root = runs.join(&cfg.name);
+    let points: Vec<RunConfig> = arms
+        .iter()
+        .flat_map(|a| {
+            cfg.seeds.iter().map(move |&s| RunConfig {
+                seed: s,
+                ..a.clone()
+            })
+        })
+        .collect();
+    let queue = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Result<RunResult>>>> =
+        Mutex::new((0..points.len()).map(|_| None).collect());
+    std::thread::scope(|sc| {
+        for _ in 0..cfg.parallel.min(points.len()) {
+            sc.spawn(|| loop {
+                let i = {
+                    let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = *q;
+                    *q += 1;
+                    i
+                };
+                let Some(p) = points.get(i) else { break };
+                let r = train_run(p, &root, &mut |line| {
+                    progress(line);
+                    std::ops::ControlFlow::Continue(())
+                })
+                .and_then(|r| r.ok_or_else(|| CoconutError::Config("run stopped".into())));
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect::<Result<Vec<_>>>()?;
+    let summary = summarize(cfg, &results);
+    let md = summary.markdown(cfg.paper.as_deref() == Some("prosqa"));
+    let json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| CoconutError::run(&root, e.to_string()))?;
+    for (f, text) in [("summary.md", md), ("summary.json", json)] {
+        let p = root.join(f);
+        write_atomic(&p, text.as_bytes()).map_err(|e| CoconutError::io(&p, e))?;
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_the_two_standard_error_rule() {
+        let arm = |name: &str, acc: Vec<f64>| ArmSummary {
+            name: name.into(),
+            method: Method::Coconut,
+            accuracy: Stat::of(acc),
+            optimal: Stat::default(),
+            tokens: Stat::of(vec![10.0]),
+            stages: vec![],
+            train_secs: 0.0,
+        };
+        let arms = [
+            arm("a", vec![0.9, 0.92, 0.94]),
+            arm("b", vec![0.7, 0.72, 0.74]),
+            arm("c", vec![0.89, 0.95, 0.92]),
+        ];
+        let claim = |kind, a: &str, b: &str| Claim {
+            name: "x".into(),
+            kind,
+            metric: Metric::Accuracy,
+            a: a.into(),
+            b: b.into(),
+            margin: 0.05,
+        };
+        assert_eq!(
+            judge(&claim(ClaimKind::Better, "a", "b"), &arms).verdict,
+            "holds"
+        );
+        assert_eq!(
+            judge(&claim(ClaimKind::Better, "b", "a"), &arms).verdict,
+            "reversed"
+        );
+        assert_eq!(
+            judge(&claim(ClaimKind::Better, "a", "c"), &arms).verdict,
+            "inconclusive"
+        );
+        assert_eq!(
+            judge(&claim(ClaimKind::Similar, "a", "c"), &arms).verdict,
+            "holds"
+        );
+        assert_eq!(
+            judge(&claim(ClaimKind::Similar, "a", "b"), &arms).verdict,
+            "fails"
+        );
+        assert_eq!(
+            judge(&claim(ClaimKind::Better, "a", "zz"), &arms).verdict,
+            "missing"
+        );
+        let s = Stat::of(vec![1.0, 2.0, 3.0]);
+        assert!((s.se - 1.0 / 3f64.sqrt()).abs() < 1e-12);
+    }
+}

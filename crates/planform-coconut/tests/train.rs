@@ -1,0 +1,177 @@
+//! The curriculum loop on a tiny generated ProsQA: optimizer resets, resumption equal to an
+//! uninterrupted run, checkpoints that load, and every arm running end to end.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use planform_coconut::config::{DataConfig, EvalConfig, OptimConfig, ResetOptimizer};
+use planform_coconut::data::Dataset;
+use planform_coconut::train::{load_checkpoint, train_on, RunResult};
+use planform_coconut::{Curriculum, Method, RunConfig};
+use planform_model::{DecoderPreset, DecoderSpec};
+use planform_trace::prosqa::ProsqaGenConfig;
+use tch::Device;
+
+fn config(method: Method, reset: ResetOptimizer) -> RunConfig {
+    RunConfig {
+        name: format!("t-{}", method.name()),
+        description: String::new(),
+        seed: 1,
+        threads: 1,
+        data: DataConfig::Prosqa {
+            name: "tiny".into(),
+            train: 24,
+            valid: 6,
+            test: 6,
+            seed: 0,
+            generator: ProsqaGenConfig {
+                nodes: 8,
+                min_steps: 2,
+                max_steps: 4,
+                ..ProsqaGenConfig::default()
+            },
+        },
+        model: DecoderSpec {
+            dim: Some(32),
+            layers: Some(2),
+            heads: Some(4),
+            ffn_hidden: Some(64),
+            ..DecoderSpec::preset(DecoderPreset::Tiny)
+        },
+        curriculum: Curriculum {
+            method,
+            c: 1,
+            max_latent_stage: 2,
+            epochs_per_stage: 2,
+            epochs: 5,
+            pad_latent_to_max: true,
+            uniform_prob: 0.0,
+        },
+        optim: OptimConfig {
+            batch_size: 8,
+            reset_optimizer: reset,
+            ..OptimConfig::default()
+        },
+        eval: EvalConfig {
+            max_new_tokens: 24,
+            batch_size: 4,
+            stage_questions: 3,
+        },
+    }
+}
+
+fn run(
+    cfg: &RunConfig,
+    data: &Dataset,
+    dir: &Path,
+    stop_after: Option<usize>,
+) -> Option<RunResult> {
+    let mut epochs = 0;
+    train_on(cfg, data, dir, &mut |_| {
+        epochs += 1;
+        if Some(epochs) == stop_after {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap()
+}
+
+fn weights(dir: &Path) -> Vec<(String, tch::Tensor)> {
+    let l = load_checkpoint(dir, Device::Cpu).unwrap();
+    let mut v: Vec<_> = l.vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn optimizer_resets_at_every_stage_and_resumption_is_exact() {
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(Method::Coconut, ResetOptimizer::Stage);
+    let data = Dataset::load(&cfg.data, &tmp.path().join("data")).unwrap();
+    assert_eq!(
+        (data.train.len(), data.valid.len(), data.test.len()),
+        (24, 6, 6)
+    );
+    let full = run(&cfg, &data, &tmp.path().join("full"), None).unwrap();
+    // Stages 0,0,1,1,2: fresh optimizer (no state) at epochs 0, 2, 4 only.
+    let resets: Vec<bool> = full.records.iter().map(|r| r.optimizer_reset).collect();
+    assert_eq!(resets, [true, false, true, false, true]);
+    let bytes: Vec<usize> = full
+        .records
+        .iter()
+        .map(|r| r.optimizer_state_bytes)
+        .collect();
+    assert_eq!((bytes[0], bytes[2], bytes[4]), (0, 0, 0));
+    assert!(bytes[1] > 0 && bytes[3] > 0, "{bytes:?}");
+    assert_eq!(
+        full.stage_valid.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(full.test.questions, 6);
+    assert!(
+        full.test.thoughts == 2.0,
+        "final stage: 2 thoughts per question"
+    );
+    // Interrupted after epoch 3 (mid-stage), resumed: the same weights and results.
+    let dir = tmp.path().join("resumed");
+    assert!(run(&cfg, &data, &dir, Some(3)).is_none());
+    let resumed = run(&cfg, &data, &dir, None).unwrap();
+    assert_eq!(resumed.test, full.test);
+    for ((na, a), (nb, b)) in weights(&tmp.path().join("full"))
+        .iter()
+        .zip(weights(&dir).iter())
+    {
+        assert_eq!(na, nb);
+        assert!(a.equal(b), "{na} differs after resumption");
+    }
+    // Per-epoch and never.
+    let e = run(
+        &config(Method::Coconut, ResetOptimizer::Epoch),
+        &data,
+        &tmp.path().join("e"),
+        None,
+    )
+    .unwrap();
+    assert!(e
+        .records
+        .iter()
+        .all(|r| r.optimizer_reset && r.optimizer_state_bytes == 0));
+    let n = run(
+        &config(Method::Coconut, ResetOptimizer::Never),
+        &data,
+        &tmp.path().join("n"),
+        None,
+    )
+    .unwrap();
+    assert!(n.records[1..]
+        .iter()
+        .all(|r| !r.optimizer_reset && r.optimizer_state_bytes > 0));
+    // A checkpoint of another configuration is refused.
+    let other = config(Method::Cot, ResetOptimizer::Stage);
+    let err = train_on(&other, &data, &dir, &mut |_| ControlFlow::Continue(())).unwrap_err();
+    assert!(err.to_string().contains("another configuration"), "{err}");
+}
+
+#[test]
+fn every_arm_trains_and_evaluates() {
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    for method in Method::ALL {
+        let mut cfg = config(method, ResetOptimizer::Stage);
+        cfg.curriculum.epochs = 3;
+        cfg.curriculum.epochs_per_stage = 1;
+        cfg.eval.stage_questions = 0;
+        let data = Dataset::load(&cfg.data, &tmp.path().join("data")).unwrap();
+        let r = run(&cfg, &data, &tmp.path().join(method.name()), None).unwrap();
+        assert_eq!(r.method, method);
+        assert!(r.records.iter().all(|e| e.loss.is_finite()), "{method:?}");
+        let thoughts = match method {
+            Method::Coconut | Method::NoCurriculum => 2.0,
+            _ => 0.0,
+        };
+        assert_eq!(r.test.thoughts, thoughts, "{method:?}");
+    }
+}
