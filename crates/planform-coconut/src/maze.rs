@@ -83,7 +83,7 @@ pub fn maze_example(
     let mut question = vec![i64::from(planform_trace::vocab::BOS)];
     question.extend(ids(&item.tokens.prompt));
     let steps = match reduced {
-        Some(r) if r.is_empty() => Vec::new(),
+        Some([]) => Vec::new(),
         Some(r) => vec![ids(r)],
         None => {
             let cl: Vec<&[u32]> = clauses(&item.tokens.reasoning, vocab).collect();

@@ -44,8 +44,8 @@ pub const CHECKPOINT_DIR: &str = "checkpoint";
 /// The result file; its presence marks a run done.
 pub const RESULT_FILE: &str = "result.json";
 
-const TAG_ORDER: u64 = 0x6f72_6465_72;
-const TAG_STAGE: u64 = 0x7374_6167_65;
+const TAG_ORDER: u64 = 0x006f_7264_6572;
+const TAG_STAGE: u64 = 0x0073_7461_6765;
 
 /// What one epoch did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -438,7 +438,11 @@ impl Algorithm {
                 if c.proj_bits != 4 && c.proj_bits != 8 {
                     return Err(format!("proj_bits {}: 4 or 8", c.proj_bits));
                 }
-                if c.queue_size == 0 || !(c.gamma_proj >= 1.0) || !c.cos_threshold.is_finite() {
+                if c.queue_size == 0
+                    || c.gamma_proj.is_nan()
+                    || c.gamma_proj < 1.0
+                    || !c.cos_threshold.is_finite()
+                {
                     return Err(
                         "lazy updates need queue_size > 0, gamma_proj >= 1 and a finite \
                          cos_threshold"

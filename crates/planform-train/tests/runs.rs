@@ -247,11 +247,12 @@ fn divergence_stops_the_run_without_a_checkpoint_of_bad_weights() {
     c.log.log_every = 1;
     c.log.checkpoint_every = 1;
     c.optim.total_steps = 20;
-    let e = Trainer::new(c, data, StartMode::Fresh)
+    let Err(e) = Trainer::new(c, data, StartMode::Fresh)
         .unwrap()
         .run(&mut go)
-        .err()
-        .expect("diverged");
+    else {
+        panic!("a run at lr 1e30 did not diverge");
+    };
     let msg = e.to_string();
     assert!(
         matches!(

@@ -97,28 +97,8 @@ fn main() {
             eprintln!("{i}");
             std::process::exit(128 + i.signal);
         }
-        eprintln!("error: {}", cli_wording(&err));
+        eprintln!("error: {err:#}");
         std::process::exit(1);
-    }
-}
-
-/// The error as a command-line user should read it: library wording that names a config
-/// field is replaced by the flag that sets it.
-fn cli_wording(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
-    let exists = err.chain().any(|e| {
-        matches!(
-            e.downcast_ref::<planform_data::DataError>(),
-            Some(planform_data::DataError::AlreadyExists { .. })
-        )
-    });
-    if exists {
-        text.replace(
-            "(set `overwrite` to replace it)",
-            "(pass --overwrite to replace it)",
-        )
-    } else {
-        text
     }
 }
 

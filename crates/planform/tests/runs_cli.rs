@@ -264,7 +264,7 @@ fn outputs_that_planform_did_not_make_are_refused() {
         s(&data),
     ]);
     assert!(
-        e.contains("already exists (pass --overwrite to replace it)"),
+        e.contains("already exists (pass `--overwrite` to `planform gen`"),
         "{e}"
     );
     // Nothing was written into any of them.
@@ -463,8 +463,7 @@ fn progress_lines_defaults_extension_and_fine_tuning_from_the_cli() {
         std::fs::read_to_string(a.join("metrics.jsonl"))
             .unwrap()
             .lines()
-            .filter(|l| l.contains("\"kind\":\"eval\""))
-            .next_back()
+            .rfind(|l| l.contains("\"kind\":\"eval\""))
             .unwrap(),
     )
     .unwrap();
