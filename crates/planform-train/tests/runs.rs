@@ -504,3 +504,65 @@ fn absurd_thread_counts_are_refused() {
     assert!(e.to_string().contains("available cores"), "{e}");
     assert!(!tmp.path().join("run").exists(), "nothing written");
 }
+
+/// Bind-mounts `src` read-only at `dst` (needs root and mount rights; `false` if refused).
+fn mount_read_only(src: &Path, dst: &Path) -> bool {
+    let run = |args: &[&str]| {
+        std::process::Command::new("mount")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (s, d) = (src.to_str().unwrap(), dst.to_str().unwrap());
+    run(&["--bind", s, d]) && run(&["-o", "remount,bind,ro", d])
+}
+
+#[test]
+fn a_finished_run_on_a_read_only_file_system_is_read_not_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, ro) = (tmp.path().join("src"), tmp.path().join("ro"));
+    std::fs::create_dir_all(&ro).unwrap();
+    let data = data();
+    let trained = Trainer::new(
+        config(&src.join("run"), &data),
+        data.clone(),
+        StartMode::Fresh,
+    )
+    .unwrap()
+    .run(&mut go)
+    .unwrap();
+    assert!(trained.completed && trained.wrote_summary);
+    if !mount_read_only(&src, &ro) {
+        eprintln!("skipped: cannot bind-mount read-only here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&ro);
+    let run = ro.join("run");
+    let before = listing(&run);
+    // Finished: read and reported, nothing written (no lock file, no rewritten log).
+    let again = Trainer::new(config(&run, &data), data.clone(), StartMode::Resume)
+        .unwrap()
+        .run(&mut go)
+        .unwrap();
+    assert!(again.completed && !again.wrote_summary);
+    assert_eq!(again.step, trained.step);
+    assert_eq!(
+        again.last_eval.map(|e| e.metrics.loss),
+        trained.last_eval.map(|e| e.metrics.loss)
+    );
+    // More steps to take: that needs a writable directory, and the error says why.
+    let mut longer = config(&run, &data);
+    longer.optim.total_steps = 9;
+    let Err(e) = Trainer::new(longer, data.clone(), StartMode::Resume) else {
+        panic!("an unfinished run on a read-only file system was accepted");
+    };
+    assert!(e.to_string().contains("Read-only file system"), "{e}");
+    assert_eq!(listing(&run), before);
+}

@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use planform_core::lock::RunLock;
+use planform_core::lock::{LockError, RunLock};
 use planform_model::checkpoint::{
     json_differences, load_weights_for, resolve_checkpoint, VocabInfo, CHECKPOINTS_DIR,
     CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LATEST_FILE, OPTIMIZER_FILE,
@@ -103,6 +103,9 @@ pub struct RunSummary {
     /// The signal (SIGINT, SIGTERM) that stopped the run after a checkpoint of its last
     /// step (see [`crate::interrupt`]).
     pub interrupted: Option<i32>,
+    /// Whether `summary.json` was written (false only for a finished run found on a
+    /// read-only file system, which is reported and left untouched).
+    pub wrote_summary: bool,
 }
 
 /// A training run in memory: model, optimizer, data stream and logs.
@@ -137,7 +140,9 @@ pub struct Trainer {
     /// The step of the newest checkpoint on disk.
     checkpointed_at: Option<u64>,
     /// One writer per run directory: held as long as the trainer lives.
-    _lock: RunLock,
+    /// `None` only for a finished run on a read-only file system, which is reported and
+    /// never written to.
+    _lock: Option<RunLock>,
 }
 
 /// Loads the dataset of `cfg` and runs it to the end (or until `progress` breaks).
@@ -169,7 +174,19 @@ impl Trainer {
         let model_cfg = cfg.model.resolve(data.vocab.len())?;
         let out = cfg.out_dir.clone();
         check_run_dir(&out)?;
-        let lock = crate::rundir::lock(&out)?;
+        // A run directory on a read-only file system cannot be locked; that is only an
+        // error if the run has anything left to write (checked after the restore).
+        let (lock, read_only) = match crate::rundir::lock(&out) {
+            Ok(lock) => (Some(lock), None),
+            Err(TrainError::Busy(LockError::Io { error, .. }))
+                if error.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+                    && start != StartMode::Fresh
+                    && has_checkpoint(&out) =>
+            {
+                (None, Some(error))
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(n) = cfg.threads {
             tch::set_num_threads(n as i32);
         }
@@ -217,6 +234,14 @@ impl Trainer {
             checkpointed_at: None,
             _lock: lock,
         };
+        if let Some(error) = read_only {
+            // Restore without writing anything; only a finished run may go on.
+            t.restore_state(&out)?;
+            if !t.is_finished() {
+                return Err(TrainError::Busy(LockError::Io { dir: out, error }));
+            }
+            return Ok(t);
+        }
         if resume {
             t.restore(&out)?;
         } else if let Some(init) = t.cfg.init_from.clone() {
@@ -416,8 +441,11 @@ impl Trainer {
             tokens_seen: self.tokens_seen,
             stopped_on_plateau: self.plateau.stopped_at,
             interrupted,
+            wrote_summary: self._lock.is_some(),
         };
-        self.report(&summary)?.write(&self.cfg.out_dir)?;
+        if summary.wrote_summary {
+            self.report(&summary)?.write(&self.cfg.out_dir)?;
+        }
         Ok(summary)
     }
 

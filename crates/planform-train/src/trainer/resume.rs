@@ -112,6 +112,19 @@ impl Trainer {
 
     /// Loads the latest checkpoint of `out` into this freshly built trainer.
     pub(super) fn restore(&mut self, out: &Path) -> Result<()> {
+        let step = self.restore_state(out)?;
+        self.metrics = Some(MetricsLog::open(out, Some(step))?);
+        Ok(())
+    }
+
+    /// Whether the run has nothing left to do (all steps taken, or stopped on a plateau).
+    pub(super) fn is_finished(&self) -> bool {
+        self.step >= self.cfg.optim.total_steps || self.plateau.stopped_at.is_some()
+    }
+
+    /// [`Self::restore`] without opening the metrics log: reads and checks the latest
+    /// checkpoint, writes nothing; returns its step.
+    pub(super) fn restore_state(&mut self, out: &Path) -> Result<u64> {
         let dir = resolve_checkpoint(out)?;
         let state = read_state(&dir)?;
         self.check_resumable(&state, &dir)?;
@@ -139,8 +152,7 @@ impl Trainer {
         self.plateau = state.plateau;
         self.check_cursor(&dir)?;
         self.checkpointed_at = Some(state.step);
-        self.metrics = Some(MetricsLog::open(out, Some(state.step))?);
-        Ok(())
+        Ok(state.step)
     }
 
     /// Refuses to resume `state` with another model, vocabulary, dataset or settings; the

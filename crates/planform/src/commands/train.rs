@@ -249,11 +249,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(e) = summary.last_eval {
         println!("last held-out loss {:.4}", e.metrics.loss);
     }
-    eprintln!(
-        "wrote {}/summary.json; TensorBoard: tensorboard --logdir {}/tb",
-        out.display(),
-        out.display()
-    );
+    if summary.wrote_summary {
+        eprintln!(
+            "wrote {}/summary.json; TensorBoard: tensorboard --logdir {}/tb",
+            out.display(),
+            out.display()
+        );
+    } else {
+        eprintln!(
+            "{} is on a read-only file system; the finished run was read, nothing written",
+            out.display()
+        );
+    }
     Ok(())
 }
 
