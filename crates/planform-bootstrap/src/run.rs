@@ -231,13 +231,12 @@ impl Bootstrap {
         let original = Dataset::open(&cfg.data_dir)?;
         let vocab = original.vocabulary().clone();
         let base_state = read_state(&state.base_checkpoint)?;
-        if base_state.vocab.tokens != vocab.tokens() {
+        if let Some(d) = base_state.vocab.difference(&vocab) {
             return Err(BootstrapError::Mismatch(format!(
-                "base checkpoint {} was trained on vocabulary {:?}, dataset {} has {:?}",
+                "base checkpoint {} and dataset {} have different vocabularies ({d}; here = \
+                 the checkpoint, there = the dataset)",
                 state.base_checkpoint.display(),
-                base_state.vocab.spec,
                 cfg.data_dir.display(),
-                vocab.spec()
             )));
         }
         if base_state.config.trace == TraceConfig::SolutionOnly {

@@ -303,11 +303,10 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
             vocab.len()
         )));
     }
-    if loaded.vocab.tokens != vocab.tokens() {
+    if let Some(d) = loaded.vocab.difference(&vocab) {
         return Err(mismatch(format!(
-            "the model was trained on vocabulary {:?}, the dataset has {:?}",
-            loaded.vocab.spec,
-            vocab.spec()
+            "the model's vocabulary differs from the dataset's ({d}; here = the model, \
+             there = the dataset)"
         )));
     }
 

@@ -73,6 +73,41 @@ impl VocabInfo {
         }
     }
 
+    /// How `vocab` differs from this one (`None`: the same tokens in the same order), in
+    /// words that never print two equal things as a mismatch: the specs when they differ,
+    /// otherwise the size or the first token whose string differs.
+    pub fn difference(&self, vocab: &Vocabulary) -> Option<String> {
+        let theirs = vocab.tokens();
+        if self.tokens.as_slice() == theirs {
+            return None;
+        }
+        if self.spec != vocab.spec() {
+            return Some(format!(
+                "vocabulary {:?} here, {:?} there",
+                self.spec,
+                vocab.spec()
+            ));
+        }
+        if self.tokens.len() != theirs.len() {
+            return Some(format!(
+                "both are {:?} but hold {} and {} tokens",
+                self.spec,
+                self.tokens.len(),
+                theirs.len()
+            ));
+        }
+        let (i, (a, b)) = self
+            .tokens
+            .iter()
+            .zip(theirs)
+            .enumerate()
+            .find(|(_, (a, b))| a != b)?;
+        Some(format!(
+            "both are {:?} but token {i} is {a:?} here, {b:?} there",
+            self.spec
+        ))
+    }
+
     /// Rebuilds the vocabulary and checks it against the stored tokens.
     pub fn vocabulary(&self) -> std::result::Result<Vocabulary, String> {
         let v = Vocabulary::new(self.spec).map_err(|e| e.to_string())?;
@@ -407,6 +442,31 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vocabulary_differences_name_what_differs() {
+        let maze = Vocabulary::new(VocabularySpec::Maze {
+            width: 5,
+            height: 5,
+        })
+        .unwrap();
+        let other = Vocabulary::new(VocabularySpec::Maze {
+            width: 6,
+            height: 6,
+        })
+        .unwrap();
+        let info = VocabInfo::of(&maze);
+        assert_eq!(info.difference(&maze), None);
+        let d = info.difference(&other).unwrap();
+        assert!(d.contains("here") && d.contains("there"), "{d}");
+        let mut swapped = info.clone();
+        swapped.tokens.swap(3, 4);
+        let d = swapped.difference(&maze).unwrap();
+        assert!(d.contains("token 3 is"), "{d}");
+        let mut short = info.clone();
+        short.tokens.pop();
+        assert!(short.difference(&maze).unwrap().contains("tokens"));
+    }
 
     #[test]
     fn json_differences_name_every_differing_leaf() {

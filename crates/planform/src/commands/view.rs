@@ -458,15 +458,18 @@ fn model_rights(
         Err(e) => return Err(e).with_context(|| format!("loading checkpoint {}", ck.display())),
     };
     let ds = dataset.dir().display();
-    if loaded.config.vocab_size() != vocab.len() || loaded.vocab.tokens != vocab.tokens() {
+    if loaded.config.vocab_size() != vocab.len() {
         bail!(
-            "checkpoint {} does not fit dataset {ds}: the model was trained on vocabulary \
-             {:?} ({} tokens), the dataset has {:?} ({} tokens)",
+            "checkpoint {} does not fit dataset {ds}: the model has {} tokens, the dataset {}",
             loaded.dir.display(),
-            loaded.vocab.spec,
             loaded.config.vocab_size(),
-            vocab.spec(),
             vocab.len()
+        );
+    }
+    if let Some(d) = loaded.vocab.difference(vocab) {
+        bail!(
+            "checkpoint {} does not fit dataset {ds}: {d} (here = the model, there = the dataset)",
+            loaded.dir.display()
         );
     }
     *label = format!("model step {}", loaded.step);
