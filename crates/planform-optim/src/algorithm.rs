@@ -406,11 +406,11 @@ impl Algorithm {
 
     /// Checks the parameters; the message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        let bits8 = |block: usize, min: usize| {
+        // Every `min_8bit_size` is valid (0: quantize every tensor).
+        let bits8 = |block: usize| {
             if block == 0 {
                 Err("block_size must be > 0".to_string())
             } else {
-                let _ = min;
                 Ok(())
             }
         };
@@ -424,11 +424,11 @@ impl Algorithm {
             if !c.scale().is_finite() {
                 return Err("scale must be finite".into());
             }
-            bits8(c.block_size, c.min_8bit_size)
+            bits8(c.block_size)
         };
         match self {
             Algorithm::AdamW => Ok(()),
-            Algorithm::AdamW8bit(c) => bits8(c.block_size, c.min_8bit_size),
+            Algorithm::AdamW8bit(c) => bits8(c.block_size),
             Algorithm::Galore(c) => galore(c),
             Algorithm::QGalore(c) => {
                 galore(&c.galore())?;

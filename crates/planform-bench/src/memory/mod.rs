@@ -76,8 +76,8 @@ impl MemoryOptimizer {
         }
     }
 
-    /// Parses a flag value (`adamw`, `adamw-8bit`, `galore`, `galore-8bit`,
-    /// `galore-8bit-per-layer`, `q-galore`).
+    /// Parses a flag value (`adamw`, `adamw8bit`, `galore`, `galore8bit`,
+    /// `galore8bit-per-layer`, `q-galore`).
     pub fn parse(s: &str) -> Result<Self> {
         serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
             BenchError::Config(format!(

@@ -210,6 +210,18 @@ impl TrainConfig {
         if o.total_steps == 0 {
             return bad("optim.total_steps", "must be > 0".into());
         }
+        if let Err(reason) = o.algorithm.validate() {
+            return bad("optim.algorithm", reason);
+        }
+        if o.algorithm.per_layer() && self.batch.accumulation > 1 {
+            return bad(
+                "batch.accumulation",
+                format!(
+                    "per-layer optimizer updates need one micro-batch per step, not {}",
+                    self.batch.accumulation
+                ),
+            );
+        }
         if o.schedule == ScheduleKind::Cosine && o.warmup() >= o.total_steps {
             return bad(
                 "optim.warmup_steps",

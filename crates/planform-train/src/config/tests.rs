@@ -144,6 +144,15 @@ fn invalid_values_name_the_field() {
         ),
         ("[log]\ncheckpoint_every = 0", "log.checkpoint_every"),
         (
+            "[optim]\nalgorithm = { galore = { rank = 0 } }",
+            "optim.algorithm",
+        ),
+        (
+            "[optim]\nalgorithm = { galore = { rank = 4, per_layer = true } }\n\
+             [batch]\naccumulation = 2",
+            "batch.accumulation",
+        ),
+        (
             "[data]\nmin_reasoning_len = 5\nmax_reasoning_len = 5",
             "data.min_reasoning_len",
         ),

@@ -459,7 +459,8 @@ pub enum DtypeArg {
 #[derive(Debug, Args)]
 pub struct MemoryBenchArgs {
     /// Models, comma-separated: llama-60m, llama-130m, llama-350m, llama-1b, llama-7b (the
-    /// GaLore paper's LLaMA shapes, vocabulary 32,000), decoder:<preset|DxLxH>,
+    /// GaLore paper's LLaMA shapes, vocabulary 32,000), llama-7b:<layers> (LLaMA-7B's width
+    /// with fewer layers), decoder:<preset|DxLxH>,
     /// encoder-decoder:<size|DxLxH> (planform's models, vocabulary 118).
     #[arg(
         long,
