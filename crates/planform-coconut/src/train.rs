@@ -201,6 +201,16 @@ pub fn train_run(
     cfg.validate()?;
     let dir = run_dir(cfg, runs);
     if dir.join(RESULT_FILE).is_file() {
+        // A finished run is reused only if it was made with this very configuration (a
+        // `--epochs 2` pilot is not the full run).
+        let state: CheckpointState = json_read(&dir.join(CHECKPOINT_DIR).join("state.json"))?;
+        if state.config != *cfg {
+            return Err(CoconutError::run(
+                &dir,
+                "a finished run with another configuration is here (a pilot?); use another \
+                 runs directory or delete it",
+            ));
+        }
         return json_read(&dir.join(RESULT_FILE)).map(Some);
     }
     tch::set_num_threads(cfg.threads as i32);

@@ -175,3 +175,27 @@ fn every_arm_trains_and_evaluates() {
         assert_eq!(r.test.thoughts, thoughts, "{method:?}");
     }
 }
+
+#[test]
+fn a_finished_run_is_reused_only_with_its_own_configuration() {
+    let mut cfg = config(Method::NoCot, ResetOptimizer::Stage);
+    cfg.curriculum.epochs = 1;
+    let tmp = tempfile::tempdir().unwrap();
+    let pilot =
+        planform_coconut::train::train_run(&cfg, tmp.path(), &mut |_| ControlFlow::Continue(()))
+            .unwrap()
+            .expect("finished");
+    // Asked again with the same config: the stored result, not a new run.
+    let again = planform_coconut::train::train_run(&cfg, tmp.path(), &mut |_| {
+        panic!("a finished run was trained again")
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(again, pilot);
+    // The full run under the same name is not the pilot's result.
+    cfg.curriculum.epochs = 3;
+    let e =
+        planform_coconut::train::train_run(&cfg, tmp.path(), &mut |_| ControlFlow::Continue(()))
+            .unwrap_err();
+    assert!(e.to_string().contains("another configuration"), "{e}");
+}
