@@ -1,0 +1,67 @@
+//! The small memory benchmark CI runs: `planform bench memory` on the tiny decoder, every
+//! optimizer in its own child process. Checked against the formulas of the optimizers, not
+//! against recorded numbers: AdamW holds 2 fp32 moments per parameter; 8-bit AdamW about a
+//! quarter of that; GaLore's low-rank moments less than AdamW's; per-layer updates keep at
+//! most one layer's gradients; every run measured a peak RSS and finite losses.
+
+use std::process::Command;
+
+#[test]
+fn bench_memory_on_the_tiny_decoder_shows_the_savings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("memory.md");
+    let status = Command::new(env!("CARGO_BIN_EXE_planform"))
+        .args([
+            "bench",
+            "memory",
+            "--models",
+            "decoder:tiny",
+            "--steps",
+            "2",
+        ])
+        .args(["--threads", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
+            .unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let row = |optimizer: &str| {
+        rows.iter()
+            .find(|r| r["case"]["optimizer"] == optimizer)
+            .unwrap_or_else(|| panic!("no {optimizer} row"))
+    };
+    let measured = |optimizer: &str, field: &str| {
+        let r = row(optimizer);
+        assert_eq!(r["outcome"]["outcome"], "measured", "{optimizer}: {r}");
+        r["outcome"][field].as_u64().unwrap()
+    };
+    assert_eq!(rows.len(), 6, "one row per optimizer");
+    let params = row("adamw")["params"].as_u64().unwrap();
+    // AdamW: exp_avg and exp_avg_sq in fp32 for every parameter.
+    assert_eq!(measured("adamw", "state_bytes"), 2 * 4 * params);
+    // 8-bit AdamW: one byte per moment value plus block scales (and small tensors kept in
+    // fp32 below bitsandbytes' min_8bit_size): well under half of AdamW's.
+    assert!(measured("adamw8bit", "state_bytes") * 2 < measured("adamw", "state_bytes"));
+    assert!(measured("galore", "state_bytes") < measured("adamw", "state_bytes"));
+    assert!(measured("galore8bit", "state_bytes") <= measured("galore", "state_bytes"));
+    assert!(measured("galore", "svd_count") > 0);
+    for r in rows {
+        let o = &r["outcome"];
+        assert!(o["vm_hwm"].as_u64().unwrap() >= o["rss_start"].as_u64().unwrap());
+        for loss in o["losses"].as_array().unwrap() {
+            assert!(loss.as_f64().unwrap().is_finite(), "{r}");
+        }
+    }
+    let table = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        table.contains("| decoder:tiny | fp32 | Q-GaLore (per-layer) |"),
+        "{table}"
+    );
+}
