@@ -7,7 +7,7 @@
 //! pass j:      column s+j-1   for j = 1..n-1       (one column)
 //! pass n:      columns [s+n-1, T)                  (the rest)
 //! before the pass that reads column s+j, rows with more than j thoughts get as that
-//! column's input embedding the last hidden state of column s+j-1 (scattered with
+//! column's input embedding the final-normed last hidden state of column s+j-1 (scattered with
 //! `where`, no in-place write), so gradients flow through the whole chain
 //! ```
 //!
@@ -60,7 +60,9 @@ pub fn latent_forward(model: &DecoderOnly, batch: &Batch) -> Result<LatentOutput
     };
     let device = emb.device();
     let (h0, mut state) = model.hidden(&emb.narrow(1, 0, s), None, Some(&keep.narrow(1, 0, s)))?;
-    let mut last = h0.narrow(1, s - 1, 1);
+    // The thought is the final-normed last hidden state, as the reference's
+    // `outputs.hidden_states[-1]` (GPT-2 appends it after `ln_f`).
+    let mut last = model.final_norm(&h0.narrow(1, s - 1, 1));
     let mut hidden = vec![h0];
     let mut inputs = vec![emb.narrow(1, 0, s)];
     for j in 0..n {
@@ -80,7 +82,7 @@ pub fn latent_forward(model: &DecoderOnly, batch: &Batch) -> Result<LatentOutput
             (Tensor::cat(&[x, rest], 1), t)
         };
         let (h, next) = model.hidden(&x, Some(&state), Some(&keep.narrow(1, 0, upto)))?;
-        last = h.narrow(1, 0, 1);
+        last = model.final_norm(&h.narrow(1, 0, 1));
         hidden.push(h);
         state = next;
     }

@@ -109,12 +109,14 @@ fn passes_equal_one_full_forward_and_each_row_alone() {
     let (full, _) = m.hidden(&out.inputs, None, Some(&batch.keep)).unwrap();
     let d = max_diff(&out.hidden, &full);
     assert!(d < 1e-4, "multi-pass vs full: {d}");
-    // The thoughts really are the previous hidden states (not the <latent> embedding).
+    // The thoughts really are the previous final-normed hidden states (the reference's
+    // `hidden_states[-1]`), not the <latent> embedding nor the pre-norm state.
     let s = batch.first_latent.unwrap();
     let r = 2; // three thoughts
     let fed = out.inputs.get(r).narrow(0, s + 1, 1);
     let prev = out.hidden.get(r).narrow(0, s, 1);
-    assert!(max_diff(&fed, &prev) < 1e-6);
+    assert!(max_diff(&fed, &m.final_norm(&prev)) < 1e-6);
+    assert!(max_diff(&fed, &prev) > 1e-3, "the pre-norm state was fed back");
     // Each row alone (no padding at all) gives the same values at its real positions.
     for (row, seq) in seqs.iter().enumerate() {
         let alone = collate(

@@ -295,9 +295,15 @@ impl DecoderOnly {
         })
     }
 
+    /// The final RMSNorm applied to hidden states from [`Self::hidden`]: what Hugging Face
+    /// models return as `hidden_states[-1]` (Coconut feeds it back as a thought).
+    pub fn final_norm(&self, hidden: &Tensor) -> Tensor {
+        self.norm.forward(hidden)
+    }
+
     /// Output head: hidden `[B,T,D]` -> logits `[B,T,V]` fp32.
     pub fn head(&self, hidden: &Tensor) -> Tensor {
-        let h = self.norm.forward(hidden);
+        let h = self.final_norm(hidden);
         match &self.output {
             Some(o) => o.forward(&h),
             None => h.linear(&self.embedding, None::<Tensor>),
