@@ -116,7 +116,10 @@ fn passes_equal_one_full_forward_and_each_row_alone() {
     let fed = out.inputs.get(r).narrow(0, s + 1, 1);
     let prev = out.hidden.get(r).narrow(0, s, 1);
     assert!(max_diff(&fed, &m.final_norm(&prev)) < 1e-6);
-    assert!(max_diff(&fed, &prev) > 1e-3, "the pre-norm state was fed back");
+    assert!(
+        max_diff(&fed, &prev) > 1e-3,
+        "the pre-norm state was fed back"
+    );
     // Each row alone (no padding at all) gives the same values at its real positions.
     for (row, seq) in seqs.iter().enumerate() {
         let alone = collate(

@@ -21,6 +21,15 @@ fn model(tied: bool, sharing: LayerSharing) -> (VarStore, DecoderOnly) {
     let cfg = spec.resolve(32).unwrap();
     let vs = VarStore::new(Device::Cpu);
     let m = seeded(11, || DecoderOnly::new(&vs.root(), &cfg)).unwrap();
+    // Weights from the counter-keyed RNG, not libtorch's global generator: other tests of
+    // this binary draw from that one concurrently, which would give the two runs compared
+    // below different initial weights.
+    tch::no_grad(|| {
+        for (i, (_, mut p)) in params(&vs).into_iter().enumerate() {
+            let u = crate::quant::uniforms(&[11, i as u64], p.numel(), Device::Cpu).unwrap();
+            p.copy_(&((u - 0.5) * 0.2).view(p.size().as_slice()));
+        }
+    });
     (vs, m)
 }
 
