@@ -22,11 +22,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::json::PythonFormatter;
 
 #[path = "prosqa_gen.rs"]
 pub mod generator;
@@ -359,54 +359,6 @@ pub fn write_records(records: &[ProsqaRecord]) -> String {
         return String::new();
     }
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// `json.dumps` defaults: `", "`, `": "`, `ensure_ascii=True`.
-struct PythonFormatter;
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_key<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        s: &str,
-    ) -> std::io::Result<()> {
-        for ch in s.chars() {
-            if ch.is_ascii() {
-                w.write_all(&[ch as u8])?;
-            } else {
-                let mut buf = [0u16; 2];
-                for unit in ch.encode_utf16(&mut buf) {
-                    write!(w, "\\u{unit:04x}")?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Mean, minimum and maximum of a quantity over records.

@@ -1,12 +1,11 @@
 //! Domain-agnostic tasks: the [`Task`] enum, JSON lines and solving.
 
-use std::io::Write;
-
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::astar::SearchMode;
 use crate::error::{Error, Result};
 use crate::grid::Pos;
+use crate::json::PythonFormatter;
 use crate::maze::MazeTask;
 use crate::maze_gen::{write_prompt as maze_prompt, MazeSolver};
 use crate::rng::Rng;
@@ -99,37 +98,6 @@ pub(crate) fn domain_of_fields(has: impl Fn(&str) -> bool) -> Result<Domain> {
             "object is neither a maze (no `start` field) nor a Sokoban level (no `worker` field)"
                 .into(),
         )),
-    }
-}
-
-/// `json.dumps` default separators (`", "` and `": "`), as in the golden files.
-struct PythonFormatter;
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_key<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
     }
 }
 

@@ -17,7 +17,6 @@ use planform_eval::{
 use super::eval::ModeArg;
 
 /// Failed line numbers named in the final message before "and N more".
-const NAMED_LINES: usize = 10;
 
 /// Next-token rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -224,21 +223,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         loaded.step
     );
     if !failed.is_empty() {
-        let mut named: Vec<String> = failed
-            .iter()
-            .take(NAMED_LINES)
-            .map(|l| l.to_string())
-            .collect();
-        if failed.len() > NAMED_LINES {
-            named.push(format!("and {} more", failed.len() - NAMED_LINES));
-        }
-        let word = if failed.len() == 1 { "line" } else { "lines" };
-        bail!(
-            "{name}: {} of {lines} task lines failed ({word} {}); each has an error record \
-             {{\"line\": N, \"error\": ...}} in the output",
-            failed.len(),
-            named.join(", ")
-        );
+        return Err(super::solve::failed_lines(&name, &failed, lines));
     }
     Ok(())
 }

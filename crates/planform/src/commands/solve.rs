@@ -7,16 +7,13 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use planform_trace::rng::Rng;
 use planform_trace::task::Task;
 use planform_trace::vocab::Vocabulary;
 
 use super::gen::AstarArg;
-
-/// Failed line numbers named in the final message before "and N more".
-const NAMED_LINES: usize = 10;
 
 /// Arguments of `planform solve`.
 #[derive(Debug, Args)]
@@ -87,21 +84,7 @@ pub fn run(args: SolveArgs) -> Result<()> {
     }
     out.flush().context("writing output")?;
     if !failed.is_empty() {
-        let mut named: Vec<String> = failed
-            .iter()
-            .take(NAMED_LINES)
-            .map(|l| l.to_string())
-            .collect();
-        if failed.len() > NAMED_LINES {
-            named.push(format!("and {} more", failed.len() - NAMED_LINES));
-        }
-        let lines = if failed.len() == 1 { "line" } else { "lines" };
-        bail!(
-            "{name}: {} of {tasks} task lines failed ({lines} {}); each has an error record \
-             {{\"line\": N, \"error\": ...}} in the output",
-            failed.len(),
-            named.join(", ")
-        );
+        return Err(failed_lines(&name, &failed, tasks));
     }
     Ok(())
 }
@@ -132,4 +115,25 @@ fn solve_line(
     let (tokens, _plan_nodes) = task.solve_tokens(vocab, astar.into(), &mut rng)?;
     let strings = tokens.to_strings(vocab)?;
     Ok(task.to_json_line(Some(&strings)))
+}
+
+/// Failed task lines named in one error (the first ten, then a count), for the commands
+/// that write an error record per bad line and go on (`solve`, `predict`).
+pub(crate) fn failed_lines(name: &str, failed: &[usize], total: usize) -> anyhow::Error {
+    const NAMED_LINES: usize = 10;
+    let mut named: Vec<String> = failed
+        .iter()
+        .take(NAMED_LINES)
+        .map(|l| l.to_string())
+        .collect();
+    if failed.len() > NAMED_LINES {
+        named.push(format!("and {} more", failed.len() - NAMED_LINES));
+    }
+    let word = if failed.len() == 1 { "line" } else { "lines" };
+    anyhow::anyhow!(
+        "{name}: {} of {total} task lines failed ({word} {}); each has an error record \
+         {{\"line\": N, \"error\": ...}} in the output",
+        failed.len(),
+        named.join(", ")
+    )
 }
