@@ -515,7 +515,14 @@ fn mount_read_only(src: &Path, dst: &Path) -> bool {
             .is_ok_and(|s| s.success())
     };
     let (s, d) = (src.to_str().unwrap(), dst.to_str().unwrap());
-    run(&["--bind", s, d]) && run(&["-o", "remount,bind,ro", d])
+    if !run(&["--bind", s, d]) {
+        return false;
+    }
+    if !run(&["-o", "remount,bind,ro", d]) {
+        let _ = std::process::Command::new("umount").arg(d).status();
+        return false;
+    }
+    true
 }
 
 #[test]
