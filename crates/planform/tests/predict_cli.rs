@@ -5,32 +5,12 @@
 //! with another `--batch-rows`, and another seed another; `-o` writes the file whole.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use planform_eval::{LineError, PredictionRecord};
 use serde_json::Value;
 
-fn planform() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_planform"))
-}
-
-fn run(args: &[&str]) -> Output {
-    planform().args(args).output().expect("spawn planform")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "planform {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+mod common;
+use common::{ok, run, s};
 
 const TASKS: [&str; 3] = [
     r#"{"width": 5, "height": 5, "start": [0, 0], "goal": [4, 4], "walls": [[1, 1], [2, 2], [3, 3]]}"#,

@@ -6,40 +6,11 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn planform() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_planform"))
-}
-
-fn run(args: &[&str]) -> Output {
-    planform().args(args).output().expect("spawn planform")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "planform {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The stderr of a run that must fail, and its exit code.
-fn fails(args: &[&str]) -> (String, i32) {
-    let out = run(args);
-    assert!(!out.status.success(), "planform {args:?} succeeded");
-    (
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+mod common;
+use common::{fails, ok, planform, s};
 
 fn dataset(dir: &Path) -> PathBuf {
     let data = dir.join("data");

@@ -3,29 +3,11 @@
 //! uninterrupted run (CPU, one thread), and resume/fresh misuse gets a clear error.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn planform() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_planform"))
-}
-
-fn run(args: &[&str]) -> Output {
-    planform().args(args).output().expect("spawn planform")
-}
-
-fn ok(args: &[&str]) {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "planform {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+mod common;
+use common::{ok, planform, run, s};
 
 const STEPS: &str = "300";
 
