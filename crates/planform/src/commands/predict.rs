@@ -16,8 +16,6 @@ use planform_eval::{
 
 use super::eval::ModeArg;
 
-/// Failed line numbers named in the final message before "and N more".
-
 /// Next-token rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SamplerArg {
