@@ -61,3 +61,25 @@ pub fn maze_examples(
     }
     Ok((vocab, train, test))
 }
+
+/// The smallest encoder–decoder the tests train: one block of width 32 and 2 heads on each
+/// side (the `tiny` size otherwise), for a vocabulary of `vocab` tokens.
+pub fn tiny_encoder_decoder(vocab: usize) -> planform_model::EncoderDecoderConfig {
+    let stack = planform_model::StackConfig {
+        dim: 32,
+        layers: 1,
+        heads: 2,
+    };
+    let mut m =
+        planform_model::EncoderDecoderConfig::from_size(planform_model::ModelSize::Tiny, vocab);
+    m.encoder = stack;
+    m.decoder = stack;
+    m.ffn_multiple_of = 32;
+    m
+}
+
+/// The tests' small 4×4 maze training data (20 training and 6 held-out tasks, seed 11).
+pub fn tiny_data() -> crate::TrainData {
+    let (vocab, train, test) = maze_examples(4, 20, 6, 11).expect("tiny maze data");
+    crate::TrainData::from_examples(vocab, train, test, &Default::default())
+}

@@ -8,34 +8,24 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use planform_model::{EncoderDecoderConfig, StackConfig};
+use planform_model::EncoderDecoderConfig;
 use planform_train::checkpoint::{read_state, FileDigest, MODEL_FILE, STATE_FILE};
 use planform_train::config::ModelSpec;
 use planform_train::metrics::{read_records, MetricsRecord, METRICS_FILE};
 use planform_train::summary::RunReport;
 use planform_train::tensorboard::{read_events, EVENTS_FILE, TB_DIR};
-use planform_train::testutil::maze_examples;
+use planform_train::testutil::{tiny_data, tiny_encoder_decoder};
 use planform_train::{
     load_model, DeviceChoice, Progress, StartMode, TrainConfig, TrainData, TrainError, Trainer,
 };
 use serde_json::Value;
 
 fn tiny_model(vocab: usize) -> EncoderDecoderConfig {
-    let stack = StackConfig {
-        dim: 32,
-        layers: 1,
-        heads: 2,
-    };
-    let mut m = EncoderDecoderConfig::from_size(planform_model::ModelSize::Tiny, vocab);
-    m.encoder = stack;
-    m.decoder = stack;
-    m.ffn_multiple_of = 32;
-    m
+    tiny_encoder_decoder(vocab)
 }
 
 fn data() -> TrainData {
-    let (vocab, train, test) = maze_examples(4, 20, 6, 11).unwrap();
-    TrainData::from_examples(vocab, train, test, &Default::default())
+    tiny_data()
 }
 
 fn config(out: &Path, data: &TrainData) -> TrainConfig {

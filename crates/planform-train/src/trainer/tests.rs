@@ -3,33 +3,23 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use planform_model::{EncoderDecoderConfig, StackConfig};
+use planform_model::EncoderDecoderConfig;
 
 use super::*;
 use crate::checkpoint::{MODEL_FILE, STATE_FILE};
 use crate::config::{DeviceChoice, Level3Choice, ModelSpec, ResampleChoice, TraceConfig};
 use crate::loss::next_token_loss;
 use crate::metrics::{read_records, METRICS_FILE};
-use crate::testutil::maze_examples;
+use crate::testutil::{tiny_data, tiny_encoder_decoder};
 use planform_model::checkpoint::load_model as load_model_from_checkpoint;
 use planform_model::{tensor_io, EncoderDecoder, Family, ModelInput};
 
 fn tiny_model(vocab: usize) -> EncoderDecoderConfig {
-    let stack = StackConfig {
-        dim: 32,
-        layers: 1,
-        heads: 2,
-    };
-    let mut m = EncoderDecoderConfig::from_size(planform_model::ModelSize::Tiny, vocab);
-    m.encoder = stack;
-    m.decoder = stack;
-    m.ffn_multiple_of = 32;
-    m
+    tiny_encoder_decoder(vocab)
 }
 
 fn data() -> TrainData {
-    let (vocab, train, test) = maze_examples(4, 20, 6, 11).unwrap();
-    TrainData::from_examples(vocab, train, test, &Default::default())
+    tiny_data()
 }
 
 fn config(out: &Path, data: &TrainData) -> TrainConfig {
