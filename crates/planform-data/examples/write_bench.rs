@@ -22,6 +22,10 @@ use planform_trace::rng::Rng;
 use planform_trace::vocab::Vocabulary;
 use rayon::prelude::*;
 
+/// The allocator of the `planform` binary, so that the numbers match `planform gen`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
@@ -193,7 +197,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
         (
-            "zstd(3) plain, no stats [used]",
+            "zstd(3) plain, no stats",
             Variant {
                 dict: false,
                 stats: false,
@@ -207,6 +211,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 dict: false,
                 stats: false,
                 v2: false,
+                enc: None,
+            },
+        ),
+        (
+            "zstd(3) byte-stream-split, no stats",
+            Variant {
+                dict: false,
+                stats: false,
+                enc: Some(parquet::basic::Encoding::BYTE_STREAM_SPLIT),
+                ..Variant::default()
+            },
+        ),
+        (
+            "zstd(1) byte-stream-split [used]",
+            Variant {
+                level: 1,
+                dict: false,
+                stats: false,
+                enc: Some(parquet::basic::Encoding::BYTE_STREAM_SPLIT),
+                ..Variant::default()
+            },
+        ),
+        (
+            "zstd(3) delta, no stats",
+            Variant {
+                dict: false,
+                stats: false,
+                enc: Some(parquet::basic::Encoding::DELTA_BINARY_PACKED),
+                ..Variant::default()
+            },
+        ),
+        (
+            "zstd(1) delta, no stats",
+            Variant {
+                level: 1,
+                dict: false,
+                stats: false,
+                enc: Some(parquet::basic::Encoding::DELTA_BINARY_PACKED),
+                ..Variant::default()
             },
         ),
     ] {
@@ -237,6 +280,8 @@ struct Variant {
     dict: bool,
     stats: bool,
     v2: bool,
+    /// Encoding of the token columns (None: plain or dictionary as `dict` says).
+    enc: Option<parquet::basic::Encoding>,
 }
 
 impl Default for Variant {
@@ -246,6 +291,7 @@ impl Default for Variant {
             dict: true,
             stats: true,
             v2: false,
+            enc: None,
         }
     }
 }
@@ -262,10 +308,14 @@ fn encode(rows: &[Example], v: Variant) -> Result<(f64, usize), Box<dyn std::err
     if v.v2 {
         b = b.set_writer_version(WriterVersion::PARQUET_2_0);
     }
+
     for col in ["prompt", "reasoning", "plan"] {
         let path = ColumnPath::new(vec![col.into(), "list".into(), "item".into()]);
         if !v.dict {
             b = b.set_column_dictionary_enabled(path.clone(), false);
+        }
+        if let Some(e) = v.enc {
+            b = b.set_column_encoding(path.clone(), e);
         }
         if !v.stats {
             b = b.set_column_statistics_enabled(path, EnabledStatistics::None);

@@ -19,6 +19,8 @@ struct SplitState {
     writer: Option<ShardWriter>,
     hist: SplitHistograms,
     layouts: HashSet<u64>,
+    /// Layout of the last row pushed.
+    last_layout: Option<u64>,
     tasks: u64,
     last_id: Option<u64>,
 }
@@ -84,7 +86,7 @@ impl DatasetWriter {
     fn push_checked(&mut self, split: Split, row: Example, check_task: bool) -> Result<()> {
         let vocab_size = self.vocabulary.len();
         let (shard_rows, group_rows) = (self.config.shard_rows, self.config.row_group_rows);
-        let dir = self.partial.path().to_path_buf();
+        let dir = self.partial.path();
         let state = match split {
             Split::Train => &mut self.train,
             Split::Test => &mut self.test,
@@ -135,7 +137,11 @@ impl DatasetWriter {
         state
             .hist
             .add(row.prompt.len(), row.reasoning.len(), row.plan.len());
-        state.layouts.insert(row.layout);
+        // Rows of a layout arrive together: hash only the first of each run.
+        if state.last_layout != Some(row.layout) {
+            state.layouts.insert(row.layout);
+            state.last_layout = Some(row.layout);
+        }
         state.tasks += 1;
         if state.writer.is_none() {
             let version = Manifest::version_for(&self.config);

@@ -14,6 +14,12 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: glibc malloc hands large freed blocks back to
+/// the OS and page-faults them in again, which cost `planform gen` about a quarter of its
+/// CPU (docs/benchmarks.md, "Parquet end to end"). libtorch's tensors are unaffected.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A command stopped by SIGINT/SIGTERM after saving its work; the process exits with
 /// 128 + the signal number, printing `message` (which says how to resume).
 #[derive(Debug)]
