@@ -185,51 +185,88 @@ pub const BNB_KEYS: [&str; 6] = [
     "exp_avg_sq.absmax",
 ];
 
+/// Elements of an 8-bit state updated at a time (rounded down to whole blocks).
+pub const CHUNK_ELEMENTS: i64 = 1 << 20;
+
+fn chunk_len(block: usize) -> i64 {
+    let b = block as i64;
+    (CHUNK_ELEMENTS / b).max(1) * b
+}
+
+/// bitsandbytes' Adam arithmetic in f32: the new moments and the direction.
+fn adam_update(
+    m: &Tensor,
+    v: &Tensor,
+    g: &Tensor,
+    t: u64,
+    cfg: &AdamWConfig,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (beta1, beta2) = cfg.betas;
+    let m = m
+        .f_mul_scalar(beta1)?
+        .f_add(&g.f_mul_scalar(1.0 - beta1)?)?;
+    let v = v
+        .f_mul_scalar(beta2)?
+        .f_add(&g.f_mul_scalar(1.0 - beta2)?.f_mul(g)?)?;
+    let c2 = (1.0 - beta2.powf(t as f64)).sqrt();
+    let dir = m.f_div(&v.f_sqrt()?.f_add_scalar(cfg.eps * c2)?)?;
+    Ok((m, v, dir))
+}
+
 impl BnbMoments {
     /// Zero moments for a tensor like `like`.
     pub fn zeros(like: &Tensor, spec: EightBit) -> Result<Self> {
-        let z = Tensor::f_zeros(like.size(), (Kind::Float, like.device()))?;
+        let (shape, device) = (like.size(), like.device());
         if like.numel() >= spec.min_size {
             Ok(BnbMoments::Int8 {
-                m: Blockwise8::quantize(&z, true, spec.block)?,
-                v: Blockwise8::quantize(&z, false, spec.block)?,
+                m: Blockwise8::zeros(&shape, true, spec.block, device)?,
+                v: Blockwise8::zeros(&shape, false, spec.block, device)?,
             })
         } else {
             Ok(BnbMoments::Fp32 {
-                m: Tensor::f_zeros(like.size(), (Kind::Float, like.device()))?,
-                v: z,
+                m: Tensor::f_zeros(shape.as_slice(), (Kind::Float, device))?,
+                v: Tensor::f_zeros(shape.as_slice(), (Kind::Float, device))?,
             })
         }
     }
 
     /// Advances the moments with `grad` at step `t` (1-based) and returns the f32 direction
     /// `m / (√v + ε·√(1 − β2^t))`.
+    ///
+    /// 8-bit moments are updated [`CHUNK_ELEMENTS`] at a time (dequantize, update,
+    /// re-quantize in place), so the f32 temporaries are bounded by the chunk, not the
+    /// tensor: done on whole tensors they made 8-bit AdamW's peak memory exceed f32
+    /// AdamW's. The arithmetic is element-wise and blocks are independent, so the result
+    /// does not depend on the chunk size.
     pub fn step(&mut self, grad: &Tensor, t: u64, cfg: &AdamWConfig) -> Result<Tensor> {
-        let (beta1, beta2) = cfg.betas;
         let g = grad.f_to_kind(Kind::Float)?;
-        let (m, v) = match self {
-            BnbMoments::Fp32 { m, v } => (m.shallow_clone(), v.shallow_clone()),
-            BnbMoments::Int8 { m, v } => (m.dequantize()?, v.dequantize()?),
-        };
-        let m = m
-            .f_mul_scalar(beta1)?
-            .f_add(&g.f_mul_scalar(1.0 - beta1)?)?;
-        let v = v
-            .f_mul_scalar(beta2)?
-            .f_add(&g.f_mul_scalar(1.0 - beta2)?.f_mul(&g)?)?;
-        let c2 = (1.0 - beta2.powf(t as f64)).sqrt();
-        let dir = m.f_div(&v.f_sqrt()?.f_add_scalar(cfg.eps * c2)?)?;
-        *self = match self {
-            BnbMoments::Fp32 { .. } => BnbMoments::Fp32 { m, v },
-            BnbMoments::Int8 { m: qm, .. } => {
-                let block = qm.block();
-                BnbMoments::Int8 {
-                    m: Blockwise8::quantize(&m, true, block)?,
-                    v: Blockwise8::quantize(&v, false, block)?,
-                }
+        match self {
+            BnbMoments::Fp32 { m, v } => {
+                let (m2, v2, dir) = adam_update(m, v, &g, t, cfg)?;
+                *m = m2;
+                *v = v2;
+                Ok(dir)
             }
-        };
-        Ok(dir)
+            BnbMoments::Int8 { m, v } => {
+                let n = m.numel();
+                let chunk = chunk_len(m.block());
+                let gflat = g.f_reshape([-1])?;
+                let dir = Tensor::f_empty([n], (Kind::Float, g.device()))?;
+                let mut start = 0;
+                while start < n {
+                    let len = chunk.min(n - start);
+                    let mk = m.dequantize_range(start, len)?;
+                    let vk = v.dequantize_range(start, len)?;
+                    let gk = gflat.f_narrow(0, start, len)?;
+                    let (mk, vk, dk) = adam_update(&mk, &vk, &gk, t, cfg)?;
+                    dir.f_narrow(0, start, len)?.f_copy_(&dk)?;
+                    m.requantize_range(start, &mk)?;
+                    v.requantize_range(start, &vk)?;
+                    start += len;
+                }
+                Ok(dir.f_reshape(g.size().as_slice())?)
+            }
+        }
     }
 
     /// Bytes held.

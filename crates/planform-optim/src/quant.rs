@@ -98,42 +98,93 @@ fn map_tensors(signed: bool, device: Device) -> (Tensor, Tensor) {
     )
 }
 
+/// Codes and block maxima of `flat` (1-D f32; its length need not be a multiple of
+/// `block`: the last block is padded with zeros, which never change its maximum).
+fn quantize_flat(flat: &Tensor, signed: bool, block: i64) -> Result<(Tensor, Tensor)> {
+    let n = flat.numel() as i64;
+    let blocks = (n + block - 1) / block;
+    let padded = if blocks * block > n {
+        Tensor::f_cat(
+            &[
+                flat.shallow_clone(),
+                Tensor::f_zeros([blocks * block - n], (Kind::Float, flat.device()))?,
+            ],
+            0,
+        )?
+    } else {
+        flat.shallow_clone()
+    };
+    let rows = padded.f_view([blocks, block])?;
+    let absmax = rows.f_abs()?.f_amax([1i64].as_slice(), false)?;
+    let safe = absmax.f_where_scalarother(&absmax.f_gt(0.0)?, 1.0)?;
+    let normed = rows.f_div(&safe.f_unsqueeze(1)?)?.f_reshape([-1])?;
+    let (_, mids) = map_tensors(signed, flat.device());
+    // Index of the nearest code: the number of midpoints below the value.
+    let codes = normed
+        .f_bucketize(&mids, false, false)?
+        .f_narrow(0, 0, n)?
+        .f_to_kind(Kind::Uint8)?;
+    Ok((codes, absmax))
+}
+
+/// The f32 values (1-D) of `codes` with block maxima `absmax`.
+fn dequantize_flat(codes: &Tensor, absmax: &Tensor, signed: bool, block: i64) -> Result<Tensor> {
+    let n = codes.numel() as i64;
+    let blocks = absmax.numel() as i64;
+    let (map, _) = map_tensors(signed, codes.device());
+    let vals = map.f_index_select(0, &codes.f_to_kind(Kind::Int)?)?;
+    let padded = if blocks * block > n {
+        Tensor::f_cat(
+            &[
+                vals,
+                Tensor::f_zeros([blocks * block - n], (Kind::Float, map.device()))?,
+            ],
+            0,
+        )?
+    } else {
+        vals
+    };
+    Ok(padded
+        .f_view([blocks, block])?
+        .f_mul(&absmax.f_unsqueeze(1)?)?
+        .f_reshape([-1])?
+        .f_narrow(0, 0, n)?)
+}
+
 impl Blockwise8 {
     /// Quantizes `x` (any float kind) in blocks of `block` elements.
     pub fn quantize(x: &Tensor, signed: bool, block: usize) -> Result<Self> {
         if block == 0 {
             return Err(OptimError::Config("8-bit block size must be > 0".into()));
         }
-        let shape = x.size();
-        let n = x.numel() as i64;
-        let b = block as i64;
-        let blocks = (n + b - 1) / b;
         let flat = x.f_to_kind(Kind::Float)?.f_reshape([-1])?;
-        let padded = if blocks * b > n {
-            Tensor::f_cat(
-                &[
-                    flat,
-                    Tensor::f_zeros([blocks * b - n], (Kind::Float, x.device()))?,
-                ],
-                0,
-            )?
-        } else {
-            flat
-        };
-        let rows = padded.f_view([blocks, b])?;
-        let absmax = rows.f_abs()?.f_amax([1i64].as_slice(), false)?;
-        let safe = absmax.f_where_scalarother(&absmax.f_gt(0.0)?, 1.0)?;
-        let normed = rows.f_div(&safe.f_unsqueeze(1)?)?.f_reshape([-1])?;
-        let (_, mids) = map_tensors(signed, x.device());
-        // Index of the nearest code: the number of midpoints below the value.
-        let codes = normed
-            .f_bucketize(&mids, false, false)?
-            .f_narrow(0, 0, n)?
-            .f_to_kind(Kind::Uint8)?;
+        let (codes, absmax) = quantize_flat(&flat, signed, block as i64)?;
         Ok(Blockwise8 {
             codes,
             absmax,
-            shape,
+            shape: x.size(),
+            signed,
+            block,
+        })
+    }
+
+    /// Zeros of `shape` (what [`Blockwise8::quantize`] gives for a zero tensor, without
+    /// building that tensor in f32).
+    pub fn zeros(shape: &[i64], signed: bool, block: usize, device: Device) -> Result<Self> {
+        if block == 0 {
+            return Err(OptimError::Config("8-bit block size must be > 0".into()));
+        }
+        let n: i64 = shape.iter().product();
+        let blocks = (n + block as i64 - 1) / block as i64;
+        let (zero_code, _) = quantize_flat(
+            &Tensor::f_zeros([1], (Kind::Float, device))?,
+            signed,
+            block as i64,
+        )?;
+        Ok(Blockwise8 {
+            codes: zero_code.f_expand([n], false)?.f_contiguous()?,
+            absmax: Tensor::f_zeros([blocks], (Kind::Float, device))?,
+            shape: shape.to_vec(),
             signed,
             block,
         })
@@ -141,28 +192,40 @@ impl Blockwise8 {
 
     /// The float32 values, in the original shape.
     pub fn dequantize(&self) -> Result<Tensor> {
-        let n = self.codes.numel() as i64;
-        let b = self.block as i64;
-        let blocks = self.absmax.numel() as i64;
-        let (map, _) = map_tensors(self.signed, self.codes.device());
-        let vals = map.f_index_select(0, &self.codes.f_to_kind(Kind::Int)?)?;
-        let padded = if blocks * b > n {
-            Tensor::f_cat(
-                &[
-                    vals,
-                    Tensor::f_zeros([blocks * b - n], (Kind::Float, map.device()))?,
-                ],
-                0,
-            )?
-        } else {
-            vals
-        };
-        let out = padded
-            .f_view([blocks, b])?
-            .f_mul(&self.absmax.f_unsqueeze(1)?)?
-            .f_reshape([-1])?
-            .f_narrow(0, 0, n)?;
+        let out = dequantize_flat(&self.codes, &self.absmax, self.signed, self.block as i64)?;
         Ok(out.f_reshape(self.shape.as_slice())?)
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> i64 {
+        self.codes.numel() as i64
+    }
+
+    /// The f32 values (1-D) of elements `start .. start + len`; `start` must be a multiple
+    /// of the block size. The same values [`Blockwise8::dequantize`] gives for them.
+    pub fn dequantize_range(&self, start: i64, len: i64) -> Result<Tensor> {
+        let b = self.block as i64;
+        debug_assert_eq!(start % b, 0);
+        let codes = self.codes.f_narrow(0, start, len)?;
+        let absmax = self.absmax.f_narrow(0, start / b, (len + b - 1) / b)?;
+        dequantize_flat(&codes, &absmax, self.signed, b)
+    }
+
+    /// Re-quantizes elements `start .. start + values.numel()` (1-D f32) in place; `start`
+    /// must be a multiple of the block size and the range must end at a block end or at
+    /// the last element. Blocks are independent, so quantizing a tensor range by range
+    /// gives the same codes and maxima as [`Blockwise8::quantize`] of the whole.
+    pub fn requantize_range(&mut self, start: i64, values: &Tensor) -> Result<()> {
+        let b = self.block as i64;
+        debug_assert_eq!(start % b, 0);
+        let (codes, absmax) = quantize_flat(values, self.signed, b)?;
+        self.codes
+            .f_narrow(0, start, codes.numel() as i64)?
+            .f_copy_(&codes)?;
+        self.absmax
+            .f_narrow(0, start / b, absmax.numel() as i64)?
+            .f_copy_(&absmax)?;
+        Ok(())
     }
 
     /// Elements per block.

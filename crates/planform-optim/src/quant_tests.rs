@@ -196,3 +196,50 @@ fn stochastic_rounding_is_unbiased() {
     let u2 = uniforms(&[1, 2, 3], 256, Device::Cpu).unwrap();
     assert!(u1.equal(&u2));
 }
+
+/// The 8-bit Adam step runs chunk by chunk; it must equal the same arithmetic done on the
+/// whole tensor (dequantize all, update, quantize all), codes, maxima and direction, for a
+/// tensor spanning several chunks whose length is not a multiple of the block.
+#[test]
+fn chunked_8bit_step_equals_whole_tensor_step() {
+    use crate::adamw::{BnbMoments, EightBit, CHUNK_ELEMENTS};
+    use crate::AdamWConfig;
+    let n = 2 * CHUNK_ELEMENTS + 3 * 256 + 77;
+    let block = 256;
+    let cfg = AdamWConfig::default();
+    let spec = EightBit {
+        block,
+        min_size: 4096,
+    };
+    let like = Tensor::zeros([n], (Kind::Float, Device::Cpu));
+    let mut moments = BnbMoments::zeros(&like, spec).unwrap();
+    // The direct zero constructor equals quantizing zeros.
+    for signed in [true, false] {
+        let a = Blockwise8::zeros(&[n], signed, block, Device::Cpu).unwrap();
+        let b = Blockwise8::quantize(&like, signed, block).unwrap();
+        assert!(a.codes.equal(&b.codes) && a.absmax.equal(&b.absmax));
+    }
+    // Whole-tensor reference state.
+    let mut m_ref = Blockwise8::quantize(&like, true, block).unwrap();
+    let mut v_ref = Blockwise8::quantize(&like, false, block).unwrap();
+    let (beta1, beta2) = cfg.betas;
+    for t in 1..=3u64 {
+        let g = (Tensor::arange(n, (Kind::Float, Device::Cpu)) * (0.001 * t as f64)).sin()
+            * (1.0 + t as f64);
+        let dir = moments.step(&g, t, &cfg).unwrap();
+        let m = m_ref.dequantize().unwrap() * beta1 + &g * (1.0 - beta1);
+        let v = v_ref.dequantize().unwrap() * beta2 + (&g * (1.0 - beta2)) * &g;
+        let c2 = (1.0 - beta2.powf(t as f64)).sqrt();
+        let dir_ref = &m / (v.sqrt() + cfg.eps * c2);
+        m_ref = Blockwise8::quantize(&m, true, block).unwrap();
+        v_ref = Blockwise8::quantize(&v, false, block).unwrap();
+        assert!(dir.equal(&dir_ref), "step {t}: directions differ");
+        match &moments {
+            BnbMoments::Int8 { m, v } => {
+                assert!(m.codes.equal(&m_ref.codes) && m.absmax.equal(&m_ref.absmax));
+                assert!(v.codes.equal(&v_ref.codes) && v.absmax.equal(&v_ref.absmax));
+            }
+            BnbMoments::Fp32 { .. } => panic!("expected 8-bit moments"),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! SpinQuant's first promise: a rotated full-precision model computes the same function.
+//! Norm scales folded, head untied, R1 and per-block R2 merged; the logits of the rotated
+//! model equal the original's to 1e-5, with random (non-unit) norm scales, tied and untied
+//! heads, grouped-query attention and block sharing.
+
+use planform_model::{DecoderConfig, DecoderOnly, DecoderPreset, LayerSharing};
+use planform_quant::merge::{load_into, rotate, weights_of, Rotations};
+use planform_quant::rotation::{random_hadamard, random_orthogonal};
+use tch::{nn, Device, Kind, Tensor};
+
+fn config(tied: bool, sharing: LayerSharing) -> DecoderConfig {
+    let mut c = DecoderPreset::Tiny.config();
+    c.vocab_size = 23;
+    c.dim = 32;
+    c.layers = 2;
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.ffn_hidden = 48;
+    c.tied_embeddings = tied;
+    c.sharing = sharing;
+    c.init_std = 0.2;
+    c
+}
+
+fn build(c: &DecoderConfig) -> (nn::VarStore, DecoderOnly) {
+    tch::set_num_threads(1);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let m = planform_model::seeded(11, || DecoderOnly::new(&vs.root(), c)).unwrap();
+    // Norm scales away from 1, so that folding them is exercised.
+    tch::no_grad(|| {
+        for (name, p) in m.named_parameters() {
+            if name.contains("norm") {
+                let n = p.size()[0];
+                let g = (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.7).sin() * 0.5 + 1.0;
+                p.shallow_clone().copy_(&g);
+            }
+        }
+    });
+    // f64, so that the comparison measures the rotation, not f32 rounding.
+    vs.double();
+    assert_eq!(m.embedding().kind(), Kind::Double);
+    (vs, m)
+}
+
+fn ids() -> Tensor {
+    let v: Vec<i64> = (0..3 * 12).map(|i| (i * 5 + 2) % 23).collect();
+    Tensor::from_slice(&v).view([3, 12])
+}
+
+#[test]
+fn rotated_model_computes_the_same_logits() {
+    for (tied, sharing) in [
+        (false, LayerSharing::None),
+        (true, LayerSharing::None),
+        (true, LayerSharing::Immediate),
+    ] {
+        let cfg = config(tied, sharing);
+        let (_vs, model) = build(&cfg);
+        let before = tch::no_grad(|| model.forward(&ids()).unwrap());
+        for (label, rot) in [
+            (
+                "random orthogonal",
+                Rotations {
+                    r1: random_orthogonal(32, 1),
+                    r2: vec![random_orthogonal(8, 2), random_orthogonal(8, 3)],
+                },
+            ),
+            (
+                "random Hadamard, no R2",
+                Rotations {
+                    r1: random_hadamard(32, 4).unwrap(),
+                    r2: vec![],
+                },
+            ),
+        ] {
+            let (w, cfg2) = rotate(&weights_of(&model), &cfg, &rot).unwrap();
+            assert!(!cfg2.tied_embeddings);
+            let mut vs2 = nn::VarStore::new(Device::Cpu);
+            let rotated = load_into(&vs2, &cfg2, &w).unwrap();
+            vs2.double();
+            assert_eq!(rotated.embedding().kind(), Kind::Double);
+            let after = tch::no_grad(|| rotated.forward(&ids()).unwrap());
+            let diff = (&after - &before).abs().max().double_value(&[]);
+            let scale = before.abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-5,
+                "tied={tied} {sharing:?} {label}: max |Δlogit| = {diff} (logits up to {scale})"
+            );
+            eprintln!("tied={tied} {sharing:?} {label}: max |Δlogit| = {diff:.2e}");
+            // The weights really changed (not an identity rotation).
+            let e0 = model.embedding();
+            assert!((rotated.embedding() - e0).abs().max().double_value(&[]) > 1e-2);
+        }
+    }
+}
+
+#[test]
+fn wrong_rotation_shapes_are_refused() {
+    let cfg = config(false, LayerSharing::None);
+    let (_vs, model) = build(&cfg);
+    let w = weights_of(&model);
+    let bad = Rotations {
+        r1: random_orthogonal(16, 1),
+        r2: vec![],
+    };
+    assert!(rotate(&w, &cfg, &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("R1"));
+    let bad = Rotations {
+        r1: random_orthogonal(32, 1),
+        r2: vec![random_orthogonal(8, 1)],
+    };
+    assert!(rotate(&w, &cfg, &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("R2"));
+}
