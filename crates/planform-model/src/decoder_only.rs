@@ -35,8 +35,8 @@ use crate::checks::{check_ids, check_len, check_step, shape_err, Limits};
 use crate::config::{DecoderConfig, LayerSharing};
 use crate::error::ModelError;
 use crate::layers::{
-    rope_inv_freq, Attention, AttnMask, FeedForward, Init, KeyValue, Linear, RmsNorm, RopeAngles,
-    StepInputs,
+    rope_inv_freq, ActivationHook, Attention, AttnMask, FeedForward, Init, KeyValue, Linear,
+    RmsNorm, RopeAngles, Site, StepInputs,
 };
 
 /// One pre-norm block.
@@ -115,6 +115,8 @@ pub struct DecoderOnly {
     output: Option<Linear>, // D -> V, None when tied
     inv_freq: Tensor,
     schedule: Vec<usize>,
+    /// Activation hook of the head input ([`Site::LinearInput`]).
+    head_hook: Option<ActivationHook>,
 }
 
 impl DecoderOnly {
@@ -134,6 +136,7 @@ impl DecoderOnly {
             output: (!cfg.tied_embeddings).then(|| Linear::new(p / "output", d, v, init)),
             inv_freq: rope_inv_freq(cfg.head_dim() as i64, cfg.rope_base, p.device()),
             schedule: cfg.sharing.schedule(cfg.layers),
+            head_hook: None,
         })
     }
 
@@ -150,6 +153,17 @@ impl DecoderOnly {
     /// Blocks run per forward pass (KV-cache slots).
     pub fn depth(&self) -> usize {
         self.schedule.len()
+    }
+
+    /// Sets (or with `None` removes) the activation hook of every block and of the head
+    /// (see [`Site`]): fake quantization and online rotations act here without changing
+    /// the weights' layout.
+    pub fn set_activation_hook(&mut self, hook: Option<ActivationHook>) {
+        for b in &mut self.layers {
+            b.attention.hook = hook.clone();
+            b.feed_forward.hook = hook.clone();
+        }
+        self.head_hook = hook;
     }
 
     /// The stored block run at each depth.
@@ -303,7 +317,7 @@ impl DecoderOnly {
 
     /// Output head: hidden `[B,T,D]` -> logits `[B,T,V]` fp32.
     pub fn head(&self, hidden: &Tensor) -> Tensor {
-        let h = self.final_norm(hidden);
+        let h = crate::layers::at(&self.head_hook, Site::LinearInput, &self.final_norm(hidden));
         match &self.output {
             Some(o) => o.forward(&h),
             None => h.linear(&self.embedding, None::<Tensor>),

@@ -8,8 +8,54 @@
 //! through [`attend`]; other weight formats (quantized weights) or kernels change these
 //! two places (plus a [`Weight`] / [`AttentionKernel`] variant), not the blocks.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
+
+/// Where an [`ActivationHook`] sees an activation (SpinQuant's quantization and online
+/// rotation points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// The input of a linear layer that reads the (normed) residual stream or the
+    /// attention output: q/k/v, `wo`, `w1`/`w3` and the head, `[.., D]`.
+    LinearInput,
+    /// The input of the down projection `w2`, `[.., h]` (R4's place).
+    DownInput,
+    /// Queries after RoPE, `[B, H, T, hd]` (R3's place).
+    Query,
+    /// Keys after RoPE, `[B, Hkv, T, hd]`: what the KV cache stores.
+    Key,
+    /// Values, `[B, Hkv, T, hd]`.
+    Value,
+}
+
+/// A function applied to activations at every [`Site`] (fake quantization, online
+/// Hadamard rotations); it must return a tensor of the same shape. `None` in a model
+/// (the default) costs one branch per site.
+#[derive(Clone)]
+pub struct ActivationHook(Arc<dyn Fn(Site, &Tensor) -> Tensor + Send + Sync>);
+
+impl ActivationHook {
+    /// A hook calling `f(site, x)`.
+    pub fn new(f: impl Fn(Site, &Tensor) -> Tensor + Send + Sync + 'static) -> Self {
+        ActivationHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for ActivationHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ActivationHook")
+    }
+}
+
+/// `hook(site, x)`, or `x` itself without a hook.
+pub(crate) fn at(hook: &Option<ActivationHook>, site: Site, x: &Tensor) -> Tensor {
+    match hook {
+        Some(h) => (h.0)(site, x),
+        None => x.shallow_clone(),
+    }
+}
 
 /// Which attention kernel computes `softmax(q kᵀ / √hd) v`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -158,6 +204,8 @@ pub struct FeedForward {
     pub w2: Linear,
     /// Up projection of SwiGLU (`None` for GELU).
     pub w3: Option<Linear>,
+    /// Activation hook ([`Site::LinearInput`], [`Site::DownInput`]).
+    pub hook: Option<ActivationHook>,
 }
 
 impl FeedForward {
@@ -170,17 +218,18 @@ impl FeedForward {
                 Activation::Swiglu => Some(Linear::new(&p / "w3", dim, hidden, init)),
                 Activation::Gelu => None,
             },
+            hook: None,
         }
     }
 
     /// `[B,T,D] -> [B,T,h] -> [B,T,D]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        match &self.w3 {
-            Some(w3) => self
-                .w2
-                .forward(&(self.w1.forward(x).silu() * w3.forward(x))),
-            None => self.w2.forward(&self.w1.forward(x).gelu("none")),
-        }
+        let x = at(&self.hook, Site::LinearInput, x);
+        let h = match &self.w3 {
+            Some(w3) => self.w1.forward(&x).silu() * w3.forward(&x),
+            None => self.w1.forward(&x).gelu("none"),
+        };
+        self.w2.forward(&at(&self.hook, Site::DownInput, &h))
     }
 }
 
@@ -299,6 +348,9 @@ pub struct Attention {
     kv_heads: i64,
     head_dim: i64,
     kernel: AttentionKernel,
+    /// Activation hook ([`Site::LinearInput`] of q/k/v and `wo`, [`Site::Query`],
+    /// [`Site::Key`], [`Site::Value`]); cross-attention hooks only the `wo` input.
+    pub hook: Option<ActivationHook>,
 }
 
 /// Keys and values of one attention layer, `[B, Hkv, T, hd]` each.
@@ -323,6 +375,7 @@ impl Attention {
             kv_heads,
             head_dim,
             kernel,
+            hook: None,
         }
     }
 
@@ -335,11 +388,11 @@ impl Attention {
     /// `[B,H,T,hd] -> [B,T,D] -> wo -> [B,T,D]`.
     fn merge_out(&self, o: Tensor) -> Tensor {
         let (b, _, t, _) = o.size4().expect("attention output is 4-d");
-        self.wo.forward(
-            &o.transpose(1, 2)
-                .contiguous()
-                .view([b, t, self.heads * self.head_dim]),
-        )
+        let o = o
+            .transpose(1, 2)
+            .contiguous()
+            .view([b, t, self.heads * self.head_dim]);
+        self.wo.forward(&at(&self.hook, Site::LinearInput, &o))
     }
 
     /// Key/value heads repeated for their query groups: `[B,Hkv,T,hd] -> [B,H,T,hd]`.
@@ -355,6 +408,7 @@ impl Attention {
     /// Queries, keys and values of `x [B,T,D]` with RoPE on q and k:
     /// q `[B,H,T,hd]`, k/v `[B,Hkv,T,hd]`.
     pub fn qkv(&self, x: &Tensor, rope: &RopeAngles) -> (Tensor, Tensor, Tensor) {
+        let x = &at(&self.hook, Site::LinearInput, x);
         let q = rope
             .apply(&self.split(self.wq.forward(x), self.heads))
             .transpose(1, 2);
@@ -364,7 +418,14 @@ impl Attention {
         let v = self
             .split(self.wv.forward(x), self.kv_heads)
             .transpose(1, 2);
-        (q, k, v)
+        if self.hook.is_none() {
+            return (q, k, v);
+        }
+        (
+            at(&self.hook, Site::Query, &q),
+            at(&self.hook, Site::Key, &k),
+            at(&self.hook, Site::Value, &v),
+        )
     }
 
     /// Attention of queries `q [B,H,Tq,hd]` on keys/values `[B,Hkv,Tk,hd]`, then `wo`:

@@ -75,7 +75,9 @@ pub use error::ModelError;
 pub use generate::{
     generate, DecodeConfig, DecodeOutput, DecodeStats, Generation, KvDtype, Sampler, StopReason,
 };
-pub use layers::{attend, Activation, AttentionKernel, AttnMask, Linear, Weight};
+pub use layers::{
+    attend, Activation, ActivationHook, AttentionKernel, AttnMask, Linear, Site, Weight,
+};
 pub use model::{seeded, Model, ModelInput};
 pub use params::{param_role, ParamRole};
 pub use precision::{with_precision, Precision};

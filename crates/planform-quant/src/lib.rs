@@ -9,6 +9,8 @@
 //! - [`merge`]: RMSNorm scales folded into the next linear and the R1 (residual stream) and
 //!   R2 (per head, value/output) rotations merged into a decoder-only model's weights, which
 //!   leaves its full-precision outputs unchanged.
+//! - [`sim`]: simulated W/A/KV low-bit inference and the online rotations R3 and R4, as an
+//!   activation hook of the model.
 //!
 //! Facts and defaults: `../shared/reference/latent_and_efficiency.md` §4.
 
@@ -17,5 +19,6 @@ pub mod hadamard;
 pub mod merge;
 pub mod rotation;
 pub mod rtn;
+pub mod sim;
 
 pub use error::{QuantError, Result};

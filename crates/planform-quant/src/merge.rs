@@ -13,6 +13,7 @@
 //!    writers wo, w2  W ← R1ᵀ·W
 //! 4. R2 (hd×hd, per stored block, value/output of every head):
 //!    wv rows of kv-head j  Wv_j ← R2ᵀ·Wv_j ;  wo columns of head h  Wo_h ← Wo_h·R2
+//! 5. R4 (optional): w2 ← w2·Ĥᵀ, undoing the online Hadamard on its input
 //! ```
 //!
 //! RMSNorm without its scale commutes with R1 (`‖x·R‖ = ‖x‖`), and attention scores do not
@@ -25,6 +26,7 @@ use planform_model::{DecoderConfig, DecoderOnly};
 use tch::{nn, Kind, Tensor};
 
 use crate::error::{shape_err, QuantError, Result};
+use crate::hadamard;
 
 /// Named weights (`DecoderOnly::named_parameters` names).
 pub type Weights = BTreeMap<String, Tensor>;
@@ -58,6 +60,9 @@ pub struct Rotations {
     pub r1: Tensor,
     /// Per stored block, value/output rotation.
     pub r2: Vec<Tensor>,
+    /// Merge R4's inverse into every `w2` (`W2 ← W2·Ĥᵀ`, Ĥ the orthonormal Hadamard of the
+    /// FFN width), for the online Hadamard [`crate::sim::QuantSim::r4`] on its input.
+    pub r4: bool,
 }
 
 /// Folds the norms, unties the head and merges `rot` into `weights` of a model with config
@@ -126,7 +131,11 @@ pub fn rotate(
             }
         }
         let w2 = get(weights, &name("feed_forward.w2"))?;
-        put(&name("feed_forward.w2"), r1.tr().matmul(&f(w2)), w2);
+        let mut down = r1.tr().matmul(&f(w2)); // [D, h]
+        if rot.r4 {
+            down = hadamard::transform(&down)?;
+        }
+        put(&name("feed_forward.w2"), down, w2);
     }
     let g = get(weights, "norm.weight")?;
     let head = match weights.get("output.weight") {

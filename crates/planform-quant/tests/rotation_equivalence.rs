@@ -6,6 +6,8 @@
 use planform_model::{DecoderConfig, DecoderOnly, DecoderPreset, LayerSharing};
 use planform_quant::merge::{load_into, rotate, weights_of, Rotations};
 use planform_quant::rotation::{random_hadamard, random_orthogonal};
+use planform_quant::rtn::Rtn;
+use planform_quant::sim::QuantSim;
 use tch::{nn, Device, Kind, Tensor};
 
 fn config(tied: bool, sharing: LayerSharing) -> DecoderConfig {
@@ -63,6 +65,7 @@ fn rotated_model_computes_the_same_logits() {
                 Rotations {
                     r1: random_orthogonal(32, 1),
                     r2: vec![random_orthogonal(8, 2), random_orthogonal(8, 3)],
+                    r4: false,
                 },
             ),
             (
@@ -70,6 +73,7 @@ fn rotated_model_computes_the_same_logits() {
                 Rotations {
                     r1: random_hadamard(32, 4).unwrap(),
                     r2: vec![],
+                    r4: false,
                 },
             ),
         ] {
@@ -102,6 +106,7 @@ fn wrong_rotation_shapes_are_refused() {
     let bad = Rotations {
         r1: random_orthogonal(16, 1),
         r2: vec![],
+        r4: false,
     };
     assert!(rotate(&w, &cfg, &bad)
         .unwrap_err()
@@ -110,9 +115,87 @@ fn wrong_rotation_shapes_are_refused() {
     let bad = Rotations {
         r1: random_orthogonal(32, 1),
         r2: vec![random_orthogonal(8, 1)],
+        r4: false,
     };
     assert!(rotate(&w, &cfg, &bad)
         .unwrap_err()
         .to_string()
         .contains("R2"));
+}
+
+fn rotated(model: &DecoderOnly, cfg: &DecoderConfig, r4: bool) -> (nn::VarStore, DecoderOnly) {
+    let rot = Rotations {
+        r1: random_hadamard(32, 7).unwrap(),
+        r2: vec![
+            random_hadamard(8, 8).unwrap(),
+            random_hadamard(8, 9).unwrap(),
+        ],
+        r4,
+    };
+    let (w, cfg2) = rotate(&weights_of(model), cfg, &rot).unwrap();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let m = load_into(&vs, &cfg2, &w).unwrap();
+    vs.double();
+    (vs, m)
+}
+
+/// The online Hadamards R3 (queries and keys after RoPE) and R4 (down-projection input,
+/// inverse merged into w2) leave full-precision logits unchanged too.
+#[test]
+fn online_r3_r4_are_exact_in_full_precision() {
+    let cfg = config(false, LayerSharing::None);
+    let (_vs, model) = build(&cfg);
+    let before = tch::no_grad(|| model.forward(&ids()).unwrap());
+    let (_vs2, mut m) = rotated(&model, &cfg, true);
+    let sim = QuantSim {
+        r3: true,
+        r4: true,
+        ..QuantSim::default()
+    };
+    sim.check(8, 48).unwrap();
+    m.set_activation_hook(Some(sim.hook()));
+    let after = tch::no_grad(|| m.forward(&ids()).unwrap());
+    let diff = (&after - &before).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "max |Δlogit| = {diff}");
+    // Without R4 merged into w2, the online R4 changes the function.
+    let (_vs3, mut m) = rotated(&model, &cfg, false);
+    m.set_activation_hook(Some(sim.hook()));
+    let wrong = tch::no_grad(|| m.forward(&ids()).unwrap());
+    assert!((&wrong - &before).abs().max().double_value(&[]) > 1e-3);
+    assert!(QuantSim { r4: true, ..sim }.check(8, 36).is_err());
+}
+
+/// Simulated activation and KV quantization perturbs the logits, 4 bits much more than 8, and
+/// removing the hook restores the full-precision function.
+#[test]
+fn activation_and_kv_quantization_error_shrinks_with_bits() {
+    let cfg = config(false, LayerSharing::None);
+    let (_vs, mut model) = build(&cfg);
+    let fp = tch::no_grad(|| model.forward(&ids()).unwrap());
+    let mut err = Vec::new();
+    for bits in [4, 8] {
+        let rtn = Rtn {
+            bits,
+            asymmetric: true,
+            group: None,
+        };
+        let sim = QuantSim {
+            act: Some(rtn),
+            kv: Some(rtn),
+            ..QuantSim::default()
+        };
+        model.set_activation_hook(Some(sim.hook()));
+        let q = tch::no_grad(|| model.forward(&ids()).unwrap());
+        err.push((&q - &fp).abs().max().double_value(&[]));
+    }
+    assert!(err[0] > 0.0 && err[1] > 0.0, "{err:?}");
+    assert!(
+        err[1] < err[0] / 4.0,
+        "4-bit {} vs 8-bit {}",
+        err[0],
+        err[1]
+    );
+    model.set_activation_hook(None);
+    let back = tch::no_grad(|| model.forward(&ids()).unwrap());
+    assert!(back.equal(&fp));
 }
