@@ -142,6 +142,10 @@ pub struct EvalConfig {
     /// Keep every response's tokens and write them to `responses.jsonl` (large: k
     /// sequences of up to `max_len` tokens per task). Default false.
     pub save_responses: bool,
+    /// Simulated quantization (SpinQuant: weights/activations/KV bits and rotations) of a
+    /// decoder-only model. Default none (the model as trained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<planform_quant::QuantSpec>,
 }
 
 impl EvalConfig {
@@ -162,6 +166,7 @@ impl EvalConfig {
             precision: Precision::Fp32,
             tstar_runs: 64,
             save_responses: false,
+            quant: None,
         }
     }
 

@@ -59,6 +59,9 @@ pub struct EvalHeader {
     pub tstar: TStarSource,
     /// The same in words.
     pub tstar_description: String,
+    /// Simulated quantization, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<planform_quant::QuantSpec>,
 }
 
 /// Decoding throughput.
@@ -212,6 +215,11 @@ impl EvalReport {
             ("seed", h.seed.to_string()),
             ("device", h.device.clone()),
             ("t*", h.tstar_description.clone()),
+            (
+                "quantization",
+                h.quant
+                    .map_or_else(|| "none (as trained)".into(), |q| q.to_string()),
+            ),
         ];
         let mut out = String::from("# planform eval\n\n| setting | value |\n|---|---|\n");
         for (name, value) in settings {

@@ -278,6 +278,27 @@ pub fn fill_tstar(
     Ok(count)
 }
 
+/// Replaces a loaded decoder-only model by its simulated quantized version.
+fn quantize(
+    loaded: &mut planform_model::LoadedModel,
+    spec: &planform_quant::QuantSpec,
+) -> Result<()> {
+    let planform_model::Model::DecoderOnly(m) = &loaded.model else {
+        return Err(EvalError::config(
+            "quant",
+            "simulated quantization supports decoder-only models; this checkpoint is an \
+             encoder–decoder",
+        ));
+    };
+    let vs = tch::nn::VarStore::new(m.device());
+    let q = spec
+        .apply(m, &vs)
+        .map_err(|e| EvalError::config("quant", e.to_string()))?;
+    loaded.model = planform_model::Model::DecoderOnly(q);
+    loaded.vs = vs;
+    Ok(())
+}
+
 /// Runs an evaluation: loads the checkpoint and `cfg.tasks` rows of the split ([`hashed_examples`]),
 /// checks that their vocabularies agree, fills in t*, samples `cfg.samples` responses per
 /// task and scores them. `progress` sees every finished chunk of tasks.
@@ -290,7 +311,10 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     let device = cfg.device.resolve()?;
     let dataset = Dataset::open(&cfg.dataset)?;
     let vocab = dataset.vocabulary().clone();
-    let loaded = load_model(&cfg.checkpoint, device)?;
+    let mut loaded = load_model(&cfg.checkpoint, device)?;
+    if let Some(spec) = &cfg.quant {
+        quantize(&mut loaded, spec)?;
+    }
     let mismatch = |reason: String| EvalError::VocabMismatch {
         checkpoint: loaded.dir.clone(),
         dataset: cfg.dataset.clone(),
@@ -386,6 +410,7 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
         device: format!("{device:?}"),
         tstar_description: tstar.describe(tasks.len()),
         tstar,
+        quant: cfg.quant,
     };
     let timing = Timing {
         seconds: sampled.seconds,

@@ -11,6 +11,7 @@
 //!   leaves its full-precision outputs unchanged.
 //! - [`sim`]: simulated W/A/KV low-bit inference and the online rotations R3 and R4, as an
 //!   activation hook of the model.
+//! - [`spec`]: a whole setting (`w4a8kv8`, `hadamard+online`, seed) applied to a model.
 //!
 //! Facts and defaults: `../shared/reference/latent_and_efficiency.md` §4.
 
@@ -20,5 +21,7 @@ pub mod merge;
 pub mod rotation;
 pub mod rtn;
 pub mod sim;
+pub mod spec;
 
 pub use error::{QuantError, Result};
+pub use spec::{Bits, QuantSpec, Rotation, RotationSpec};

@@ -10,60 +10,13 @@ use planform_eval::{LineError, PredictionRecord};
 use serde_json::Value;
 
 mod common;
-use common::{ok, run, s};
+use common::{ok, run, s, tiny_checkpoint};
 
 const TASKS: [&str; 3] = [
     r#"{"width": 5, "height": 5, "start": [0, 0], "goal": [4, 4], "walls": [[1, 1], [2, 2], [3, 3]]}"#,
     r#"{"width": 5, "height": 5, "start": [0, 4], "goal": [4, 0], "walls": [[2, 0], [2, 1], [2, 2]]}"#,
     r#"{"width": 5, "height": 5, "start": [1, 2], "goal": [3, 2], "walls": [[2, 2]]}"#,
 ];
-
-/// A 5×5 maze dataset and a checkpoint of `model` trained 2 steps on it, in `dir`.
-fn tiny_checkpoint(dir: &Path, model: &str) -> String {
-    let data = dir.join("data");
-    if !data.exists() {
-        ok(&[
-            "gen",
-            "--domain",
-            "maze",
-            "--width",
-            "5",
-            "-n",
-            "200",
-            "--seed",
-            "1",
-            "-o",
-            s(&data),
-        ]);
-    }
-    let run_dir = dir.join(model.replace(':', "-"));
-    ok(&[
-        "train",
-        "--data",
-        s(&data),
-        "-o",
-        s(&run_dir),
-        "--model",
-        model,
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--batch",
-        "4",
-        "--seed",
-        "3",
-        "--device",
-        "cpu",
-        "--set",
-        "threads=1",
-        "--set",
-        "log.eval_at_start=false",
-        "--set",
-        "data.eval_examples=4",
-    ]);
-    run_dir.to_str().expect("utf-8").to_string()
-}
 
 /// The output lines: records and error records, in order.
 fn lines(out: &[u8]) -> Vec<Result<PredictionRecord, LineError>> {

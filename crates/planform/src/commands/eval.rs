@@ -81,6 +81,19 @@ pub struct EvalArgs {
     /// Also write every response's tokens to responses.jsonl (large).
     #[arg(long)]
     pub save_responses: bool,
+    /// Simulated quantization of a decoder-only model (SpinQuant): `fp`, or
+    /// w<bits>[a<bits>][kv<bits>] such as w8a8, w4a8, w4a4kv4 (16 = full precision).
+    /// Weights symmetric per row (not the head), activations per token, keys/values per head.
+    #[arg(long, value_parser = parse_bits)]
+    pub quant: Option<planform_quant::Bits>,
+    /// Rotations merged before quantizing: none, hadamard (random-sign Hadamard R1/R2) or
+    /// random (Haar-random R1/R2); `+online` adds the Hadamards R3 (q, k) and R4 (down
+    /// projection input). Needs --quant.
+    #[arg(long, value_parser = parse_rotation, requires = "quant")]
+    pub rotation: Option<planform_quant::RotationSpec>,
+    /// Seed of the random rotations.
+    #[arg(long, default_value_t = 0, requires = "quant")]
+    pub rotation_seed: u64,
     /// Output directory for summary.md, summary.json and tasks.jsonl: new, empty, or an
     /// earlier evaluation's (anything else is refused). Locked while the command runs.
     #[arg(long, short = 'o')]
@@ -120,9 +133,24 @@ impl EvalArgs {
         };
         c.tstar_runs = self.tstar_runs;
         c.save_responses = self.save_responses;
+        c.quant = self.quant.map(|bits| planform_quant::QuantSpec {
+            bits,
+            rotation: self.rotation.unwrap_or_default(),
+            seed: self.rotation_seed,
+        });
         c.validate().context("invalid eval settings")?;
         Ok(c)
     }
+}
+
+fn parse_bits(s: &str) -> std::result::Result<planform_quant::Bits, String> {
+    s.parse()
+        .map_err(|e: planform_quant::QuantError| e.to_string())
+}
+
+fn parse_rotation(s: &str) -> std::result::Result<planform_quant::RotationSpec, String> {
+    s.parse()
+        .map_err(|e: planform_quant::QuantError| e.to_string())
 }
 
 /// Runs `planform eval`.

@@ -40,3 +40,50 @@ pub fn fails(args: &[&str]) -> (String, i32) {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A 5×5 maze dataset and a checkpoint of `model` trained 2 steps on it, in `dir`.
+pub fn tiny_checkpoint(dir: &Path, model: &str) -> String {
+    let data = dir.join("data");
+    if !data.exists() {
+        ok(&[
+            "gen",
+            "--domain",
+            "maze",
+            "--width",
+            "5",
+            "-n",
+            "200",
+            "--seed",
+            "1",
+            "-o",
+            s(&data),
+        ]);
+    }
+    let run_dir = dir.join(model.replace(':', "-"));
+    ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "-o",
+        s(&run_dir),
+        "--model",
+        model,
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--batch",
+        "4",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--set",
+        "threads=1",
+        "--set",
+        "log.eval_at_start=false",
+        "--set",
+        "data.eval_examples=4",
+    ]);
+    run_dir.to_str().expect("utf-8").to_string()
+}
