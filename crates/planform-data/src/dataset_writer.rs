@@ -146,7 +146,7 @@ impl DatasetWriter {
         if state.writer.is_none() {
             let version = Manifest::version_for(&self.config);
             state.writer = Some(ShardWriter::with_format_version(
-                &dir, split, shard_rows, group_rows, version,
+                dir, split, shard_rows, group_rows, version,
             )?);
         }
         match state.writer.as_mut() {

@@ -34,7 +34,10 @@ pub enum Site {
 /// Hadamard rotations); it must return a tensor of the same shape. `None` in a model
 /// (the default) costs one branch per site.
 #[derive(Clone)]
-pub struct ActivationHook(Arc<dyn Fn(Site, &Tensor) -> Tensor + Send + Sync>);
+pub struct ActivationHook(Arc<HookFn>);
+
+/// The function inside an [`ActivationHook`].
+type HookFn = dyn Fn(Site, &Tensor) -> Tensor + Send + Sync;
 
 impl ActivationHook {
     /// A hook calling `f(site, x)`.
