@@ -83,13 +83,14 @@ struct PerLayer {
 }
 
 /// Totals over the rules (see [`RuleStats`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OptimizerStats {
     /// Optimizer-state bytes held (moments, projectors, factors).
     pub state_bytes: usize,
     /// Bytes of master weights kept by the optimizer (Q-GaLore's int8 codes, scales, zeros).
     pub master_weight_bytes: usize,
-    /// Subspace computations (SVDs, or stand-ins under an SVD budget) so far.
+    /// Subspace computations (SVDs, or stand-ins under an SVD budget) since this optimizer
+    /// was built (a resumed run counts from its resumption).
     pub svd_count: u64,
     /// Projectors made without an SVD because the budget was spent.
     pub stand_in_projectors: u64,

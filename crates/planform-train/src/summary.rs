@@ -50,6 +50,10 @@ pub struct RunReport {
     pub best_checkpoint: Option<PathBuf>,
     /// The newest checkpoint, relative to the run directory.
     pub last_checkpoint: Option<PathBuf>,
+    /// The optimizer's state bytes, master-weight bytes and subspace (SVD) count at the end
+    /// of this session (GaLore ablations compare them).
+    #[serde(default)]
+    pub optimizer: Option<planform_optim::OptimizerStats>,
 }
 
 impl RunReport {

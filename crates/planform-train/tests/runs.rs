@@ -481,6 +481,10 @@ fn tensorboard_events_and_summary_json_agree_with_the_metrics_log() {
         report.last_checkpoint,
         Some(PathBuf::from("checkpoints/step-000006"))
     );
+    // AdamW: two f32 moments per parameter, no SVDs, no master weights.
+    let o = report.optimizer.expect("optimizer statistics");
+    assert!(o.state_bytes > 0 && o.state_bytes % 8 == 0, "{o:?}");
+    assert_eq!((o.svd_count, o.master_weight_bytes), (0, 0));
 }
 
 #[test]

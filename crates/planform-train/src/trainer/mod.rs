@@ -474,6 +474,7 @@ impl Trainer {
             best_eval_step: None,
             best_checkpoint: None,
             last_checkpoint: newest,
+            optimizer: Some(self.opt.stats()),
         }
         .with_best_from(out)
     }
