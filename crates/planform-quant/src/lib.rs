@@ -11,12 +11,16 @@
 //!   leaves its full-precision outputs unchanged.
 //! - [`sim`]: simulated W/A/KV low-bit inference and the online rotations R3 and R4, as an
 //!   activation hook of the model.
+//! - [`lsh`]: MagicPIG's SimHash-sampled attention for one head (≥ 2-collision rule,
+//!   closed-form sampling probability, exact sink and local keys), with top-k and oracle
+//!   sampling to compare against.
 //! - [`spec`]: a whole setting (`w4a8kv8`, `hadamard+online`, seed) applied to a model.
 //!
 //! Facts and defaults: `../shared/reference/latent_and_efficiency.md` §4.
 
 pub mod error;
 pub mod hadamard;
+pub mod lsh;
 pub mod merge;
 pub mod rotation;
 pub mod rtn;
