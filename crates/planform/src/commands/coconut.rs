@@ -14,8 +14,8 @@ use planform_coconut::layout::eval_prompt;
 use planform_coconut::study::{run_study, StudyConfig};
 use planform_coconut::train::{load_checkpoint, train_run};
 use planform_coconut::RunConfig;
+use planform_model::DeviceChoice;
 use planform_trace::prosqa::{generate_records, stats, write_records, ProsqaGenConfig};
-use tch::Device;
 
 /// Arguments of `planform coconut`.
 #[derive(Debug, Args)]
@@ -110,6 +110,9 @@ struct EvalArgs {
     /// libtorch threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Device: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +148,12 @@ struct AnalyzeArgs {
     /// Questions decoded together.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Most language tokens per answer after the forced thoughts (reference: 128).
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    /// Device: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
     /// Also write the report (Markdown) here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -221,7 +230,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         "--batch and --max-new-tokens must be >= 1"
     );
     tch::set_num_threads(a.threads.max(1) as i32);
-    let l = load_checkpoint(&a.checkpoint, Device::Cpu)?;
+    let l = load_checkpoint(&a.checkpoint, a.device.resolve()?)?;
     let mut recs = read_prosqa(&a.file)?;
     if let Some(n) = a.limit {
         recs.truncate(n);
@@ -286,12 +295,25 @@ fn study(a: StudyArgs) -> Result<()> {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<()> {
-    let l = load_checkpoint(&a.checkpoint, Device::Cpu)?;
+    ensure!(
+        a.batch > 0 && a.max_new_tokens > 0,
+        "--batch and --max-new-tokens must be >= 1"
+    );
+    let l = load_checkpoint(&a.checkpoint, a.device.resolve()?)?;
     let mut recs = read_prosqa(&a.file)?;
     recs.truncate(a.limit);
     let items = prosqa_items(&l.vocab, recs, &a.file.display().to_string())?;
     let c = l.state.config.curriculum.c;
-    let report = analyse(&l.model, &l.vocab, &items, c, &a.ks, &a.probe, 128, a.batch)?;
+    let report = analyse(
+        &l.model,
+        &l.vocab,
+        &items,
+        c,
+        &a.ks,
+        &a.probe,
+        a.max_new_tokens,
+        a.batch,
+    )?;
     let text = format!(
         "# Latent-search analysis: {} ({} questions of {})\n\nk counts replaced steps, each forced as c = {c} continuous thought(s).\n\n{report}",
         l.state.config.name,
