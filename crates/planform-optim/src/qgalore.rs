@@ -96,16 +96,61 @@ impl QGaloreRule {
     }
 
     /// Re-quantizes `w` with the configured rounding for the update numbered `step`.
+    ///
+    /// Done [`crate::adamw::CHUNK_ELEMENTS`] elements (whole groups) at a time, so the
+    /// temporaries (the f32 copy, the uniforms, the rounding) are bounded by the chunk, not
+    /// the matrix. Groups are independent, so round-to-nearest gives the same codes as one
+    /// pass over the whole tensor; stochastic rounding draws chunk `c > 0`'s uniforms from
+    /// the key `[seed, tensor, step, c]` (chunk 0, and so every tensor of at most one
+    /// chunk, from `[seed, tensor, step]`).
     pub fn requantize(&self, w: &Tensor, step: u64) -> Result<GroupQuant> {
-        match self.rounding {
+        let n = w.numel() as i64;
+        let g = self.group as i64;
+        let chunk = (crate::adamw::CHUNK_ELEMENTS / g).max(1) * g;
+        let quant = |part: &Tensor, c: u64| match self.rounding {
             Rounding::Nearest => {
-                GroupQuant::quantize(w, WEIGHT_BITS, self.group, Rounding::Nearest, None)
+                GroupQuant::quantize(part, WEIGHT_BITS, self.group, Rounding::Nearest, None)
             }
             Rounding::Stochastic => {
-                let u = uniforms(&[self.seed, self.key, step], w.numel(), w.device())?;
-                GroupQuant::quantize(w, WEIGHT_BITS, self.group, Rounding::Stochastic, Some(&u))
+                let mut key = vec![self.seed, self.key, step];
+                if c > 0 {
+                    key.push(c);
+                }
+                let u = uniforms(&key, part.numel(), part.device())?;
+                GroupQuant::quantize(
+                    part,
+                    WEIGHT_BITS,
+                    self.group,
+                    Rounding::Stochastic,
+                    Some(&u),
+                )
             }
+        };
+        if n <= chunk || g <= 0 || n % g != 0 {
+            return quant(w, 0);
         }
+        let flat = w.f_reshape([-1])?;
+        let (mut codes, mut scales, mut zeros) = (Vec::new(), Vec::new(), Vec::new());
+        let mut start = 0;
+        let mut c = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let q = quant(&flat.f_narrow(0, start, len)?, c)?;
+            codes.push(q.codes);
+            scales.push(q.scales);
+            zeros.push(q.zeros);
+            start += len;
+            c += 1;
+        }
+        GroupQuant::from_parts(
+            Tensor::f_cat(&codes, 0)?,
+            Tensor::f_cat(&scales, 0)?,
+            Tensor::f_cat(&zeros, 0)?,
+            &w.size(),
+            WEIGHT_BITS,
+            self.group,
+        )
+        .map_err(OptimError::Config)
     }
 }
 
@@ -117,7 +162,7 @@ impl ParamRule for QGaloreRule {
         // `param` holds the dequantized int8 weight; GaLore updates it in float.
         self.inner.step(param, grad, lr)?;
         let q = self.requantize(param, self.inner.steps())?;
-        param.f_copy_(&q.dequantize(param.kind())?)?;
+        q.dequantize_into(param)?;
         self.weight = Some(q);
         Ok(())
     }

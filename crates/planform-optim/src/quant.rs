@@ -396,6 +396,37 @@ impl GroupQuant {
         Ok(out.f_to_kind(kind)?)
     }
 
+    /// Writes the dequantized values into `out` (same number of elements, any float kind),
+    /// a chunk of whole groups at a time for 8-bit codes (4-bit codes in one pass), so no
+    /// whole-tensor f32 temporary is made. The values equal [`GroupQuant::dequantize`]'s.
+    pub fn dequantize_into(&self, out: &Tensor) -> Result<()> {
+        let flat = out.f_view([-1])?;
+        if self.bits == 4 {
+            flat.shallow_clone()
+                .f_copy_(&self.dequantize(out.kind())?.f_reshape([-1])?)?;
+            return Ok(());
+        }
+        let g = self.group as i64;
+        let n = self.codes.numel() as i64;
+        let chunk = (crate::adamw::CHUNK_ELEMENTS / g).max(1) * g;
+        let mut start = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let (g0, gl) = (start / g, len / g);
+            let vals = self
+                .codes
+                .f_narrow(0, start, len)?
+                .f_to_kind(Kind::Float)?
+                .f_view([gl, g])?
+                .f_sub(&self.zeros.f_narrow(0, g0, gl)?)?
+                .f_mul(&self.scales.f_narrow(0, g0, gl)?)?
+                .f_reshape([-1])?;
+            flat.f_narrow(0, start, len)?.f_copy_(&vals)?;
+            start += len;
+        }
+        Ok(())
+    }
+
     /// The unpacked integer codes (one per element, flat).
     pub fn codes(&self) -> Result<Tensor> {
         if self.bits == 4 {

@@ -243,3 +243,57 @@ fn chunked_8bit_step_equals_whole_tensor_step() {
         }
     }
 }
+
+/// Q-GaLore's int8 weight update runs chunk by chunk: round-to-nearest codes equal one pass
+/// over the whole matrix, stochastic rounding of a one-chunk tensor draws the same
+/// uniforms as before chunking, and `dequantize_into` writes `dequantize`'s values.
+#[test]
+fn chunked_int8_weight_requantization_matches_whole_tensor() {
+    use crate::adamw::CHUNK_ELEMENTS;
+    use crate::algorithm::QGaloreConfig;
+    use crate::qgalore::{QGaloreRule, WEIGHT_BITS};
+    use crate::AdamWConfig;
+    let cols = 256;
+    let rows = (2 * CHUNK_ELEMENTS) / cols + 3;
+    // Every group spans zero, as trained weights do (the reference's zero point is clamped
+    // to the code range, so a group far from zero saturates by design).
+    let w = (Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * 0.37)
+        .sin()
+        .view([rows, cols]);
+    for rounding in [Rounding::Nearest, Rounding::Stochastic] {
+        let cfg = QGaloreConfig {
+            rank: 8,
+            rounding,
+            ..QGaloreConfig::default()
+        };
+        let rule = QGaloreRule::new(&cfg, AdamWConfig::default(), &w, 5);
+        let q = rule.requantize(&w, 3).unwrap();
+        if rounding == Rounding::Nearest {
+            let whole =
+                GroupQuant::quantize(&w, WEIGHT_BITS, 256, Rounding::Nearest, None).unwrap();
+            assert!(q.codes.equal(&whole.codes));
+            assert!(q.scales.equal(&whole.scales) && q.zeros.equal(&whole.zeros));
+        }
+        let out = Tensor::zeros([rows, cols], (Kind::BFloat16, Device::Cpu));
+        q.dequantize_into(&out).unwrap();
+        assert!(out.equal(&q.dequantize(Kind::BFloat16).unwrap()));
+        // Stochastic rounding stays within one step of the value.
+        let err = (q.dequantize(Kind::Float).unwrap() - &w)
+            .abs()
+            .max()
+            .double_value(&[]);
+        let step = q.scales.max().double_value(&[]);
+        assert!(err <= step + 1e-6, "{rounding:?}: {err} vs step {step}");
+    }
+    // A tensor of one chunk draws its uniforms from the key [seed, tensor, step].
+    let small = w.narrow(0, 0, 8).contiguous();
+    let cfg = QGaloreConfig {
+        rank: 8,
+        ..QGaloreConfig::default()
+    };
+    let rule = QGaloreRule::new(&cfg, AdamWConfig::default(), &small, 5);
+    let u = uniforms(&[cfg.seed, 5, 3], small.numel(), Device::Cpu).unwrap();
+    let want =
+        GroupQuant::quantize(&small, WEIGHT_BITS, 256, Rounding::Stochastic, Some(&u)).unwrap();
+    assert!(rule.requantize(&small, 3).unwrap().codes.equal(&want.codes));
+}
