@@ -188,7 +188,8 @@ pub const BNB_KEYS: [&str; 6] = [
 /// Elements of an 8-bit state updated at a time (rounded down to whole blocks).
 pub const CHUNK_ELEMENTS: i64 = 1 << 20;
 
-fn chunk_len(block: usize) -> i64 {
+/// [`CHUNK_ELEMENTS`] rounded down to whole blocks (groups) of `block` elements, at least one.
+pub(crate) fn chunk_len(block: usize) -> i64 {
     let b = block as i64;
     (CHUNK_ELEMENTS / b).max(1) * b
 }

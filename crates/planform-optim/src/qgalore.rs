@@ -106,7 +106,7 @@ impl QGaloreRule {
     pub fn requantize(&self, w: &Tensor, step: u64) -> Result<GroupQuant> {
         let n = w.numel() as i64;
         let g = self.group as i64;
-        let chunk = (crate::adamw::CHUNK_ELEMENTS / g).max(1) * g;
+        let chunk = crate::adamw::chunk_len(self.group);
         let quant = |part: &Tensor, c: u64| match self.rounding {
             Rounding::Nearest => {
                 GroupQuant::quantize(part, WEIGHT_BITS, self.group, Rounding::Nearest, None)

@@ -408,7 +408,7 @@ impl GroupQuant {
         }
         let g = self.group as i64;
         let n = self.codes.numel() as i64;
-        let chunk = (crate::adamw::CHUNK_ELEMENTS / g).max(1) * g;
+        let chunk = crate::adamw::chunk_len(self.group);
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start);

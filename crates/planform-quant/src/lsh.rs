@@ -162,15 +162,7 @@ impl LshIndex {
             centred = &centred - centred.mean_dim([0i64].as_slice(), true, Kind::Double);
         }
         let mut rng = Rng::keyed(&[seed, LSH_KEY, hd as u64, cfg.k as u64, cfg.l as u64]);
-        let count = (hd as usize) * cfg.k * cfg.l;
-        let mut normals = Vec::with_capacity(count + 1);
-        while normals.len() < count {
-            let (u1, u2) = (1.0 - rng.f64(), rng.f64());
-            let r = (-2.0 * u1.ln()).sqrt();
-            normals.push(r * (std::f64::consts::TAU * u2).cos());
-            normals.push(r * (std::f64::consts::TAU * u2).sin());
-        }
-        normals.truncate(count);
+        let normals = crate::rotation::normals(&mut rng, (hd as usize) * cfg.k * cfg.l);
         let planes = Tensor::from_slice(&normals).view([hd, (cfg.k * cfg.l) as i64]);
         let codes = hash(&centred, &planes, cfg.k, cfg.l)?;
         Ok(LshIndex {

@@ -17,7 +17,7 @@ use crate::hadamard;
 const ROTATION_KEY: u64 = 0x0072_6f74_6174_6531; // "rotate1"
 
 /// `n` standard normals (Box–Muller) from `rng`.
-fn normals(rng: &mut Rng, n: usize) -> Vec<f64> {
+pub(crate) fn normals(rng: &mut Rng, n: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(n + 1);
     while out.len() < n {
         let u1 = 1.0 - rng.f64(); // (0, 1]
