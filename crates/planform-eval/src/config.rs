@@ -146,6 +146,14 @@ pub struct EvalConfig {
     /// decoder-only model. Default none (the model as trained).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quant: Option<planform_quant::QuantSpec>,
+    /// Attention of cached decoding steps: MagicPIG's LSH sampling instead of exact
+    /// attention (per-sequence bucket tables on the CPU). Default none (exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<planform_quant::lsh_attention::LshAttention>,
+    /// Also measure the teacher-forced loss on this many held-out (test) sequences.
+    /// Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_loss: Option<usize>,
 }
 
 impl EvalConfig {
@@ -167,6 +175,8 @@ impl EvalConfig {
             tstar_runs: 64,
             save_responses: false,
             quant: None,
+            heldout_loss: None,
+            attention: None,
         }
     }
 

@@ -62,6 +62,20 @@ pub struct EvalHeader {
     /// Simulated quantization, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quant: Option<planform_quant::QuantSpec>,
+    /// LSH-sampled decoding attention, if any, with the keys it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<LshReport>,
+}
+
+/// What the LSH decoding attention did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LshReport {
+    /// The setting (`lsh:K,L,SINK,LOCAL,DENSE`).
+    pub setting: String,
+    /// Keys outside sink and local windows, summed over steps, rows, heads and blocks.
+    pub offloaded_keys: u64,
+    /// Of those, keys sampled (read).
+    pub read_keys: u64,
 }
 
 /// Decoding throughput.
@@ -84,6 +98,19 @@ pub struct EvalReport {
     pub metrics: EvalMetrics,
     /// Throughput.
     pub timing: Timing,
+    /// Teacher-forced loss on held-out (test) sequences, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout: Option<HeldoutLoss>,
+}
+
+/// Mean per-sequence next-token loss of the (possibly quantized) model on held-out
+/// sequences built as the model was trained (its trace variant).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeldoutLoss {
+    /// Test sequences (the hashed subset's first ones).
+    pub sequences: usize,
+    /// Mean per-sequence loss.
+    pub loss: f64,
 }
 
 fn pct(x: f64) -> String {
@@ -216,6 +243,22 @@ impl EvalReport {
             ("device", h.device.clone()),
             ("t*", h.tstar_description.clone()),
             (
+                "decoding attention",
+                h.attention.as_ref().map_or_else(
+                    || "exact".into(),
+                    |a| {
+                        format!(
+                            "{} (K, L, sink, local, dense blocks): read {} of {} offloaded keys \
+                             ({:.2}%)",
+                            a.setting,
+                            a.read_keys,
+                            a.offloaded_keys,
+                            100.0 * a.read_keys as f64 / a.offloaded_keys.max(1) as f64
+                        )
+                    },
+                ),
+            ),
+            (
                 "quantization",
                 h.quant
                     .map_or_else(|| "none (as trained)".into(), |q| q.to_string()),
@@ -224,6 +267,13 @@ impl EvalReport {
         let mut out = String::from("# planform eval\n\n| setting | value |\n|---|---|\n");
         for (name, value) in settings {
             let _ = writeln!(out, "| {name} | {value} |");
+        }
+        if let Some(h) = &self.heldout {
+            let _ = writeln!(
+                out,
+                "| held-out loss ({} test sequences, teacher-forced) | {:.4} |",
+                h.sequences, h.loss
+            );
         }
         out.push('\n');
         out.push_str(&self.metrics_table());

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use planform_data::{Dataset, Example, TSTAR_KEY};
-use planform_model::{load_model, ModelConfig};
+use planform_data::{Dataset, Example, Split, TSTAR_KEY};
+use planform_model::ModelConfig;
 use planform_trace::metrics::astar_reference_length;
 use planform_trace::rng::Rng;
 use planform_trace::vocab::Vocabulary;
@@ -278,23 +278,49 @@ pub fn fill_tstar(
     Ok(count)
 }
 
-/// Replaces a loaded decoder-only model by its simulated quantized version.
+/// The teacher-forced loss of the loaded model on the first `n` test examples of the
+/// hashed subset, built with the trace variant the model was trained on.
+fn heldout_loss(
+    loaded: &planform_model::LoadedModel,
+    dataset: &Dataset,
+    n: usize,
+) -> Result<crate::report::HeldoutLoss> {
+    let bad = |e: String| EvalError::config("heldout_loss", e);
+    let test = dataset
+        .read_split(Split::Test)
+        .map_err(|e| bad(e.to_string()))?;
+    let cfg = planform_train::DataConfig {
+        eval_examples: n,
+        ..Default::default()
+    };
+    let data = planform_train::TrainData::from_examples(
+        dataset.vocabulary().clone(),
+        Vec::new(),
+        test,
+        &cfg,
+    );
+    let seqs =
+        planform_train::data::sequences_as_trained(&loaded.train_config, &data.test, &data.vocab)
+            .map_err(|e| bad(e.to_string()))?;
+    let loss = planform_quant::learn::heldout_loss(&loaded.model, &seqs)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(crate::report::HeldoutLoss {
+        sequences: seqs.len(),
+        loss,
+    })
+}
+
+/// Replaces a loaded model by its simulated quantized version.
 fn quantize(
     loaded: &mut planform_model::LoadedModel,
     spec: &planform_quant::QuantSpec,
 ) -> Result<()> {
-    let planform_model::Model::DecoderOnly(m) = &loaded.model else {
-        return Err(EvalError::config(
-            "quant",
-            "simulated quantization supports decoder-only models; this checkpoint is an \
-             encoder–decoder",
-        ));
-    };
-    let vs = tch::nn::VarStore::new(m.device());
+    let vs = tch::nn::VarStore::new(loaded.model.device());
     let q = spec
-        .apply(m, &vs)
+        .apply(&loaded.model, &vs)
         .map_err(|e| EvalError::config("quant", e.to_string()))?;
-    loaded.model = planform_model::Model::DecoderOnly(q);
+    loaded.config = q.config();
+    loaded.model = q;
     loaded.vs = vs;
     Ok(())
 }
@@ -311,10 +337,31 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     let device = cfg.device.resolve()?;
     let dataset = Dataset::open(&cfg.dataset)?;
     let vocab = dataset.vocabulary().clone();
-    let mut loaded = load_model(&cfg.checkpoint, device)?;
+    let planform_quant::store::Loaded {
+        model: mut loaded,
+        quant: stored_quant,
+    } = planform_quant::store::load_model(&cfg.checkpoint, device).map_err(|e| match e {
+        planform_quant::QuantError::Model(e) => EvalError::from(e),
+        e => EvalError::config("checkpoint", e.to_string()),
+    })?;
     if let Some(spec) = &cfg.quant {
+        if stored_quant.is_some() {
+            return Err(EvalError::config(
+                "quant",
+                "the checkpoint is already quantized (written by `planform quantize`); \
+                 evaluate it without --quant",
+            ));
+        }
         quantize(&mut loaded, spec)?;
     }
+    let quant = cfg.quant.or(stored_quant.map(|q| q.spec));
+    let lsh = cfg.attention.map(|a| {
+        let stats = std::sync::Arc::new(planform_quant::lsh_attention::LshStats::default());
+        loaded
+            .model
+            .set_decode_kernel(Some(a.kernel(stats.clone())));
+        (a, stats)
+    });
     let mismatch = |reason: String| EvalError::VocabMismatch {
         checkpoint: loaded.dir.clone(),
         dataset: cfg.dataset.clone(),
@@ -410,18 +457,31 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
         device: format!("{device:?}"),
         tstar_description: tstar.describe(tasks.len()),
         tstar,
-        quant: cfg.quant,
+        quant,
+        attention: lsh.map(|(a, stats)| {
+            let (offloaded_keys, read_keys) = stats.totals();
+            crate::report::LshReport {
+                setting: a.to_string(),
+                offloaded_keys,
+                read_keys,
+            }
+        }),
     };
     let timing = Timing {
         seconds: sampled.seconds,
         generated_tokens: sampled.generated_tokens,
         tokens_per_sec: sampled.generated_tokens as f64 / sampled.seconds.max(1e-9),
     };
+    let heldout = match cfg.heldout_loss {
+        Some(n) => Some(heldout_loss(&loaded, &dataset, n)?),
+        None => None,
+    };
     Ok(Evaluation {
         report: EvalReport {
             header,
             metrics,
             timing,
+            heldout,
         },
         results: sampled.results,
         vocab,

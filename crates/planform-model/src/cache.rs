@@ -68,6 +68,32 @@ pub struct KvCache {
     self_kv: Vec<Option<KeyValue>>,
     capacity: i64,
     rows: i64,
+    /// Identity of the sequence in each row: a fresh id whenever a row starts a sequence,
+    /// carried along by compaction (what a stateful [`crate::DecodeKernel`] keys on).
+    row_ids: Vec<u64>,
+}
+
+/// Source of row identities, shared by every cache of the process, so that a kernel that
+/// outlives one decode never mistakes a new sequence for an old one.
+static NEXT_ROW_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `n` fresh row identities.
+fn fresh_ids(n: usize) -> Vec<u64> {
+    let first = NEXT_ROW_ID.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    (first..first + n as u64).collect()
+}
+
+/// Row indices of a 1-D index tensor (on any device).
+fn indices(t: &Tensor) -> Vec<usize> {
+    Vec::<i64>::try_from(
+        t.to_device(tch::Device::Cpu)
+            .to_kind(Kind::Int64)
+            .view([-1]),
+    )
+    .expect("row index tensor is 1-d integer")
+    .into_iter()
+    .map(|i| i as usize)
+    .collect()
 }
 
 impl KvCache {
@@ -81,6 +107,7 @@ impl KvCache {
             self_kv: (0..layers).map(|_| None).collect(),
             capacity: initial_capacity.max(1) as i64,
             rows,
+            row_ids: fresh_ids(rows as usize),
         }
     }
 
@@ -91,6 +118,22 @@ impl KvCache {
             self_kv: (0..depth).map(|_| None).collect(),
             capacity: initial_capacity.max(1) as i64,
             rows: rows as i64,
+            row_ids: fresh_ids(rows),
+        }
+    }
+
+    /// The sequence identity of each row: unique in the process, new whenever a row
+    /// starts a sequence ([`KvCache::replace_rows`], [`KvCache::write_prefix`]), kept
+    /// through [`KvCache::select_rows`].
+    pub fn row_ids(&self) -> &[u64] {
+        &self.row_ids
+    }
+
+    /// Fresh ids for rows `slots`.
+    fn renew(&mut self, slots: &Tensor) {
+        let slots = indices(slots);
+        for (i, id) in slots.iter().zip(fresh_ids(slots.len())) {
+            self.row_ids[*i] = id;
         }
     }
 
@@ -137,12 +180,14 @@ impl KvCache {
             *v = v.index_select(0, index);
         }
         self.rows = index.size()[0];
+        self.row_ids = indices(index).iter().map(|&i| self.row_ids[i]).collect();
     }
 
     /// Encoder–decoder: points rows `slots [M]` at new prompts, whose cross-attention rows
     /// become rows `src_rows [M]` of `src`. Their self-attention entries are left stale; the
     /// caller restarts those rows at position 0.
     pub fn replace_rows(&mut self, slots: &Tensor, src: &CrossKv, src_rows: &Tensor) {
+        self.renew(slots);
         let Some(cross) = self.cross.as_mut() else {
             return;
         };
@@ -162,6 +207,7 @@ impl KvCache {
     /// positions hold rows `src_rows [M]` of `prefix`.
     pub fn write_prefix(&mut self, slots: &Tensor, prefix: &Prefix, src_rows: &Tensor) {
         self.ensure_capacity(prefix.len);
+        self.renew(slots);
         let (rows, capacity) = (self.rows, self.capacity);
         for (slot, (pk, pv)) in self.self_kv.iter_mut().zip(&prefix.kv) {
             let (k, v) = slot.get_or_insert_with(|| {
@@ -187,5 +233,47 @@ impl KvCache {
     /// the capacity.
     pub(crate) fn self_kv_mut(&mut self, depth: usize) -> (&mut Option<KeyValue>, i64) {
         (&mut self.self_kv[depth], self.capacity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// Row identities: fresh per started sequence, carried (in order) through compaction.
+    #[test]
+    fn row_ids_are_renewed_on_admission_and_follow_compaction() {
+        let i64s = |v: &[i64]| Tensor::from_slice(v);
+        let cross = CrossKv {
+            k: vec![Tensor::zeros([3, 1, 2, 4], (Kind::Float, Device::Cpu))],
+            v: vec![Tensor::zeros([3, 1, 2, 4], (Kind::Float, Device::Cpu))],
+            keep: Tensor::ones([3, 1, 1, 2], (Kind::Bool, Device::Cpu)),
+        };
+        let mut cache = KvCache::new(cross.select(&i64s(&[0, 1, 2])), 4);
+        let ids = cache.row_ids().to_vec();
+        let other = KvCache::decoder_only(3, 1, 4);
+        let all: std::collections::HashSet<u64> =
+            ids.iter().chain(other.row_ids()).copied().collect();
+        assert_eq!(all.len(), 6, "unique across caches");
+        cache.replace_rows(&i64s(&[2, 0]), &cross, &i64s(&[1, 1]));
+        let renewed = cache.row_ids().to_vec();
+        assert_eq!(renewed[1], ids[1]);
+        assert!(!ids.contains(&renewed[0]) && !ids.contains(&renewed[2]));
+        assert_ne!(renewed[0], renewed[2]);
+        cache.select_rows(&i64s(&[2, 0]));
+        assert_eq!(cache.row_ids(), &[renewed[2], renewed[0]]);
+        let mut dec = KvCache::decoder_only(2, 1, 4);
+        let prefix = Prefix {
+            kv: vec![(
+                Tensor::ones([1, 1, 3, 4], (Kind::Float, Device::Cpu)),
+                Tensor::ones([1, 1, 3, 4], (Kind::Float, Device::Cpu)),
+            )],
+            len: 3,
+        };
+        let before = dec.row_ids().to_vec();
+        dec.write_prefix(&i64s(&[1]), &prefix, &i64s(&[0]));
+        assert_eq!(dec.row_ids()[0], before[0]);
+        assert!(!before.contains(&dec.row_ids()[1]));
     }
 }

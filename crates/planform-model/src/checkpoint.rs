@@ -52,6 +52,9 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// Run state file.
 pub const STATE_FILE: &str = "state.json";
+/// Field of `state.json` present only in quantized checkpoints (planform-quant's setting
+/// and provenance); [`load_model`] refuses such a checkpoint.
+pub const QUANT_FIELD: &str = "quant";
 /// Header metadata key of `model.safetensors` holding the model config as JSON.
 pub const MODEL_CONFIG_KEY: &str = "model_config";
 
@@ -330,29 +333,53 @@ pub fn load_weights_for(dir: &Path, vs: &VarStore, model: &ModelConfig) -> Resul
 fn load_weights_checked(dir: &Path, vs: &VarStore, model: Option<&ModelConfig>) -> Result<()> {
     let path = dir.join(MODEL_FILE);
     let loaded = load_tensors(&path, vs.device())?;
-    if let (Some(want), Some(text)) = (model, loaded.metadata.get(MODEL_CONFIG_KEY)) {
-        let saved: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            ModelError::checkpoint(&path, format!("recorded model config is not JSON: {e}"))
-        })?;
-        let want = serde_json::to_value(want)
-            .map_err(|e| ModelError::checkpoint(&path, format!("model config: {e}")))?;
-        let diff = json_differences(&saved, &want);
-        if !diff.is_empty() {
-            return Err(ModelError::checkpoint(
-                dir.join(STATE_FILE),
-                format!(
-                    "`model` differs from the model config recorded in {MODEL_FILE} \
-                     (recorded → state.json: {}); the state file was edited or belongs to \
-                     another checkpoint",
-                    diff.join("; ")
-                ),
-            ));
-        }
+    if let Some(want) = model {
+        check_recorded_config(dir, &loaded.metadata, want)?;
     }
-    for (name, t) in &loaded.tensors {
+    check_finite(&path, &loaded.tensors)?;
+    let named: Vec<(String, tch::Tensor)> = loaded.tensors.into_iter().collect();
+    load_named(vs, &named).map_err(|e| ModelError::checkpoint(&path, e.to_string()))?;
+    Ok(())
+}
+
+/// Refuses a `model.safetensors` header `metadata` whose recorded model config
+/// ([`MODEL_CONFIG_KEY`]) differs from `model` (the config `state.json` of checkpoint `dir`
+/// describes), naming the differing keys. Files without the key pass.
+pub fn check_recorded_config(
+    dir: &Path,
+    metadata: &BTreeMap<String, String>,
+    model: &ModelConfig,
+) -> Result<()> {
+    let path = dir.join(MODEL_FILE);
+    let Some(text) = metadata.get(MODEL_CONFIG_KEY) else {
+        return Ok(());
+    };
+    let saved: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ModelError::checkpoint(&path, format!("recorded model config is not JSON: {e}"))
+    })?;
+    let want = serde_json::to_value(model)
+        .map_err(|e| ModelError::checkpoint(&path, format!("model config: {e}")))?;
+    let diff = json_differences(&saved, &want);
+    if !diff.is_empty() {
+        return Err(ModelError::checkpoint(
+            dir.join(STATE_FILE),
+            format!(
+                "`model` differs from the model config recorded in {MODEL_FILE} \
+                 (recorded → state.json: {}); the state file was edited or belongs to \
+                 another checkpoint",
+                diff.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a float tensor holding NaN or ±inf, naming it.
+pub fn check_finite(path: &Path, tensors: &BTreeMap<String, tch::Tensor>) -> Result<()> {
+    for (name, t) in tensors {
         if t.is_floating_point() && !bool::try_from(t.f_isfinite()?.f_all()?)? {
             return Err(ModelError::checkpoint(
-                &path,
+                path,
                 format!(
                     "tensor `{name}` holds non-finite values (NaN or ±inf); these weights \
                      cannot be used (the run that wrote them had diverged)"
@@ -360,8 +387,6 @@ fn load_weights_checked(dir: &Path, vs: &VarStore, model: Option<&ModelConfig>) 
             ));
         }
     }
-    let named: Vec<(String, tch::Tensor)> = loaded.tensors.into_iter().collect();
-    load_named(vs, &named).map_err(|e| ModelError::checkpoint(&path, e.to_string()))?;
     Ok(())
 }
 
@@ -423,6 +448,14 @@ pub struct LoadedModel {
 pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let dir = resolve_checkpoint(path)?;
     let header = read_header(&dir, &[MODEL_FILE])?;
+    if header.json.get(QUANT_FIELD).is_some() {
+        return Err(ModelError::checkpoint(
+            dir.join(STATE_FILE),
+            "this is a quantized checkpoint (written by `planform quantize`); `planform eval` \
+             and `planform predict` run it (`planform_quant::store::load_model`), training, \
+             bootstrapping and export need a full-precision one",
+        ));
+    }
     let vs = VarStore::new(device);
     let model = Model::new(&vs.root(), &header.model)
         .map_err(|e| ModelError::checkpoint(dir.join(STATE_FILE), format!("model config: {e}")))?;

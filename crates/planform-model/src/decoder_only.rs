@@ -166,13 +166,22 @@ impl DecoderOnly {
         self.head_hook = hook;
     }
 
+    /// Sets (or with `None` removes) the attention kernel of cached decoding steps of every
+    /// block (see [`crate::DecodeKernel`]).
+    pub fn set_decode_kernel(&mut self, kernel: Option<crate::DecodeKernel>) {
+        for (i, b) in self.layers.iter_mut().enumerate() {
+            b.attention.decode_kernel = kernel.clone().map(|k| (i, k));
+        }
+    }
+
     /// The stored block run at each depth.
     pub fn schedule(&self) -> &[usize] {
         &self.schedule
     }
 
     /// Every parameter under the names the model creates on `vs.root()` (the embedding
-    /// once, also when it is the tied head).
+    /// once, also when it is the tied head). A quantized linear gives its dequantized
+    /// weight (a new tensor, not a parameter).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![(
             "embedding.weight".to_string(),
@@ -185,24 +194,75 @@ impl DecoderOnly {
             push("attention_norm", &b.attention_norm.weight);
             let a = &b.attention;
             for (n, l) in [("wq", &a.wq), ("wk", &a.wk), ("wv", &a.wv), ("wo", &a.wo)] {
-                push(&format!("attention.{n}"), l.float_weight());
+                push(&format!("attention.{n}"), &l.weight_tensor());
             }
             push("ffn_norm", &b.ffn_norm.weight);
             let f = &b.feed_forward;
-            push("feed_forward.w1", f.w1.float_weight());
-            push("feed_forward.w2", f.w2.float_weight());
+            push("feed_forward.w1", &f.w1.weight_tensor());
+            push("feed_forward.w2", &f.w2.weight_tensor());
             if let Some(w3) = &f.w3 {
-                push("feed_forward.w3", w3.float_weight());
+                push("feed_forward.w3", &w3.weight_tensor());
             }
         }
         out.push(("norm.weight".to_string(), self.norm.weight.shallow_clone()));
         if let Some(o) = &self.output {
-            out.push((
-                "output.weight".to_string(),
-                o.float_weight().shallow_clone(),
-            ));
+            out.push(("output.weight".to_string(), o.weight_tensor()));
         }
         out
+    }
+
+    /// Every linear layer of the blocks and the untied head, by the name of its weight in
+    /// [`DecoderOnly::named_parameters`] (`layers.{i}.attention.wq.weight`, …), for swapping
+    /// its [`crate::Weight`] (quantized storage).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        self.parts_mut().1
+    }
+
+    /// Every float parameter tensor by its [`DecoderOnly::named_parameters`] name, for
+    /// substituting computed tensors (a reparametrised forward pass: rotations learned
+    /// through the model). Quantized linears are not listed; the tied head is the embedding.
+    pub fn parameter_slots_mut(&mut self) -> Vec<(String, &mut Tensor)> {
+        let (tensors, linears) = self.parts_mut();
+        crate::layers::with_float_weights(tensors, linears)
+    }
+
+    /// The embedding and norm scales, and the linear layers, by name.
+    #[allow(clippy::type_complexity)]
+    fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {
+        let mut tensors = vec![
+            ("embedding.weight".to_string(), &mut self.embedding),
+            ("norm.weight".to_string(), &mut self.norm.weight),
+        ];
+        let mut linears = Vec::new();
+        for (i, b) in self.layers.iter_mut().enumerate() {
+            tensors.push((
+                format!("layers.{i}.attention_norm.weight"),
+                &mut b.attention_norm.weight,
+            ));
+            tensors.push((
+                format!("layers.{i}.ffn_norm.weight"),
+                &mut b.ffn_norm.weight,
+            ));
+            let a = &mut b.attention;
+            for (n, l) in [
+                ("wq", &mut a.wq),
+                ("wk", &mut a.wk),
+                ("wv", &mut a.wv),
+                ("wo", &mut a.wo),
+            ] {
+                linears.push((format!("layers.{i}.attention.{n}.weight"), l));
+            }
+            let f = &mut b.feed_forward;
+            linears.push((format!("layers.{i}.feed_forward.w1.weight"), &mut f.w1));
+            linears.push((format!("layers.{i}.feed_forward.w2.weight"), &mut f.w2));
+            if let Some(w3) = &mut f.w3 {
+                linears.push((format!("layers.{i}.feed_forward.w3.weight"), w3));
+            }
+        }
+        if let Some(o) = &mut self.output {
+            linears.push(("output.weight".to_string(), o));
+        }
+        (tensors, linears)
     }
 
     /// Whether blocks are shared.
@@ -362,18 +422,19 @@ impl DecoderOnly {
             c.kv_heads as i64,
             c.head_dim() as i64,
         );
-        let mask = step.mask();
+        let step = StepInputs {
+            rows: cache.row_ids().to_vec(),
+            ..step
+        };
         let ids = Tensor::from_slice(tokens).to(self.device).view([b, 1]);
         let mut h = Tensor::embedding(&self.embedding, &ids, -1, false, false); // [B,1,D]
         for (depth, &i) in self.schedule.iter().enumerate() {
             let layer = &self.layers[i];
             let a = layer.attention.cached_self_attention(
                 &layer.attention_norm.forward(&h),
-                &step.rope,
-                &step.write_index,
+                &step,
                 cache.self_kv_mut(depth),
-                step.t_len,
-                mask,
+                depth,
             );
             h = layer.ffn(&h + a);
         }

@@ -31,8 +31,8 @@ use crate::checks::{check_ids, check_len, check_mask, check_step, shape_err, Lim
 use crate::config::{EncoderAttention, EncoderDecoderConfig, StackConfig};
 use crate::error::ModelError;
 use crate::layers::{
-    rope_inv_freq, Activation, Attention, AttnMask, FeedForward, Init, Linear, RmsNorm, RopeAngles,
-    StepInputs,
+    at, rope_inv_freq, Activation, ActivationHook, Attention, AttnMask, FeedForward, Init, Linear,
+    RmsNorm, RopeAngles, Site, StepInputs,
 };
 
 /// Encoder block (reference `SelfAttentionBlock`).
@@ -168,6 +168,8 @@ pub struct EncoderDecoder {
     dec_out_norm: RmsNorm,
     dec_out_proj: Linear, // D -> V
     dec_inv_freq: Tensor,
+    /// Activation hook of the two output projections' inputs ([`Site::LinearInput`]).
+    out_hook: Option<ActivationHook>,
 }
 
 impl EncoderDecoder {
@@ -199,7 +201,201 @@ impl EncoderDecoder {
             dec_out_norm: RmsNorm::new(&dec / "output" / 0, d.dim as i64, cfg.norm_eps),
             dec_out_proj: Linear::new(&dec / "output" / 1, d.dim as i64, v, Init::Torch),
             dec_inv_freq: rope_inv_freq(d.head_dim() as i64, cfg.rope_base, p.device()),
+            out_hook: None,
         })
+    }
+
+    /// Sets (or with `None` removes) the activation hook of every attention (self and
+    /// cross), feed-forward and output projection (see [`Site`]).
+    pub fn set_activation_hook(&mut self, hook: Option<ActivationHook>) {
+        for b in &mut self.enc_layers {
+            b.attention.hook = hook.clone();
+            b.feed_forward.hook = hook.clone();
+        }
+        for b in &mut self.dec_layers {
+            b.attention.hook = hook.clone();
+            b.attention_feat.hook = hook.clone();
+            b.feed_forward.hook = hook.clone();
+        }
+        self.out_hook = hook;
+    }
+
+    /// Sets (or with `None` removes) the attention kernel of the decoder's cached
+    /// self-attention steps (see [`crate::DecodeKernel`]); cross-attention stays exact.
+    pub fn set_decode_kernel(&mut self, kernel: Option<crate::DecodeKernel>) {
+        for (i, b) in self.dec_layers.iter_mut().enumerate() {
+            b.attention.decode_kernel = kernel.clone().map(|k| (i, k));
+        }
+    }
+
+    /// Every parameter, under the reference `state_dict` names (the names the model creates
+    /// on `vs.root()`). A quantized linear gives its dequantized weight (a new tensor).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![
+            (
+                "encoder.embedding.weight".to_string(),
+                self.enc_embedding.shallow_clone(),
+            ),
+            (
+                "decoder.embedding.weight".to_string(),
+                self.dec_embedding.shallow_clone(),
+            ),
+        ];
+        let norms = [
+            ("encoder.output.0.weight", &self.enc_out_norm),
+            ("decoder.output.0.weight", &self.dec_out_norm),
+        ];
+        for (name, n) in norms {
+            out.push((name.to_string(), n.weight.shallow_clone()));
+        }
+        for (i, b) in self.enc_layers.iter().enumerate() {
+            let p = format!("encoder.layers.{i}");
+            out.push((
+                format!("{p}.attention_norm.weight"),
+                b.attention_norm.weight.shallow_clone(),
+            ));
+            out.push((
+                format!("{p}.ffn_norm.weight"),
+                b.ffn_norm.weight.shallow_clone(),
+            ));
+        }
+        for (i, b) in self.dec_layers.iter().enumerate() {
+            let p = format!("decoder.layers.{i}");
+            for (n, norm) in [
+                ("attention_norm", &b.attention_norm),
+                ("attention_feat_norm", &b.attention_feat_norm),
+                ("ffn_norm", &b.ffn_norm),
+            ] {
+                out.push((format!("{p}.{n}.weight"), norm.weight.shallow_clone()));
+            }
+        }
+        let linears: Vec<(String, Tensor)> = self
+            .linears()
+            .into_iter()
+            .map(|(n, l)| (n, l.weight_tensor()))
+            .collect();
+        out.extend(linears);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn linears(&self) -> Vec<(String, &Linear)> {
+        let mut out = vec![
+            ("encoder.output.1.weight".to_string(), &self.enc_out_proj),
+            ("decoder.output.1.weight".to_string(), &self.dec_out_proj),
+        ];
+        for (i, b) in self.enc_layers.iter().enumerate() {
+            let (a, f) = (&b.attention, &b.feed_forward);
+            let p = format!("encoder.layers.{i}");
+            out.extend(block_linears(&p, "attention", [&a.wq, &a.wk, &a.wv, &a.wo]));
+            out.extend(ffn_linears(&p, [Some(&f.w1), Some(&f.w2), f.w3.as_ref()]));
+        }
+        for (i, b) in self.dec_layers.iter().enumerate() {
+            let (a, c, f) = (&b.attention, &b.attention_feat, &b.feed_forward);
+            let p = format!("decoder.layers.{i}");
+            out.extend(block_linears(&p, "attention", [&a.wq, &a.wk, &a.wv, &a.wo]));
+            out.extend(block_linears(
+                &p,
+                "attention_feat",
+                [&c.wq, &c.wk, &c.wv, &c.wo],
+            ));
+            out.extend(ffn_linears(&p, [Some(&f.w1), Some(&f.w2), f.w3.as_ref()]));
+        }
+        out
+    }
+
+    /// Every linear layer by the name of its weight (`encoder.layers.0.attention.wq.weight`,
+    /// …, the output projections `encoder.output.1.weight` and `decoder.output.1.weight`),
+    /// for swapping its [`crate::Weight`] (quantized storage).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        self.parts_mut().1
+    }
+
+    /// Every float parameter tensor by its [`EncoderDecoder::named_parameters`] name, for
+    /// substituting computed tensors (a reparametrised forward pass). Quantized linears are
+    /// not listed.
+    pub fn parameter_slots_mut(&mut self) -> Vec<(String, &mut Tensor)> {
+        let (tensors, linears) = self.parts_mut();
+        crate::layers::with_float_weights(tensors, linears)
+    }
+
+    /// The embeddings and norm scales, and the linear layers, by name.
+    #[allow(clippy::type_complexity)]
+    fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {
+        let mut tensors: Vec<(String, &mut Tensor)> = vec![
+            (
+                "encoder.embedding.weight".to_string(),
+                &mut self.enc_embedding,
+            ),
+            (
+                "decoder.embedding.weight".to_string(),
+                &mut self.dec_embedding,
+            ),
+            (
+                "encoder.output.0.weight".to_string(),
+                &mut self.enc_out_norm.weight,
+            ),
+            (
+                "decoder.output.0.weight".to_string(),
+                &mut self.dec_out_norm.weight,
+            ),
+        ];
+        let mut linears: Vec<(String, &mut Linear)> = vec![
+            (
+                "encoder.output.1.weight".to_string(),
+                &mut self.enc_out_proj,
+            ),
+            (
+                "decoder.output.1.weight".to_string(),
+                &mut self.dec_out_proj,
+            ),
+        ];
+        for (i, b) in self.enc_layers.iter_mut().enumerate() {
+            let p = format!("encoder.layers.{i}");
+            tensors.push((
+                format!("{p}.attention_norm.weight"),
+                &mut b.attention_norm.weight,
+            ));
+            tensors.push((format!("{p}.ffn_norm.weight"), &mut b.ffn_norm.weight));
+            let (a, f) = (&mut b.attention, &mut b.feed_forward);
+            linears.extend(block_linears(
+                &p,
+                "attention",
+                [&mut a.wq, &mut a.wk, &mut a.wv, &mut a.wo],
+            ));
+            linears.extend(ffn_linears(
+                &p,
+                [Some(&mut f.w1), Some(&mut f.w2), f.w3.as_mut()],
+            ));
+        }
+        for (i, b) in self.dec_layers.iter_mut().enumerate() {
+            let p = format!("decoder.layers.{i}");
+            tensors.push((
+                format!("{p}.attention_norm.weight"),
+                &mut b.attention_norm.weight,
+            ));
+            tensors.push((
+                format!("{p}.attention_feat_norm.weight"),
+                &mut b.attention_feat_norm.weight,
+            ));
+            tensors.push((format!("{p}.ffn_norm.weight"), &mut b.ffn_norm.weight));
+            let (a, c, f) = (&mut b.attention, &mut b.attention_feat, &mut b.feed_forward);
+            linears.extend(block_linears(
+                &p,
+                "attention",
+                [&mut a.wq, &mut a.wk, &mut a.wv, &mut a.wo],
+            ));
+            linears.extend(block_linears(
+                &p,
+                "attention_feat",
+                [&mut c.wq, &mut c.wk, &mut c.wv, &mut c.wo],
+            ));
+            linears.extend(ffn_linears(
+                &p,
+                [Some(&mut f.w1), Some(&mut f.w2), f.w3.as_mut()],
+            ));
+        }
+        (tensors, linears)
     }
 
     /// The configuration the model was built with.
@@ -245,10 +441,12 @@ impl EncoderDecoder {
         for layer in &self.enc_layers {
             h = layer.forward(&h, &rope, mask);
         }
-        Ok(self
-            .enc_out_proj
-            .forward(&self.enc_out_norm.forward(&h))
-            .to_kind(Kind::Float)) // [B,Lp,D]
+        let h = at(
+            &self.out_hook,
+            Site::LinearInput,
+            &self.enc_out_norm.forward(&h),
+        );
+        Ok(self.enc_out_proj.forward(&h).to_kind(Kind::Float)) // [B,Lp,D]
     }
 
     /// Decoder token embeddings: `dec_ids [B,Ld] -> [B,Ld,D]`.
@@ -306,9 +504,12 @@ impl EncoderDecoder {
 
     /// Output head: hidden `[B,Ld,D]` -> logits `[B,Ld,V]` fp32.
     pub fn decoder_head(&self, hidden: &Tensor) -> Tensor {
-        self.dec_out_proj
-            .forward(&self.dec_out_norm.forward(hidden))
-            .to_kind(Kind::Float)
+        let h = at(
+            &self.out_hook,
+            Site::LinearInput,
+            &self.dec_out_norm.forward(hidden),
+        );
+        self.dec_out_proj.forward(&h).to_kind(Kind::Float)
     }
 
     /// Decoder on input embeddings: `[B,Ld,D]` -> logits `[B,Ld,V]`.
@@ -383,19 +584,17 @@ impl EncoderDecoder {
             self.cfg.decoder.heads as i64,
             self.cfg.decoder.head_dim() as i64,
         );
-        let mask = step.mask();
+        let step = StepInputs {
+            rows: cache.row_ids().to_vec(),
+            ..step
+        };
         let ids = Tensor::from_slice(tokens).to(self.device).view([b, 1]);
         let mut h = Tensor::embedding(&self.dec_embedding, &ids, -1, false, false); // [B,1,D]
         for (l, layer) in self.dec_layers.iter().enumerate() {
             let x = layer.attention_norm.forward(&h);
-            let a = layer.attention.cached_self_attention(
-                &x,
-                &step.rope,
-                &step.write_index,
-                cache.self_kv_mut(l),
-                step.t_len,
-                mask,
-            );
+            let a = layer
+                .attention
+                .cached_self_attention(&x, &step, cache.self_kv_mut(l), l);
             let h1 = &h + a;
             let cross = cache.cross.as_ref().ok_or_else(|| {
                 ModelError::Config("encoder-decoder step on a cache without cross-attention".into())
@@ -404,4 +603,22 @@ impl EncoderDecoder {
         }
         Ok(self.decoder_head(&h).squeeze_dim(1)) // [B,V]
     }
+}
+
+/// `{prefix}.{attn}.{wq,wk,wv,wo}.weight` with the four projections.
+fn block_linears<L>(prefix: &str, attn: &str, l: [L; 4]) -> impl Iterator<Item = (String, L)> {
+    let prefix = format!("{prefix}.{attn}");
+    ["wq", "wk", "wv", "wo"]
+        .into_iter()
+        .zip(l)
+        .map(move |(n, l)| (format!("{prefix}.{n}.weight"), l))
+}
+
+/// `{prefix}.feed_forward.{w1,w2,w3}.weight` for the projections present.
+fn ffn_linears<L>(prefix: &str, l: [Option<L>; 3]) -> impl Iterator<Item = (String, L)> {
+    let prefix = prefix.to_string();
+    ["w1", "w2", "w3"]
+        .into_iter()
+        .zip(l)
+        .filter_map(move |(n, l)| l.map(|l| (format!("{prefix}.feed_forward.{n}.weight"), l)))
 }

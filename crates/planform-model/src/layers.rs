@@ -44,11 +44,63 @@ impl ActivationHook {
     pub fn new(f: impl Fn(Site, &Tensor) -> Tensor + Send + Sync + 'static) -> Self {
         ActivationHook(Arc::new(f))
     }
+
+    /// `f(site, x)` (to wrap one hook in another).
+    pub fn call(&self, site: Site, x: &Tensor) -> Tensor {
+        (self.0)(site, x)
+    }
 }
 
 impl std::fmt::Debug for ActivationHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ActivationHook")
+    }
+}
+
+/// A replacement for exact attention in cached decoding steps (MagicPIG's LSH sampling is
+/// one): called once per attention run and step with a [`DecodeCall`]; returns
+/// `[B, H, 1, hd]`. Set with `Model::set_decode_kernel`; prefill and training always attend
+/// exactly.
+#[derive(Clone)]
+pub struct DecodeKernel(Arc<DecodeFn>);
+
+/// What a [`DecodeKernel`] gets at one attention run of one cached decoding step.
+pub struct DecodeCall<'a> {
+    /// Index of the stored block (blocks shared across depths have one index).
+    pub block: usize,
+    /// Attention run (cache slot): differs from `block` when blocks are shared.
+    pub depth: usize,
+    /// Queries `[B, H, 1, hd]`.
+    pub q: &'a Tensor,
+    /// Cached keys and values `[B, Hkv, T, hd]`.
+    pub keys: &'a Tensor,
+    /// See `keys`.
+    pub values: &'a Tensor,
+    /// Valid keys of each row: its first `lengths[b]` positions.
+    pub lengths: &'a [i64],
+    /// Sequence identity of each row ([`crate::KvCache::row_ids`]): a kernel that keeps
+    /// per-sequence state keys it on `(depth, id)`.
+    pub rows: &'a [u64],
+}
+
+/// The function inside a [`DecodeKernel`].
+type DecodeFn = dyn Fn(&DecodeCall<'_>) -> Tensor + Send + Sync;
+
+impl DecodeKernel {
+    /// A kernel calling `f(call)`.
+    pub fn new(f: impl Fn(&DecodeCall<'_>) -> Tensor + Send + Sync + 'static) -> Self {
+        DecodeKernel(Arc::new(f))
+    }
+
+    /// Attention `[B, H, 1, hd]` for `call`.
+    pub fn call(&self, call: &DecodeCall<'_>) -> Tensor {
+        (self.0)(call)
+    }
+}
+
+impl std::fmt::Debug for DecodeKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecodeKernel")
     }
 }
 
@@ -72,13 +124,17 @@ pub enum AttentionKernel {
     Math,
 }
 
-/// The stored form of a linear layer's weight. One variant today; quantized formats
-/// become variants here, and [`Linear::forward`] learns to multiply by them.
+/// The stored form of a linear layer's weight: float, or integer codes with scales that
+/// [`Linear::forward`] dequantizes on the fly.
 #[derive(Debug)]
 pub enum Weight {
     /// A float tensor `[out, in]` (PyTorch layout), trainable.
     Float(Tensor),
+    /// Round-to-nearest integer codes (inference only; written by `planform quantize`).
+    Quantized(QuantizedWeight),
 }
+
+pub use crate::quantized::QuantizedWeight;
 
 /// Bias-free linear layer `y = x Wᵀ`. Initialised like `nn.Linear` (U(±1/√in)) or from a
 /// normal distribution ([`Init`]).
@@ -140,10 +196,28 @@ impl Linear {
         }
     }
 
-    /// The float weight `[out, in]`.
-    pub fn float_weight(&self) -> &Tensor {
+    /// The float weight `[out, in]`, `None` when it is stored quantized.
+    pub fn float_weight(&self) -> Option<&Tensor> {
         match &self.weight {
-            Weight::Float(w) => w,
+            Weight::Float(w) => Some(w),
+            Weight::Quantized(_) => None,
+        }
+    }
+
+    /// The float weight, mutable (to substitute a computed tensor), `None` when quantized.
+    pub fn float_weight_mut(&mut self) -> Option<&mut Tensor> {
+        match &mut self.weight {
+            Weight::Float(w) => Some(w),
+            Weight::Quantized(_) => None,
+        }
+    }
+
+    /// The weight `[out, in]` as a float tensor: the stored one (shared, not a copy) or the
+    /// dequantized codes.
+    pub fn weight_tensor(&self) -> Tensor {
+        match &self.weight {
+            Weight::Float(w) => w.shallow_clone(),
+            Weight::Quantized(q) => q.dequantize(),
         }
     }
 
@@ -151,8 +225,23 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         match &self.weight {
             Weight::Float(w) => x.linear(w, None::<Tensor>),
+            Weight::Quantized(q) => x.linear(&q.dequantize().to_kind(x.kind()), None::<Tensor>),
         }
     }
+}
+
+/// Named parameter slots: `tensors` followed by the float weights of `linears` (quantized
+/// ones are left out). The families' `parameter_slots_mut` end here.
+pub(crate) fn with_float_weights<'a>(
+    mut tensors: Vec<(String, &'a mut Tensor)>,
+    linears: Vec<(String, &'a mut Linear)>,
+) -> Vec<(String, &'a mut Tensor)> {
+    tensors.extend(
+        linears
+            .into_iter()
+            .filter_map(|(n, l)| l.float_weight_mut().map(|w| (n, w))),
+    );
+    tensors
 }
 
 /// RMSNorm with learnable scale (init 1); statistics always in fp32.
@@ -352,8 +441,11 @@ pub struct Attention {
     head_dim: i64,
     kernel: AttentionKernel,
     /// Activation hook ([`Site::LinearInput`] of q/k/v and `wo`, [`Site::Query`],
-    /// [`Site::Key`], [`Site::Value`]); cross-attention hooks only the `wo` input.
+    /// [`Site::Key`], [`Site::Value`]); in cross-attention the memory is the k/v linears'
+    /// input and its keys and values are what the cross cache stores.
     pub hook: Option<ActivationHook>,
+    /// Attention of cached decoding steps, with this block's index; `None`: exact.
+    pub decode_kernel: Option<(usize, DecodeKernel)>,
 }
 
 /// Keys and values of one attention layer, `[B, Hkv, T, hd]` each.
@@ -379,6 +471,7 @@ impl Attention {
             head_dim,
             kernel,
             hook: None,
+            decode_kernel: None,
         }
     }
 
@@ -446,35 +539,42 @@ impl Attention {
 
     /// Keys and values of `memory [B,S,D]` for cross-attention, each `[B,Hkv,S,hd]` (no RoPE).
     pub fn cross_kv(&self, memory: &Tensor) -> KeyValue {
+        let memory = &at(&self.hook, Site::LinearInput, memory);
+        let k = self
+            .split(self.wk.forward(memory), self.kv_heads)
+            .transpose(1, 2);
+        let v = self
+            .split(self.wv.forward(memory), self.kv_heads)
+            .transpose(1, 2);
         (
-            self.split(self.wk.forward(memory), self.kv_heads)
-                .transpose(1, 2),
-            self.split(self.wv.forward(memory), self.kv_heads)
-                .transpose(1, 2),
+            at(&self.hook, Site::Key, &k),
+            at(&self.hook, Site::Value, &v),
         )
     }
 
     /// Cross-attention of `x [B,T,D]` on precomputed keys/values: `-> [B,T,D]`.
     pub fn cross_attention(&self, x: &Tensor, k: &Tensor, v: &Tensor, keep: &Tensor) -> Tensor {
+        let x = &at(&self.hook, Site::LinearInput, x);
         let q = self.split(self.wq.forward(x), self.heads).transpose(1, 2); // [B,H,T,hd]
+        let q = at(&self.hook, Site::Query, &q);
         self.attend_out(&q, k, v, AttnMask::Keep(keep))
     }
 
-    /// One cached decoding step: `x [B,1,D]`, row `b` at position `positions[b]`. Writes
-    /// k/v into the cache slot `[B,Hkv,cap,hd]` (allocated here on first use with the dtype
-    /// of k) and attends to the first `t_len` cache positions under `mask`. `-> [B,1,D]`.
+    /// One cached decoding step of attention run `depth`: `x [B,1,D]`, row `b` at position
+    /// `step`'s `positions[b]`. Writes k/v into the cache slot `[B,Hkv,cap,hd]` (allocated
+    /// here on first use with the dtype of k) and attends to the first `t_len` cache
+    /// positions under the step's mask. `-> [B,1,D]`.
     /// In-place: for inference only (training goes through [`Attention::self_attention`]
     /// or the functional cache of the decoder-only model).
     pub fn cached_self_attention(
         &self,
         x: &Tensor,
-        rope: &RopeAngles,
-        write_index: &Tensor,
+        step: &StepInputs,
         (slot, capacity): (&mut Option<KeyValue>, i64),
-        t_len: i64,
-        mask: AttnMask,
+        depth: usize,
     ) -> Tensor {
-        let (q, k, v) = self.qkv(x, rope); // q [B,H,1,hd], k/v [B,Hkv,1,hd]
+        let (write_index, t_len, mask) = (&step.write_index, step.t_len, step.mask());
+        let (q, k, v) = self.qkv(x, &step.rope); // q [B,H,1,hd], k/v [B,Hkv,1,hd]
         let (cache_k, cache_v) = slot.get_or_insert_with(|| {
             let shape = [k.size()[0], self.kv_heads, capacity, self.head_dim];
             (
@@ -486,6 +586,27 @@ impl Attention {
         let _ = cache_v.scatter_(2, write_index, &v.to_kind(cache_v.kind()));
         let keys = cache_k.narrow(2, 0, t_len).to_kind(q.kind()); // [B,Hkv,t_len,hd]
         let values = cache_v.narrow(2, 0, t_len).to_kind(q.kind());
+        if let Some((block, kernel)) = &self.decode_kernel {
+            let lengths: Vec<i64> = match mask {
+                AttnMask::Keep(keep) => Vec::<i64>::try_from(
+                    keep.to_kind(Kind::Int64)
+                        .sum_dim_intlist([-1i64].as_slice(), false, Kind::Int64)
+                        .view([-1]),
+                )
+                .expect("keep mask is [B,1,1,T]"),
+                _ => vec![t_len; q.size()[0] as usize],
+            };
+            let o = kernel.call(&DecodeCall {
+                block: *block,
+                depth,
+                q: &q,
+                keys: &keys,
+                values: &values,
+                lengths: &lengths,
+                rows: &step.rows,
+            });
+            return self.merge_out(o);
+        }
         self.attend_out(&q, &keys, &values, mask)
     }
 
@@ -511,6 +632,8 @@ pub struct StepInputs {
     /// `[B,1,1,t_len]`, `true` for keys `0..=positions[b]`; `None` when every row is at the
     /// same position (no mask needed).
     pub keep: Option<Tensor>,
+    /// Sequence identity of each row (for a [`DecodeKernel`]); empty unless set.
+    pub rows: Vec<u64>,
 }
 
 impl StepInputs {
@@ -535,6 +658,7 @@ impl StepInputs {
             write_index,
             t_len,
             keep,
+            rows: Vec::new(),
         }
     }
 

@@ -59,6 +59,7 @@ pub mod layers;
 pub mod model;
 pub mod params;
 pub mod precision;
+pub mod quantized;
 pub mod state;
 pub mod tensor_io;
 
@@ -76,7 +77,8 @@ pub use generate::{
     generate, DecodeConfig, DecodeOutput, DecodeStats, Generation, KvDtype, Sampler, StopReason,
 };
 pub use layers::{
-    attend, Activation, ActivationHook, AttentionKernel, AttnMask, Linear, Site, Weight,
+    attend, Activation, ActivationHook, AttentionKernel, AttnMask, DecodeCall, DecodeKernel,
+    Linear, QuantizedWeight, Site, Weight,
 };
 pub use model::{seeded, Model, ModelInput};
 pub use params::{param_role, ParamRole};

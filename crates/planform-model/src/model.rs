@@ -104,6 +104,49 @@ impl Model {
         }
     }
 
+    /// Every parameter under the family's documented names (a quantized linear gives its
+    /// dequantized weight).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        match self {
+            Model::EncoderDecoder(m) => m.named_parameters(),
+            Model::DecoderOnly(m) => m.named_parameters(),
+        }
+    }
+
+    /// Every linear layer by the name of its weight, for swapping its storage.
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut crate::Linear)> {
+        match self {
+            Model::EncoderDecoder(m) => m.linears_mut(),
+            Model::DecoderOnly(m) => m.linears_mut(),
+        }
+    }
+
+    /// Every float parameter tensor by name, for substituting computed tensors (see the
+    /// families' `parameter_slots_mut`).
+    pub fn parameter_slots_mut(&mut self) -> Vec<(String, &mut Tensor)> {
+        match self {
+            Model::EncoderDecoder(m) => m.parameter_slots_mut(),
+            Model::DecoderOnly(m) => m.parameter_slots_mut(),
+        }
+    }
+
+    /// Sets (or removes) the attention kernel of cached decoding steps (decoder
+    /// self-attention; see [`crate::DecodeKernel`]).
+    pub fn set_decode_kernel(&mut self, kernel: Option<crate::DecodeKernel>) {
+        match self {
+            Model::EncoderDecoder(m) => m.set_decode_kernel(kernel),
+            Model::DecoderOnly(m) => m.set_decode_kernel(kernel),
+        }
+    }
+
+    /// Sets (or removes) the activation hook everywhere (see [`crate::Site`]).
+    pub fn set_activation_hook(&mut self, hook: Option<crate::ActivationHook>) {
+        match self {
+            Model::EncoderDecoder(m) => m.set_activation_hook(hook),
+            Model::DecoderOnly(m) => m.set_activation_hook(hook),
+        }
+    }
+
     /// The generation context of a task prompt `p` (token ids without `bos`/`eos`): the
     /// encoder input `bos p eos` for the encoder–decoder, the sequence start `bos p` for the
     /// decoder-only model.

@@ -19,6 +19,9 @@ pub enum QuantError {
     /// A parameter missing from a state dict.
     #[error("parameter `{0}` is missing")]
     Missing(String),
+    /// Reading or writing a checkpoint.
+    #[error(transparent)]
+    Model(#[from] planform_model::ModelError),
     /// A libtorch error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

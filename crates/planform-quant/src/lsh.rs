@@ -20,7 +20,7 @@ use tch::{Kind, Tensor};
 use crate::error::{shape_err, QuantError, Result};
 
 /// Key of the hyperplane streams.
-const LSH_KEY: u64 = 0x006c_7368; // "lsh"
+pub(crate) const LSH_KEY: u64 = 0x006c_7368; // "lsh"
 
 /// MagicPIG's settings for one head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

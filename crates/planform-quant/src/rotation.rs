@@ -149,8 +149,9 @@ impl CayleySgd {
 }
 
 /// QR retraction of `x` `[p, n]`, `p ≤ n`: the Q factor of `xᵀ` with R's diagonal signs
-/// folded in, transposed back.
-fn qr_retraction(x: &Tensor) -> Tensor {
+/// folded in, transposed back (the nearest-in-spirit orthogonal matrix; for an `x` that is
+/// orthogonal up to ε it moves `x` by O(ε)).
+pub fn qr_retraction(x: &Tensor) -> Tensor {
     let (q, r) = Tensor::linalg_qr(&x.tr(), "reduced");
     let signs = r.diagonal(0, 0, 1).sign();
     (q * signs.unsqueeze(0)).tr().contiguous()

@@ -15,6 +15,7 @@
 //! `round` is round-half-to-even (`torch.round`). Weights are quantized per output row
 //! (or group), activations per token, keys and values per head-group of 128.
 
+use planform_model::QuantizedWeight;
 use tch::{Kind, Tensor};
 
 use crate::error::{shape_err, QuantError, Result};
@@ -53,27 +54,79 @@ impl Rtn {
     /// Quantize-dequantize `x` (any float kind, at least 1-D) along its last dimension;
     /// returns the same shape and kind.
     pub fn fake_quant(&self, x: &Tensor) -> Result<Tensor> {
+        let c = self.codes(x)?;
+        let out = match &c.zero {
+            Some(z) => (c.codes - z) * c.scale,
+            None => c.codes * c.scale,
+        };
+        Ok(out.reshape(x.size().as_slice()).to_kind(x.kind()))
+    }
+
+    /// [`Self::fake_quant`] with the straight-through estimator: the forward value is the
+    /// quantized one, the gradient passes as if quantization were the identity
+    /// (`x + (q(x) − x).detach()`), as SpinQuant's rotation training does.
+    pub fn fake_quant_ste(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x + (self.fake_quant(x)? - x).detach())
+    }
+
+    /// The integer codes of `x` (as f32 values, `[rows·G, g]`), with scales and zero points
+    /// `[rows·G, 1]`; `x̂ = s·(codes − z)` (asymmetric) or `s·codes`.
+    fn codes(&self, x: &Tensor) -> Result<Codes> {
         let n = *x.size().last().ok_or_else(|| shape_err("x", "[…, n]", x))?;
         self.check(n)?;
-        let shape = x.size();
         let g = self.group.map_or(n, |g| g as i64);
         let rows = x.to_kind(Kind::Float).reshape([-1, g]);
         let zero = Tensor::zeros([1], (Kind::Float, x.device()));
         let lo = rows.amin([1i64].as_slice(), true).minimum(&zero);
         let hi = rows.amax([1i64].as_slice(), true).maximum(&zero);
-        let out = if self.asymmetric {
+        Ok(if self.asymmetric {
             let q_max = ((1u32 << self.bits) - 1) as f64;
             let s = guard(&((&hi - &lo) / q_max));
             let z = (-&lo / &s).round();
             let q = ((&rows / &s).round() + &z).clamp(0.0, q_max);
-            (q - z) * s
+            Codes {
+                codes: q,
+                scale: s,
+                zero: Some(z),
+            }
         } else {
             let q_max = ((1u32 << (self.bits - 1)) - 1) as f64;
             let s = guard(&(lo.abs().maximum(&hi) / q_max));
-            (&rows / &s).round().clamp(-(q_max + 1.0), q_max) * s
-        };
-        Ok(out.reshape(shape.as_slice()).to_kind(x.kind()))
+            Codes {
+                codes: (&rows / &s).round().clamp(-(q_max + 1.0), q_max),
+                scale: s,
+                zero: None,
+            }
+        })
     }
+
+    /// Quantizes a weight `[out, in]` for real: the codes a [`Self::fake_quant`] of it
+    /// dequantizes, stored as bytes (Int8 symmetric, Uint8 asymmetric), with f32 scales
+    /// (and zero points) `[out, G]`. `dequantize()` of the result equals `fake_quant(w)`
+    /// bit for bit (in f32).
+    pub fn quantize_weight(&self, w: &Tensor) -> Result<QuantizedWeight> {
+        if w.dim() != 2 {
+            return Err(shape_err("weight", "[out, in]", w));
+        }
+        let (out, _) = (w.size()[0], w.size()[1]);
+        let c = self.codes(w)?;
+        let kind = if self.asymmetric {
+            Kind::Uint8
+        } else {
+            Kind::Int8
+        };
+        let codes = c.codes.to_kind(kind).reshape(w.size().as_slice());
+        let scale = c.scale.reshape([out, -1]);
+        let zero = c.zero.map(|z| z.reshape([out, -1]));
+        QuantizedWeight::new(codes, scale, zero, self.bits).map_err(QuantError::Config)
+    }
+}
+
+/// Codes with their scales: see [`Rtn::codes`].
+struct Codes {
+    codes: Tensor,
+    scale: Tensor,
+    zero: Option<Tensor>,
 }
 
 /// Scales of all-zero rows → 1.
@@ -169,6 +222,45 @@ mod tests {
             group: None,
         };
         assert!(bad.fake_quant(&x).is_err());
+    }
+
+    /// Real codes dequantize to exactly the fake-quantized weight (both forms, with and
+    /// without groups), and the codes sit in the documented ranges.
+    #[test]
+    fn quantized_weights_dequantize_to_the_fake_quantized_ones() {
+        let w = (Tensor::arange(6 * 64, (Kind::Float, Device::Cpu)) * 0.73)
+            .sin()
+            .view([6, 64])
+            * 0.3;
+        for bits in [2, 4, 8] {
+            for asymmetric in [false, true] {
+                for group in [None, Some(16)] {
+                    let r = Rtn {
+                        bits,
+                        asymmetric,
+                        group,
+                    };
+                    let q = r.quantize_weight(&w).unwrap();
+                    assert!(q.dequantize().equal(&r.fake_quant(&w).unwrap()));
+                    assert_eq!(q.scale.size(), [6, group.map_or(1, |g| 64 / g as i64)]);
+                    let codes = q.codes.to_kind(Kind::Int64);
+                    let (lo, hi) = if asymmetric {
+                        (0, (1i64 << bits) - 1)
+                    } else {
+                        (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+                    };
+                    assert!(codes.min().int64_value(&[]) >= lo);
+                    assert!(codes.max().int64_value(&[]) <= hi);
+                }
+            }
+        }
+        assert!(Rtn {
+            bits: 4,
+            asymmetric: false,
+            group: None
+        }
+        .quantize_weight(&w.view([-1]))
+        .is_err());
     }
 
     /// Why SpinQuant rotates: a row with an outlier channel loses most of its resolution to

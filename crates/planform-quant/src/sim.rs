@@ -25,6 +25,9 @@ pub struct QuantSim {
     /// R4: Hadamard on the down projection's input (needs `Rotations::r4` merged into the
     /// weights to be exact).
     pub r4: bool,
+    /// Pass gradients straight through the quantizers (training rotations through the
+    /// quantized model); the forward values are the same.
+    pub ste: bool,
 }
 
 impl QuantSim {
@@ -47,6 +50,7 @@ impl QuantSim {
 
     fn apply(&self, site: Site, x: &Tensor) -> Tensor {
         let q = |r: &Option<Rtn>, x: Tensor| match r {
+            Some(r) if self.ste => r.fake_quant_ste(&x).expect("quantizer settings checked"),
             Some(r) => r.fake_quant(&x).expect("quantizer settings checked"),
             None => x,
         };

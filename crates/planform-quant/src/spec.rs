@@ -16,11 +16,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use planform_model::DecoderOnly;
+use planform_model::{Model, ModelConfig};
 use tch::nn;
+use tch::Tensor;
 
 use crate::error::{QuantError, Result};
-use crate::merge::{load_into, rotate, weights_of, Rotations};
+use crate::merge::{
+    load_model_into, weights_of_model, EncDecRotations, ModelRotations, Rotations, Weights,
+};
 use crate::rotation::{random_hadamard, random_orthogonal};
 use crate::rtn::Rtn;
 use crate::sim::QuantSim;
@@ -94,6 +97,10 @@ pub enum Rotation {
     Hadamard,
     /// Haar-random orthogonal R1 and R2.
     Random,
+    /// R1 and R2 learned by Cayley SGD through the quantized model, starting from the
+    /// random-sign Hadamards of `Hadamard` (SpinQuant); needs training data
+    /// ([`crate::learn`], `planform quantize --data`).
+    Learned,
 }
 
 /// A rotation choice plus whether the online R3/R4 Hadamards are added.
@@ -116,10 +123,11 @@ impl FromStr for RotationSpec {
             "none" => Rotation::None,
             "hadamard" => Rotation::Hadamard,
             "random" => Rotation::Random,
+            "learned" => Rotation::Learned,
             _ => {
                 return Err(QuantError::Config(format!(
-                    "rotation `{s}`: expected none, hadamard or random, optionally with \
-                     +online (R3/R4)"
+                    "rotation `{s}`: expected none, hadamard, random or learned, optionally \
+                     with +online (R3/R4)"
                 )))
             }
         };
@@ -133,6 +141,7 @@ impl fmt::Display for RotationSpec {
             Rotation::None => "none",
             Rotation::Hadamard => "hadamard",
             Rotation::Random => "random",
+            Rotation::Learned => "learned",
         };
         write!(f, "{base}{}", if self.online { "+online" } else { "" })
     }
@@ -162,7 +171,8 @@ macro_rules! serde_as_str {
 serde_as_str!(Bits);
 serde_as_str!(RotationSpec);
 
-/// Everything that turns a full-precision model into its simulated quantized version.
+/// Everything that turns a full-precision model into its quantized version (simulated
+/// with [`QuantSpec::apply`], stored for real with [`crate::store::quantize_checkpoint`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantSpec {
@@ -172,72 +182,184 @@ pub struct QuantSpec {
     pub rotation: RotationSpec,
     /// Seed of random rotations.
     pub seed: u64,
+    /// Weight groups: this many consecutive inputs of a row share a scale (`None`: one
+    /// scale per output row, SpinQuant's setting).
+    #[serde(default)]
+    pub weight_group: Option<usize>,
+    /// Asymmetric weights (a zero point per row or group) instead of symmetric.
+    #[serde(default)]
+    pub weight_asymmetric: bool,
 }
 
 impl fmt::Display for QuantSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} seed {}", self.bits, self.rotation, self.seed)
+        write!(f, "{} {} seed {}", self.bits, self.rotation, self.seed)?;
+        if let Some(g) = self.weight_group {
+            write!(f, " weight-group {g}")?;
+        }
+        if self.weight_asymmetric {
+            f.write_str(" weight-asymmetric")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a named weight is quantized: every attention (self and cross) and MLP linear
+/// of the blocks, in either family (the embeddings, the norms, the encoder's output
+/// projection and the output head stay in full precision).
+pub fn is_quantized_linear(name: &str) -> bool {
+    let block = ["layers.", "encoder.layers.", "decoder.layers."]
+        .iter()
+        .any(|p| name.starts_with(p));
+    block
+        && [".attention.w", ".attention_feat.w", ".feed_forward.w"]
+            .iter()
+            .any(|l| name.contains(l))
+}
+
+/// A rotation of size `n` of the spec's kind, drawn from `seed` (learned rotations start
+/// from the random-sign Hadamard, as SpinQuant's).
+fn draw(kind: Rotation, n: usize, seed: u64) -> Result<Tensor> {
+    match kind {
+        Rotation::None => Ok(crate::rotation::identity(n)),
+        Rotation::Hadamard | Rotation::Learned => random_hadamard(n, seed),
+        Rotation::Random => Ok(random_orthogonal(n, seed)),
     }
 }
 
 impl QuantSpec {
-    /// The rotated, weight-quantized model with its activation hook, built on `vs` (a new
-    /// store on the model's device). The input model is not changed.
-    pub fn apply(&self, model: &DecoderOnly, vs: &nn::VarStore) -> Result<DecoderOnly> {
-        let cfg = model.config();
-        let hd = cfg.dim / cfg.heads;
-        let online = self.rotation.online;
-        let sim = QuantSim {
-            act: self.bits.acts.map(|bits| Rtn {
-                bits,
-                asymmetric: true,
-                group: None,
-            }),
-            kv: self.bits.kv.map(|bits| Rtn {
-                bits,
-                asymmetric: true,
-                group: None,
-            }),
-            r3: online,
-            r4: online,
+    /// The weight quantizer, `None` at full-precision weights.
+    pub fn weight_quantizer(&self) -> Option<Rtn> {
+        self.bits.weights.map(|bits| Rtn {
+            bits,
+            asymmetric: self.weight_asymmetric,
+            group: self.weight_group,
+        })
+    }
+
+    /// The activation/KV simulation and online rotations (the model's hook).
+    pub fn sim(&self) -> QuantSim {
+        let per_token = |bits| Rtn {
+            bits,
+            asymmetric: true,
+            group: None,
         };
-        sim.check(hd, cfg.ffn_hidden)?;
-        let (r1, r2) = match self.rotation.kind {
-            Rotation::None => (crate::rotation::identity(cfg.dim), vec![]),
-            Rotation::Hadamard => (
-                random_hadamard(cfg.dim, self.seed)?,
-                (0..cfg.layers)
-                    .map(|i| random_hadamard(hd, self.seed ^ (0x100 + i as u64)))
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            Rotation::Random => (
-                random_orthogonal(cfg.dim, self.seed),
-                (0..cfg.layers)
-                    .map(|i| random_orthogonal(hd, self.seed ^ (0x100 + i as u64)))
-                    .collect(),
-            ),
+        QuantSim {
+            act: self.bits.acts.map(per_token),
+            kv: self.bits.kv.map(per_token),
+            r3: self.rotation.online,
+            r4: self.rotation.online,
+            ste: false,
+        }
+    }
+
+    /// Checks the setting against a model config (Hadamard sizes, weight groups).
+    pub fn check(&self, cfg: &ModelConfig) -> Result<()> {
+        // (head dim, FFN width, residual width) of each stack.
+        let stacks: Vec<(usize, usize, usize)> = match cfg {
+            ModelConfig::DecoderOnly(c) => vec![(c.dim / c.heads, c.ffn_hidden, c.dim)],
+            ModelConfig::EncoderDecoder(c) => [c.encoder, c.decoder]
+                .iter()
+                .map(|s| (s.head_dim(), c.ffn_hidden(s), s.dim))
+                .collect(),
         };
-        let rot = Rotations { r1, r2, r4: online };
-        let (mut w, cfg2) = rotate(&weights_of(model), cfg, &rot)?;
-        if let Some(bits) = self.bits.weights {
-            let q = Rtn {
-                bits,
-                asymmetric: false,
-                group: None,
-            };
-            for (name, t) in w.iter_mut() {
-                let linear = name.starts_with("layers.") && name.contains("attention.w")
-                    || name.contains("feed_forward.w");
-                if linear {
-                    *t = q.fake_quant(t)?;
+        for (hd, ffn, dim) in stacks {
+            self.sim().check(hd, ffn)?;
+            if let Some(g) = self.weight_group {
+                for n in [dim, ffn] {
+                    if g == 0 || n % g != 0 {
+                        return Err(QuantError::Config(format!(
+                            "weight groups of {g} do not divide the layer input width {n} \
+                             (model width {dim}, FFN width {ffn})"
+                        )));
+                    }
                 }
             }
         }
-        let mut out = load_into(vs, &cfg2, &w)?;
-        if sim != QuantSim::default() {
-            out.set_activation_hook(Some(sim.hook()));
+        Ok(())
+    }
+
+    /// The rotations of this setting for a model with config `cfg`, drawn from the seed
+    /// (for `learned`: the starting point, random-sign Hadamards).
+    pub fn draw_rotations(&self, cfg: &ModelConfig) -> Result<ModelRotations> {
+        self.check(cfg)?;
+        let (kind, seed, r4) = (self.rotation.kind, self.seed, self.rotation.online);
+        let per_block = |layers: usize, hd: usize, base: u64| -> Result<Vec<Tensor>> {
+            if kind == Rotation::None {
+                return Ok(vec![]);
+            }
+            (0..layers)
+                .map(|i| draw(kind, hd, seed ^ (base + i as u64)))
+                .collect()
+        };
+        Ok(match cfg {
+            ModelConfig::DecoderOnly(c) => ModelRotations::DecoderOnly(Rotations {
+                r1: draw(kind, c.dim, seed)?,
+                r2: per_block(c.layers, c.dim / c.heads, 0x100)?,
+                r4,
+            }),
+            ModelConfig::EncoderDecoder(c) => {
+                let (e, d) = (&c.encoder, &c.decoder);
+                ModelRotations::EncoderDecoder(EncDecRotations {
+                    enc_r1: draw(kind, e.dim, seed ^ 0xE000)?,
+                    dec_r1: draw(kind, d.dim, seed ^ 0xD000)?,
+                    enc_r2: per_block(e.layers, e.head_dim(), 0xE100)?,
+                    dec_r2: per_block(d.layers, d.head_dim(), 0xD100)?,
+                    cross_r2: per_block(d.layers, d.head_dim(), 0xC100)?,
+                    r4,
+                })
+            }
+        })
+    }
+
+    /// The model's weights with norms folded (the decoder-only head untied) and the
+    /// rotations (and R4's inverse) merged, still in full precision, with the config they
+    /// belong to. Learned rotations come from [`crate::learn`]; here they are refused.
+    pub fn rotated_weights(&self, model: &Model) -> Result<(Weights, ModelConfig)> {
+        if self.rotation.kind == Rotation::Learned {
+            return Err(QuantError::Config(
+                "learned rotations are trained on data: use `planform quantize --rotation \
+                 learned --data DATASET`, then evaluate the checkpoint it writes"
+                    .into(),
+            ));
         }
+        let cfg = model.config();
+        self.draw_rotations(&cfg)?
+            .merge(&weights_of_model(model), &cfg)
+    }
+
+    /// Weight quantization of rotated weights: fake-quantized (`ste` for gradients through
+    /// it) in place, every block linear.
+    pub fn fake_quant_weights(&self, w: &mut Weights, ste: bool) -> Result<()> {
+        if let Some(q) = self.weight_quantizer() {
+            for (name, t) in w.iter_mut() {
+                if is_quantized_linear(name) {
+                    *t = if ste {
+                        q.fake_quant_ste(t)?
+                    } else {
+                        q.fake_quant(t)?
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rotated, weight-fake-quantized model with its activation hook, built on `vs` (a
+    /// new store on the model's device). The input model is not changed.
+    pub fn apply(&self, model: &Model, vs: &nn::VarStore) -> Result<Model> {
+        let (mut w, cfg2) = self.rotated_weights(model)?;
+        self.fake_quant_weights(&mut w, false)?;
+        let mut out = load_model_into(vs, &cfg2, &w)?;
+        self.install_hook(&mut out);
         Ok(out)
+    }
+
+    /// Sets the model's activation hook for this setting (none when activations, keys and
+    /// values are full precision and there are no online rotations).
+    pub fn install_hook(&self, model: &mut Model) {
+        let sim = self.sim();
+        model.set_activation_hook((sim != QuantSim::default()).then(|| sim.hook()));
     }
 }
 

@@ -199,3 +199,66 @@ fn activation_and_kv_quantization_error_shrinks_with_bits() {
     let back = tch::no_grad(|| model.forward(&ids()).unwrap());
     assert!(back.equal(&fp));
 }
+
+/// The encoder–decoder: two residual streams of different widths (R1 each), R2 on the
+/// self- and cross-attention value heads, norms folded into the readers (the cross-
+/// attention's keys and values read the unrotated memory), and the online R3/R4: the
+/// full-precision logits do not change (to f32 rounding: the encoder hands the decoder an
+/// f32 memory, so this family cannot run in f64), for Haar-random and Hadamard rotations,
+/// with a padded prompt.
+#[test]
+fn rotated_encoder_decoder_computes_the_same_logits() {
+    use planform_model::{EncoderDecoderConfig, Model, ModelConfig, ModelInput, ModelSize};
+    use planform_quant::QuantSpec;
+    tch::set_num_threads(1);
+    let mut c = EncoderDecoderConfig::from_size(ModelSize::Tiny, 23);
+    c.decoder.dim = 32;
+    let cfg = ModelConfig::EncoderDecoder(c);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Model::new_seeded(&vs.root(), &cfg, 3).unwrap();
+    tch::no_grad(|| {
+        for (name, p) in model.named_parameters() {
+            if name.contains("norm") || name.contains("output.0") {
+                let n = p.size()[0];
+                let g = (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.9).cos() * 0.5 + 1.0;
+                p.shallow_clone().copy_(&g);
+            }
+        }
+    });
+    // f32 throughout: the encoder hands the decoder an f32 memory.
+    // Every variable is a named parameter, under the same name.
+    let mut names: Vec<String> = model.named_parameters().into_iter().map(|p| p.0).collect();
+    let mut vars: Vec<String> = vs.variables().into_keys().collect();
+    names.sort();
+    vars.sort();
+    assert_eq!(names, vars);
+    let mask = Tensor::ones([3, 12], (Kind::Bool, Device::Cpu));
+    let _ = mask.get(2).narrow(0, 9, 3).fill_(0);
+    let x = ModelInput::EncoderDecoder {
+        enc_ids: ids(),
+        enc_mask: mask,
+        dec_in: ids().flip([1]),
+    };
+    let before = tch::no_grad(|| model.forward(&x).unwrap());
+    for rotation in ["random", "random+online", "hadamard+online"] {
+        let spec = QuantSpec {
+            rotation: rotation.parse().unwrap(),
+            seed: 4,
+            ..QuantSpec::default()
+        };
+        let vs2 = nn::VarStore::new(Device::Cpu);
+        let m = spec.apply(&model, &vs2).unwrap();
+        let after = tch::no_grad(|| m.forward(&x).unwrap());
+        let diff = (&after - &before).abs().max().double_value(&[]);
+        let scale = before.abs().max().double_value(&[]);
+        assert!(
+            diff < 1e-5,
+            "{rotation}: max |Δlogit| = {diff} (logits up to {scale})"
+        );
+        eprintln!("{rotation}: max |Δlogit| = {diff:.2e}, max |logit| = {scale:.2}");
+        // The rotation really changed the weights.
+        let w0 = &model.named_parameters()[0].1;
+        let w1 = &m.named_parameters()[0].1;
+        assert!((w0 - w1).abs().max().double_value(&[]) > 1e-3);
+    }
+}

@@ -136,6 +136,13 @@ fn report_configs_name_shipped_recipes() {
                 assert_eq!(&parsed.name, sweep, "{}", file.display());
                 continue;
             }
+            if let planform_recipe::report::Claim::Table { command, .. } = claim {
+                // A table section names a shipped script.
+                let script = command.split_whitespace().next().unwrap_or_default();
+                let file = configs_dir().join("..").join(script);
+                assert!(file.is_file(), "{}: no script {script}", path.display());
+                continue;
+            }
             for run in claim.runs() {
                 // Seeds are runs of a shipped recipe under another name (`--set name=…-seedN`).
                 let base = run.split("-seed").next().unwrap_or(&run);

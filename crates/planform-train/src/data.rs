@@ -315,6 +315,27 @@ impl SequenceBuilder {
     }
 }
 
+/// The sequences of `rows` as a checkpoint's model was trained on them: built with the trace
+/// variant its training config records (`state.json`'s `config.trace`), seed 0, epoch 0.
+/// For measuring a trained model's loss (held-out loss, learned quantization rotations).
+pub fn sequences_as_trained(
+    train_config: &serde_json::Value,
+    rows: &[TokenExample],
+    vocab: &Vocabulary,
+) -> Result<Vec<Prepared>> {
+    let trace: TraceConfig = train_config
+        .get("trace")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| TrainError::invalid("trace", format!("the checkpoint's `config.trace`: {e}")))?
+        .ok_or_else(|| {
+            TrainError::invalid("trace", "the checkpoint records no training trace variant")
+        })?;
+    let builder = SequenceBuilder::new(&trace, vocab.domain(), 0)?;
+    rows.iter().map(|r| builder.prepare(r, vocab, 0)).collect()
+}
+
 /// The reference's re-draw policy per domain: mazes re-draw every epoch; Sokoban caches the
 /// dropped trace per example id.
 pub fn default_resample(domain: Domain) -> ResampleChoice {

@@ -65,6 +65,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Run a checkpoint on tasks of your own (JSON lines): traces, plans, validity, optimality.
     Predict(commands::predict::PredictArgs),
+    /// Rotate and quantize a decoder-only checkpoint for real (SpinQuant; integer weights on disk).
+    Quantize(commands::quantize::QuantizeArgs),
     /// Export a decoder-only checkpoint as a Hugging Face Llama folder (config, safetensors, tokenizer).
     Export(commands::export::ExportArgs),
     /// Measure throughput against the reference implementation (`bench gen`).
@@ -118,6 +120,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Quantize(args) => commands::quantize::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Bootstrap(args) => commands::bootstrap::run(args),

@@ -94,6 +94,9 @@ pub struct DecodeBenchConfig {
     pub threads: usize,
     /// The PyTorch rollout.
     pub pytorch: PyTorchComparison,
+    /// planform's decoding self-attention: `None` exact, or MagicPIG's LSH sampling (the
+    /// PyTorch rollout stays exact).
+    pub attention: Option<planform_quant::lsh_attention::LshAttention>,
     /// Seed of weights, prompts and sampling.
     pub seed: u64,
     /// The command line shown in the report.
@@ -115,6 +118,7 @@ impl Default for DecodeBenchConfig {
             precision: Precision::Fp32,
             threads: 0,
             pytorch: PyTorchComparison::Run { python: None },
+            attention: None,
             seed: 0,
             command: String::new(),
         }
@@ -246,7 +250,12 @@ pub fn run_decode(cfg: &DecodeBenchConfig, progress: &mut dyn FnMut(&str)) -> Re
         (None, true) => Lengths::Full,
     };
     let full = lengths == Lengths::Full;
-    let m = load(cfg, device, full)?;
+    let mut m = load(cfg, device, full)?;
+    let lsh = cfg.attention.map(|a| {
+        let stats = std::sync::Arc::new(planform_quant::lsh_attention::LshStats::default());
+        m.model.set_decode_kernel(Some(a.kernel(stats.clone())));
+        (a, stats)
+    });
     let family = m.model.family();
     let (tasks, prompt_source) = task_prompts(&cfg.prompt_source, &m.vocab, cfg.prompts, cfg.seed)?;
     let all_prompts: Vec<Vec<i64>> = tasks
@@ -345,6 +354,16 @@ pub fn run_decode(cfg: &DecodeBenchConfig, progress: &mut dyn FnMut(&str)) -> Re
         ),
         max_len: cfg.max_len,
         lengths: if full { "full" } else { "natural" }.into(),
+        attention: match &lsh {
+            None => "exact".into(),
+            Some((a, stats)) => {
+                let (offloaded, read) = stats.totals();
+                format!(
+                    "`{a}` (MagicPIG LSH sampling; {:.2}% of {offloaded} offloaded keys read)",
+                    100.0 * read as f64 / offloaded.max(1) as f64
+                )
+            }
+        },
         pytorch: match &py {
             Ok(p) => p.describe(),
             Err(why) => format!("not run: {why}"),

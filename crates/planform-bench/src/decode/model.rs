@@ -151,7 +151,9 @@ pub fn task_prompts(
 pub(super) fn load(cfg: &DecodeBenchConfig, device: Device, full: bool) -> Result<Loaded> {
     match &cfg.weights {
         DecodeWeights::Checkpoint(path) => {
-            let l = planform_model::load_model(path, device)?;
+            let l = planform_quant::store::load_model(path, device)
+                .map_err(|e| BenchError::Config(e.to_string()))?
+                .model;
             let vocab = l
                 .vocab
                 .vocabulary()

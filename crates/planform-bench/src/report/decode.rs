@@ -92,6 +92,10 @@ pub struct DecodeReport {
     pub max_len: usize,
     /// `full` or `natural`.
     pub lengths: String,
+    /// planform's decoding self-attention: `exact`, or the LSH setting with the share of
+    /// offloaded keys it read.
+    #[serde(default)]
+    pub attention: String,
     /// The PyTorch interpreter, or why it did not run.
     pub pytorch: String,
     /// Why the PyTorch run failed, if it did.
@@ -123,8 +127,8 @@ impl DecodeReport {
         let _ = writeln!(
             s,
             "Prompts: {}, {}–{} tokens. Multinomial sampling at temperature 1, max_len {}, \
-         lengths `{}`. PyTorch: {}.\n",
-            r.prompts, r.prompt_len.0, r.prompt_len.1, r.max_len, r.lengths, r.pytorch
+         lengths `{}`, decoding attention {}. PyTorch: {}.\n",
+            r.prompts, r.prompt_len.0, r.prompt_len.1, r.max_len, r.lengths, r.attention, r.pytorch
         );
         let _ = writeln!(
             s,

@@ -309,5 +309,11 @@ pub fn evaluate(claim: &Claim, runs: &Runs, runs_dir: &Path) -> ClaimResult {
             claim,
             sweep,
         } => super::claims_sweep::sweep_section(label, claim, sweep, runs_dir),
+        Claim::Table {
+            label,
+            claim,
+            table,
+            command,
+        } => super::claims_sweep::table_section(label, claim, table, command, runs_dir),
     }
 }

@@ -132,6 +132,19 @@ pub enum Claim {
         /// The sweep's name (its directory under the runs directory).
         sweep: String,
     },
+    /// A scripted study's table (e.g. `scripts/quant-table.sh`): its verdicts from
+    /// `<runs>/<table>/table.json` (`{"verdicts": [{"claim", "verdict", "measured"}]}`,
+    /// computed by the script from its runs' files), with `table.md` beside it.
+    Table {
+        /// Section heading.
+        label: String,
+        /// What the papers claim, in words.
+        claim: String,
+        /// The table's directory under the runs directory.
+        table: String,
+        /// The command that produces it.
+        command: String,
+    },
 }
 
 impl Claim {
@@ -141,7 +154,8 @@ impl Claim {
             Claim::SearchVsSolutionOnly { label, .. }
             | Claim::Bootstrap { label, .. }
             | Claim::Dualformer { label, .. }
-            | Claim::Sweep { label, .. } => label,
+            | Claim::Sweep { label, .. }
+            | Claim::Table { label, .. } => label,
         }
     }
 
@@ -169,6 +183,7 @@ impl Claim {
                 search_augmented.clone(),
             ],
             Claim::Sweep { sweep, .. } => vec![sweep.clone()],
+            Claim::Table { table, .. } => vec![table.clone()],
         }
     }
 }
@@ -248,6 +263,7 @@ pub fn build_report(
             Claim::Sweep { sweep, .. } => {
                 figures::copy_sweep_figures(&id, &runs_dir.join(sweep), out_dir)?
             }
+            Claim::Table { .. } => Vec::new(),
             _ => figures::claim_figures(&id, claim, &result, &all, out_dir)?,
         };
         per_claim.push(figs);

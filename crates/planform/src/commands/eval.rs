@@ -84,16 +84,22 @@ pub struct EvalArgs {
     /// Simulated quantization of a decoder-only model (SpinQuant): `fp`, or
     /// w<bits>[a<bits>][kv<bits>] such as w8a8, w4a8, w4a4kv4 (16 = full precision).
     /// Weights symmetric per row (not the head), activations per token, keys/values per head.
-    #[arg(long, value_parser = parse_bits)]
+    /// A checkpoint written by `planform quantize` runs quantized without this flag.
+    #[arg(long, value_parser = super::quantize::parse_bits)]
     pub quant: Option<planform_quant::Bits>,
-    /// Rotations merged before quantizing: none, hadamard (random-sign Hadamard R1/R2) or
-    /// random (Haar-random R1/R2); `+online` adds the Hadamards R3 (q, k) and R4 (down
-    /// projection input). Needs --quant.
-    #[arg(long, value_parser = parse_rotation, requires = "quant")]
-    pub rotation: Option<planform_quant::RotationSpec>,
-    /// Seed of the random rotations.
-    #[arg(long, default_value_t = 0, requires = "quant")]
-    pub rotation_seed: u64,
+    #[command(flatten)]
+    pub quant_flags: super::quantize::QuantFlags,
+    /// Decoding attention: `lsh:K,L[,SINK,LOCAL[,DENSE_BLOCKS]]` samples each cached step's
+    /// keys by MagicPIG's LSH rule (sink 4 and local 64 exact by default; MagicPIG: K = 10,
+    /// L = 150) instead of attending to all of them. Each sequence's keys are hashed once
+    /// into bucket tables on the CPU; faster than exact attention only on long contexts
+    /// (about 4k keys and up).
+    #[arg(long, value_parser = parse_attention)]
+    pub attention: Option<planform_quant::lsh_attention::LshAttention>,
+    /// Also measure the teacher-forced loss on this many held-out (test) sequences, built
+    /// with the trace variant the model was trained on (recorded in summary.json).
+    #[arg(long)]
+    pub heldout_loss: Option<usize>,
     /// Output directory for summary.md, summary.json and tasks.jsonl: new, empty, or an
     /// earlier evaluation's (anything else is refused). Locked while the command runs.
     #[arg(long, short = 'o')]
@@ -133,22 +139,17 @@ impl EvalArgs {
         };
         c.tstar_runs = self.tstar_runs;
         c.save_responses = self.save_responses;
-        c.quant = self.quant.map(|bits| planform_quant::QuantSpec {
-            bits,
-            rotation: self.rotation.unwrap_or_default(),
-            seed: self.rotation_seed,
-        });
+        c.quant = self.quant.map(|bits| self.quant_flags.spec(bits));
+        c.heldout_loss = self.heldout_loss;
+        c.attention = self.attention;
         c.validate().context("invalid eval settings")?;
         Ok(c)
     }
 }
 
-fn parse_bits(s: &str) -> std::result::Result<planform_quant::Bits, String> {
-    s.parse()
-        .map_err(|e: planform_quant::QuantError| e.to_string())
-}
-
-fn parse_rotation(s: &str) -> std::result::Result<planform_quant::RotationSpec, String> {
+pub(crate) fn parse_attention(
+    s: &str,
+) -> std::result::Result<planform_quant::lsh_attention::LshAttention, String> {
     s.parse()
         .map_err(|e: planform_quant::QuantError| e.to_string())
 }

@@ -11,6 +11,7 @@ pub mod gen;
 pub mod inspect;
 pub mod plot;
 pub mod predict;
+pub mod quantize;
 pub mod recipe;
 pub mod report;
 pub mod show;

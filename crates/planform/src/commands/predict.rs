@@ -123,8 +123,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
     };
     let device = args.device.resolve().context("--device")?;
-    let loaded = planform_model::load_model(&args.checkpoint, device)
-        .with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
+    let loaded = planform_quant::store::load_model(&args.checkpoint, device)
+        .with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?
+        .model;
     let vocab = loaded
         .vocab
         .vocabulary()

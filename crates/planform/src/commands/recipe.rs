@@ -78,6 +78,9 @@ pub fn command_line() -> String {
 #[derive(Default)]
 pub struct BarObserver {
     stage: String,
+    /// Stages this one runs inside (an evaluation at step 0 runs inside training), so that
+    /// progress after it is labelled with the outer stage again.
+    outer: Vec<String>,
     bar: Option<progress::Reporter>,
 }
 
@@ -103,11 +106,16 @@ impl BarObserver {
 impl Observer for BarObserver {
     fn stage_started(&mut self, stage: &str, detail: &str) {
         self.end_bar();
-        self.stage = stage.to_string();
+        self.outer
+            .push(std::mem::replace(&mut self.stage, stage.to_string()));
         eprintln!("[{stage}] {detail}");
     }
     fn stage_finished(&mut self, r: &StageRecord) {
         self.end_bar();
+        // A skipped stage finishes without having started.
+        if r.stage == self.stage {
+            self.stage = self.outer.pop().unwrap_or_default();
+        }
         let what = match r.action {
             StageAction::Ran => "done",
             StageAction::Skipped => "skipped",
@@ -233,5 +241,36 @@ pub fn run(args: RecipeArgs) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(stage: &str, action: StageAction) -> StageRecord {
+        StageRecord {
+            stage: stage.into(),
+            action,
+            detail: String::new(),
+            secs: 0.0,
+        }
+    }
+
+    /// Progress after a stage nested in another (the step-0 evaluation inside training) is
+    /// labelled with the outer stage again; a skipped stage (finished, never started) leaves
+    /// the label alone.
+    #[test]
+    fn nested_stages_restore_the_outer_label() {
+        let mut o = BarObserver::default();
+        o.stage_started("train", "");
+        o.stage_started("eval-untrained", "");
+        assert_eq!(o.stage, "eval-untrained");
+        o.stage_finished(&finished("eval-untrained", StageAction::Ran));
+        assert_eq!(o.stage, "train");
+        o.stage_finished(&finished("eval-old", StageAction::Skipped));
+        assert_eq!(o.stage, "train");
+        o.stage_finished(&finished("train", StageAction::Ran));
+        assert_eq!(o.stage, "");
     }
 }

@@ -358,6 +358,11 @@ pub struct DecodeBenchArgs {
     /// Python interpreter with torch (default: python3 with the workspace's `.torch`).
     #[arg(long)]
     pub python: Option<String>,
+    /// planform's decoding self-attention: `lsh:K,L[,SINK,LOCAL[,DENSE_BLOCKS]]` samples
+    /// each cached step's keys by MagicPIG's LSH rule (as `planform eval --attention`);
+    /// default exact. The PyTorch rollout stays exact.
+    #[arg(long, value_parser = crate::commands::eval::parse_attention)]
+    pub attention: Option<planform_quant::lsh_attention::LshAttention>,
     /// Seed of weights, prompts and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -391,6 +396,7 @@ impl DecodeBenchArgs {
             precision: self.precision.into(),
             threads: self.threads,
             pytorch: pytorch(self.no_pytorch, &self.python),
+            attention: self.attention,
             seed: self.seed,
             command,
         })
