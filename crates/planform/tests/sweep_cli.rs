@@ -130,3 +130,69 @@ fn a_bad_sweep_is_refused_before_anything_runs() {
     assert!(text.contains("dimm"), "{text}");
     assert!(!tmp.path().join("runs/tiny-sweep/data").exists());
 }
+
+#[test]
+fn archived_points_survive_a_lost_runs_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("base.toml"), BASE).unwrap();
+    std::fs::write(tmp.path().join("sweep.toml"), SWEEP).unwrap();
+    let report = tmp.path().join("report");
+    let report_arg = report.to_str().unwrap();
+    let (ok, text) = run(tmp.path(), &["--report-to", report_arg]);
+    assert!(ok, "{text}");
+    let archived: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("points/p-32-s0.json")).unwrap())
+            .unwrap();
+    assert!(
+        archived["recipe"]
+            .as_str()
+            .unwrap()
+            .contains("name = \"p-32-s0\""),
+        "{archived}"
+    );
+    assert!(
+        archived["result"]["metrics"]["final_eval_loss"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let summary = std::fs::read_to_string(report.join("summary.json")).unwrap();
+
+    // A fresh clone: the runs directory (checkpoints, datasets) is gone, the report is not.
+    std::fs::remove_dir_all(tmp.path().join("runs")).unwrap();
+    let (ok, text) = run(tmp.path(), &["--report-to", report_arg, "--list"]);
+    assert!(ok && text.matches("done\t").count() == 2, "{text}");
+    let (ok, text) = run(tmp.path(), &["--report-to", report_arg]);
+    assert!(ok, "{text}");
+    assert!(text.contains("0 of 2 points to run"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(report.join("summary.json")).unwrap(),
+        summary
+    );
+
+    // A changed recipe makes the archived results stale: both points run again.
+    std::fs::write(
+        tmp.path().join("sweep.toml"),
+        SWEEP.replace(
+            "parallel = 2",
+            "parallel = 2\nset = [\"train.optim.lr=2e-3\"]",
+        ),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(tmp.path().join("runs")).unwrap();
+    let (ok, text) = run(tmp.path(), &["--report-to", report_arg]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("2 archived with a different recipe")
+            && text.contains("2 of 2 points to run"),
+        "{text}"
+    );
+    let archived: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("points/p-32-s0.json")).unwrap())
+            .unwrap();
+    assert!(
+        archived["recipe"].as_str().unwrap().contains("2e-3")
+            || archived["recipe"].as_str().unwrap().contains("0.002"),
+        "{archived}"
+    );
+}

@@ -47,6 +47,7 @@
 //! verdicts use a 2-standard-error rule on the difference of means.
 
 mod aggregate;
+pub mod archive;
 mod figures;
 
 use std::path::{Path, PathBuf};
@@ -385,12 +386,14 @@ fn slug(label: &str) -> String {
 }
 
 /// Runs every point that is not done, `sweep.parallel` at a time, collecting each point's
-/// result as it finishes; then writes the summary. Returns it (with the failures, if any).
+/// result as it finishes (and, with `archive`, storing it there: [`archive::store`]); then
+/// writes the summary. Returns it (with the failures, if any).
 pub fn run_sweep(
     sweep: &Sweep,
     jobs: &[PointJob],
     launcher: &dyn Launcher,
     progress: &(dyn Fn(&SweepProgress) + Sync),
+    archive: Option<&Path>,
 ) -> Result<(SweepSummary, Vec<(String, String)>)> {
     let runs_dir = jobs
         .first()
@@ -473,9 +476,10 @@ pub fn run_sweep(
                     job
                 };
                 let t0 = Instant::now();
-                let outcome = launcher
-                    .launch(job)
-                    .and_then(|()| collect_result(job).map(|_| ()));
+                let outcome = launcher.launch(job).and_then(|()| {
+                    collect_result(job)?;
+                    archive.map_or(Ok(()), |dir| archive::store(job, dir))
+                });
                 let secs = t0.elapsed().as_secs_f64();
                 let mut s = state.lock().expect("sweep state");
                 s.running -= 1;

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use planform_recipe::sweep::{
-    run_sweep, summarize, write_summary, Launcher, PointJob, Sweep, SweepProgress,
+    archive, run_sweep, summarize, write_summary, Launcher, PointJob, Sweep, SweepProgress,
 };
 use planform_recipe::{parse_overrides, Recipe, RecipeError};
 
@@ -28,7 +28,10 @@ pub struct SweepArgs {
     /// Only aggregate the points that are done (run nothing).
     #[arg(long)]
     pub summarize: bool,
-    /// Also write the summary (markdown, JSON, figures) into this directory, e.g. `docs/studies/x`.
+    /// Also write the summary (markdown, JSON, figures) into this directory, e.g.
+    /// `docs/studies/x`, and archive every finished point's result with its recipe in
+    /// `<DIR>/points/`: a point archived there counts as done in a fresh clone (its result is
+    /// restored into the runs directory) unless its recipe changed since.
     #[arg(long)]
     pub report_to: Option<PathBuf>,
     /// List the points and whether each is done, then exit.
@@ -107,6 +110,29 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let jobs = sweep
         .plan(&base, &args.runs_dir, &extra)
         .context("resolving the sweep's points")?;
+    if let Some(dir) = &args.report_to {
+        let r = archive::restore(&jobs, dir)
+            .with_context(|| format!("restoring archived points from {}", dir.display()))?;
+        // Points finished by a run without the archive, or before it existed.
+        archive::store_done(&jobs, dir)?;
+        if r.restored > 0 || !r.stale.is_empty() {
+            eprintln!(
+                "[sweep {}] {} point(s) restored from {}{}",
+                sweep.name,
+                r.restored,
+                dir.join(archive::ARCHIVE_DIR).display(),
+                if r.stale.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} archived with a different recipe (run again): {}",
+                        r.stale.len(),
+                        r.stale.join(", ")
+                    )
+                }
+            );
+        }
+    }
     if args.list {
         for j in &jobs {
             println!("{}\t{}", if j.is_done() { "done" } else { "todo" }, j.name);
@@ -131,7 +157,13 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 sweep.name, p.done, p.total, p.running, p.failed, p.event
             );
         };
-        run_sweep(&sweep, &jobs, &launcher, &progress)?
+        run_sweep(
+            &sweep,
+            &jobs,
+            &launcher,
+            &progress,
+            args.report_to.as_deref(),
+        )?
     };
     write_summary(&sweep, &summary, &out_dir, &command)?;
     if let Some(dir) = &args.report_to {
