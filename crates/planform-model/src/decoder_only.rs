@@ -211,24 +211,9 @@ impl DecoderOnly {
         out
     }
 
-    /// Every linear layer of the blocks and the untied head, by the name of its weight in
-    /// [`DecoderOnly::named_parameters`] (`layers.{i}.attention.wq.weight`, …), for swapping
-    /// its [`crate::Weight`] (quantized storage).
-    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
-        self.parts_mut().1
-    }
-
-    /// Every float parameter tensor by its [`DecoderOnly::named_parameters`] name, for
-    /// substituting computed tensors (a reparametrised forward pass: rotations learned
-    /// through the model). Quantized linears are not listed; the tied head is the embedding.
-    pub fn parameter_slots_mut(&mut self) -> Vec<(String, &mut Tensor)> {
-        let (tensors, linears) = self.parts_mut();
-        crate::layers::with_float_weights(tensors, linears)
-    }
-
     /// The embedding and norm scales, and the linear layers, by name.
     #[allow(clippy::type_complexity)]
-    fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {
+    pub(crate) fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {
         let mut tensors = vec![
             ("embedding.weight".to_string(), &mut self.embedding),
             ("norm.weight".to_string(), &mut self.norm.weight),

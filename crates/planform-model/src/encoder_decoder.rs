@@ -304,24 +304,9 @@ impl EncoderDecoder {
         out
     }
 
-    /// Every linear layer by the name of its weight (`encoder.layers.0.attention.wq.weight`,
-    /// …, the output projections `encoder.output.1.weight` and `decoder.output.1.weight`),
-    /// for swapping its [`crate::Weight`] (quantized storage).
-    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
-        self.parts_mut().1
-    }
-
-    /// Every float parameter tensor by its [`EncoderDecoder::named_parameters`] name, for
-    /// substituting computed tensors (a reparametrised forward pass). Quantized linears are
-    /// not listed.
-    pub fn parameter_slots_mut(&mut self) -> Vec<(String, &mut Tensor)> {
-        let (tensors, linears) = self.parts_mut();
-        crate::layers::with_float_weights(tensors, linears)
-    }
-
     /// The embeddings and norm scales, and the linear layers, by name.
     #[allow(clippy::type_complexity)]
-    fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {
+    pub(crate) fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {
         let mut tensors: Vec<(String, &mut Tensor)> = vec![
             (
                 "encoder.embedding.weight".to_string(),

@@ -231,7 +231,7 @@ impl Linear {
 }
 
 /// Named parameter slots: `tensors` followed by the float weights of `linears` (quantized
-/// ones are left out). The families' `parameter_slots_mut` end here.
+/// ones are left out). `Model::parameter_slots_mut` ends here.
 pub(crate) fn with_float_weights<'a>(
     mut tensors: Vec<(String, &'a mut Tensor)>,
     linears: Vec<(String, &'a mut Linear)>,

@@ -113,20 +113,32 @@ impl Model {
         }
     }
 
-    /// Every linear layer by the name of its weight, for swapping its storage.
+    /// Every linear layer of the blocks and the untied heads, by the name of its weight in
+    /// [`Model::named_parameters`] (`layers.{i}.attention.wq.weight`, …), for swapping its
+    /// [`crate::Weight`] (quantized storage).
     pub fn linears_mut(&mut self) -> Vec<(String, &mut crate::Linear)> {
-        match self {
-            Model::EncoderDecoder(m) => m.linears_mut(),
-            Model::DecoderOnly(m) => m.linears_mut(),
-        }
+        self.parts_mut().1
     }
 
-    /// Every float parameter tensor by name, for substituting computed tensors (see the
-    /// families' `parameter_slots_mut`).
+    /// Every float parameter tensor by its [`Model::named_parameters`] name, for
+    /// substituting computed tensors (a reparametrised forward pass: rotations learned
+    /// through the model). Quantized linears are not listed; a tied head is the embedding.
     pub fn parameter_slots_mut(&mut self) -> Vec<(String, &mut Tensor)> {
+        let (tensors, linears) = self.parts_mut();
+        crate::layers::with_float_weights(tensors, linears)
+    }
+
+    /// The embeddings and norm scales, and the linear layers, by name.
+    #[allow(clippy::type_complexity)]
+    fn parts_mut(
+        &mut self,
+    ) -> (
+        Vec<(String, &mut Tensor)>,
+        Vec<(String, &mut crate::Linear)>,
+    ) {
         match self {
-            Model::EncoderDecoder(m) => m.parameter_slots_mut(),
-            Model::DecoderOnly(m) => m.parameter_slots_mut(),
+            Model::EncoderDecoder(m) => m.parts_mut(),
+            Model::DecoderOnly(m) => m.parts_mut(),
         }
     }
 
