@@ -65,3 +65,49 @@ fn bench_memory_on_the_tiny_decoder_shows_the_savings() {
         "{table}"
     );
 }
+
+/// `--malloc-mmap-threshold` reaches the measured processes (each records the threshold in
+/// effect) and the report says so; a threshold below a page is refused.
+#[test]
+fn a_fixed_mmap_threshold_reaches_the_measured_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("memory.md");
+    let run = |threshold: &str| {
+        Command::new(env!("CARGO_BIN_EXE_planform"))
+            .args([
+                "bench",
+                "memory",
+                "--models",
+                "decoder:tiny",
+                "--steps",
+                "1",
+            ])
+            .args(["--optimizers", "adamw", "--threads", "1"])
+            .args(["--malloc-mmap-threshold", threshold, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let ok = run("65536");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["rows"][0]["outcome"]["malloc_mmap_threshold"], 65536,
+        "{json}"
+    );
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.contains("mmap threshold fixed at 65536 bytes"), "{md}");
+    let bad = run("100");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("malloc-mmap-threshold"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

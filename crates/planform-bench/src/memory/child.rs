@@ -48,6 +48,9 @@ pub struct CaseMeasurement {
     pub step_seconds: Vec<f64>,
     /// Loss of each step.
     pub losses: Vec<f64>,
+    /// glibc's mmap threshold in effect (`MALLOC_MMAP_THRESHOLD_`), when one was set.
+    #[serde(default)]
+    pub malloc_mmap_threshold: Option<u64>,
 }
 
 fn rss(field: &str) -> u64 {
@@ -134,5 +137,8 @@ pub fn run_memory_child(case: &MemoryCase) -> Result<CaseMeasurement> {
         hwm_before_steps,
         step_seconds,
         losses,
+        malloc_mmap_threshold: std::env::var(super::MMAP_THRESHOLD_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok()),
     })
 }

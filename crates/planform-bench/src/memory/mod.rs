@@ -219,6 +219,12 @@ pub struct MemoryCase {
     pub seed: u64,
 }
 
+/// Environment variable of glibc's mmap threshold, set for the children by
+/// [`MemoryBenchConfig::malloc_mmap_threshold`] (read by glibc at process start).
+pub const MMAP_THRESHOLD_ENV: &str = "MALLOC_MMAP_THRESHOLD_";
+/// Environment variable of glibc's trim threshold (0 with a fixed mmap threshold).
+pub const TRIM_THRESHOLD_ENV: &str = "MALLOC_TRIM_THRESHOLD_";
+
 /// What `bench memory` measures.
 #[derive(Debug, Clone)]
 pub struct MemoryBenchConfig {
@@ -245,6 +251,11 @@ pub struct MemoryBenchConfig {
     pub margin_gb: f64,
     /// Seed.
     pub seed: u64,
+    /// glibc's mmap threshold for the children, bytes (`None`: glibc's own, which grows up to
+    /// 32 MiB as large blocks are freed, so that later large blocks come from the heap and
+    /// fragment it). With a fixed threshold every block of at least this size is mapped and
+    /// returned to the system when freed; the trim threshold is then set to 0.
+    pub malloc_mmap_threshold: Option<u64>,
     /// The command line, for the report.
     pub command: String,
 }
@@ -267,6 +278,7 @@ impl Default for MemoryBenchConfig {
             threads: 1,
             margin_gb: 1.5,
             seed: 1,
+            malloc_mmap_threshold: None,
             command: String::new(),
         }
     }
@@ -347,7 +359,7 @@ pub fn run_memory(
                     ),
                 }
             } else {
-                run_child(exe, &case, limit, progress)?
+                run_child(exe, &case, limit, cfg.malloc_mmap_threshold, progress)?
             };
             if let CaseOutcome::Measured(m) = &outcome {
                 progress(&format!(
@@ -377,15 +389,19 @@ fn run_child(
     exe: &Path,
     case: &MemoryCase,
     limit: u64,
+    mmap_threshold: Option<u64>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<CaseOutcome> {
     let json = serde_json::to_string(case)?;
-    let mut child = Command::new(exe)
-        .args(["bench", "memory", "--child", &json])
+    let mut cmd = Command::new(exe);
+    cmd.args(["bench", "memory", "--child", &json])
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| BenchError::io(exe, e))?;
+        .stderr(Stdio::inherit());
+    if let Some(bytes) = mmap_threshold {
+        cmd.env(MMAP_THRESHOLD_ENV, bytes.to_string())
+            .env(TRIM_THRESHOLD_ENV, "0");
+    }
+    let mut child = cmd.spawn().map_err(|e| BenchError::io(exe, e))?;
     let pid = child.id().to_string();
     let start = Instant::now();
     let mut max_rss = 0u64;

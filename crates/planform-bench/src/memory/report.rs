@@ -82,6 +82,20 @@ impl MemoryReport {
              gradients + state + int8 weights (exact) + activations, SVD workspace and \
              baseline (rough).\n\n",
         );
+        let thresholds: std::collections::BTreeSet<u64> = self
+            .rows
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                CaseOutcome::Measured(m) => m.malloc_mmap_threshold,
+                _ => None,
+            })
+            .collect();
+        for t in thresholds {
+            s.push_str(&format!(
+                "glibc malloc in the measured processes: mmap threshold fixed at {t} bytes \
+                 (`MALLOC_MMAP_THRESHOLD_`), trim threshold 0.\n\n"
+            ));
+        }
         s.push_str(
             "| Model | Dtype | Optimizer | Params | Rank | Weights | Grads at once | Optimizer state | Int8 weights | SVDs | Peak RSS | start | Predicted | Step s |\n",
         );

@@ -507,6 +507,13 @@ pub struct MemoryBenchArgs {
     /// Seed of the weights and data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// glibc's mmap threshold for the configurations' processes, bytes
+    /// (MALLOC_MMAP_THRESHOLD_; the trim threshold is then 0): blocks this large or larger
+    /// are mapped and given back when freed. glibc's own threshold grows up to 32 MiB as
+    /// large blocks are freed and their reuse fragments the heap (LLaMA-7B, 8-bit GaLore
+    /// per-layer: killed at 23.8 GB without it, 20.9 GB peak with 65536; docs/benchmarks.md).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(4096..=(1 << 30)))]
+    pub malloc_mmap_threshold: Option<u64>,
     /// Also write the markdown report to FILE and the JSON report next to it.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -541,6 +548,7 @@ impl MemoryBenchArgs {
             threads: self.threads,
             margin_gb: self.margin_gb,
             seed: self.seed,
+            malloc_mmap_threshold: self.malloc_mmap_threshold,
             command,
         })
     }
