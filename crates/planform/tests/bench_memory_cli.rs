@@ -4,33 +4,42 @@
 //! quarter of that; GaLore's low-rank moments less than AdamW's; per-layer updates keep at
 //! most one layer's gradients; every run measured a peak RSS and finite losses.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[test]
-fn bench_memory_on_the_tiny_decoder_shows_the_savings() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("memory.md");
-    let status = Command::new(env!("CARGO_BIN_EXE_planform"))
+/// `planform bench memory ARGS --out OUT` on the tiny decoder.
+fn bench_memory(out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_planform"))
         .args([
             "bench",
             "memory",
             "--models",
             "decoder:tiny",
-            "--steps",
-            "2",
+            "--threads",
+            "1",
         ])
-        .args(["--threads", "1", "--out"])
-        .arg(&out)
+        .args(args)
+        .arg("--out")
+        .arg(out)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The JSON report written next to `out`, after checking the run succeeded.
+fn report_json(out: &Path, run: &Output) -> serde_json::Value {
     assert!(
-        status.status.success(),
+        run.status.success(),
         "{}",
-        String::from_utf8_lossy(&status.stderr)
+        String::from_utf8_lossy(&run.stderr)
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
-            .unwrap();
+    serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap()).unwrap()
+}
+
+#[test]
+fn bench_memory_on_the_tiny_decoder_shows_the_savings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("memory.md");
+    let json = report_json(&out, &bench_memory(&out, &["--steps", "2"]));
     let rows = json["rows"].as_array().unwrap();
     let row = |optimizer: &str| {
         rows.iter()
@@ -73,30 +82,13 @@ fn a_fixed_mmap_threshold_reaches_the_measured_processes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("memory.md");
     let run = |threshold: &str| {
-        Command::new(env!("CARGO_BIN_EXE_planform"))
-            .args([
-                "bench",
-                "memory",
-                "--models",
-                "decoder:tiny",
-                "--steps",
-                "1",
-            ])
-            .args(["--optimizers", "adamw", "--threads", "1"])
-            .args(["--malloc-mmap-threshold", threshold, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap()
+        let args = ["--steps", "1", "--optimizers", "adamw"];
+        bench_memory(
+            &out,
+            &[&args[..], &["--malloc-mmap-threshold", threshold]].concat(),
+        )
     };
-    let ok = run("65536");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
-            .unwrap();
+    let json = report_json(&out, &run("65536"));
     assert_eq!(
         json["rows"][0]["outcome"]["malloc_mmap_threshold"], 65536,
         "{json}"
