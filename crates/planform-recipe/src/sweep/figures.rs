@@ -127,7 +127,14 @@ fn draw<DB: DrawingBackend>(
             }
         })
         .y_labels(8)
-        .y_label_formatter(&|y| format!("{y:.3}"))
+        // Percentages need no decimals; losses and other values keep three.
+        .y_label_formatter(&|y| {
+            if scale == 100.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.3}")
+            }
+        })
         .y_desc(if scale == 100.0 {
             "% of test tasks (bar: mean ± s.e.; dots: seeds)"
         } else {
