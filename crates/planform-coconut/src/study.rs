@@ -18,7 +18,11 @@
 //! ```
 //!
 //! A run is done when its `result.json` exists; others resume from their checkpoint, so a
-//! killed study finishes the same grid with the same numbers when run again. Verdicts use
+//! killed study finishes the same grid with the same numbers when run again. With a report
+//! directory (`planform coconut study … --report-to docs/studies/x`), the summary is written
+//! there too and every finished run is archived as `<dir>/points/<run>-s<seed>.json` (its
+//! configuration and result): the runs directory is not committed, the report directory is,
+//! so a fresh clone counts an archived run as done when its configuration is unchanged. Verdicts use
 //! the difference of the arm means and its standard error `√(se_a² + se_b²)` (`se` = sample
 //! standard deviation / √seeds): **better** holds when the difference exceeds 2 standard
 //! errors, is **reversed** below −2, else **inconclusive**; **similar** holds when the
@@ -394,11 +398,55 @@ impl StudyConfig {
     }
 }
 
-/// Runs every (arm, seed) under `<runs>/<study>/`, then writes `summary.{json,md}` there.
+/// A finished run as archived in a study's report directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivedRun {
+    /// The run's configuration (seed included).
+    pub config: RunConfig,
+    /// Its result.
+    pub result: RunResult,
+}
+
+fn archive_path(dir: &Path, run: &RunConfig) -> PathBuf {
+    dir.join("points")
+        .join(format!("{}-s{}.json", run.name, run.seed))
+}
+
+/// The archived result of `run` in `dir`, when one exists for this very configuration.
+fn archived(dir: &Path, run: &RunConfig) -> Result<Option<RunResult>> {
+    let path = archive_path(dir, run);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| CoconutError::io(&path, e))?;
+    let a: ArchivedRun =
+        serde_json::from_str(&text).map_err(|e| CoconutError::run(&path, e.to_string()))?;
+    Ok((a.config == *run).then_some(a.result))
+}
+
+fn archive(dir: &Path, run: &RunConfig, result: &RunResult) -> Result<()> {
+    let path = archive_path(dir, run);
+    let a = ArchivedRun {
+        config: run.clone(),
+        result: result.clone(),
+    };
+    let text =
+        serde_json::to_string_pretty(&a).map_err(|e| CoconutError::run(&path, e.to_string()))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| CoconutError::io(parent, e))?;
+    }
+    write_atomic(&path, text.as_bytes()).map_err(|e| CoconutError::io(&path, e))
+}
+
+/// Runs every (arm, seed) under `<runs>/<study>/`, then writes `summary.{json,md}` there
+/// (and, with `report_to`, into that directory, where every finished run is archived and an
+/// archived run with an unchanged configuration is not run again).
 pub fn run_study(
     cfg: &StudyConfig,
     arms: &[RunConfig],
     runs: &Path,
+    report_to: Option<&Path>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<StudySummary> {
     let root = runs.join(&cfg.name);
@@ -424,11 +472,26 @@ pub fn run_study(
                     i
                 };
                 let Some(p) = points.get(i) else { break };
-                let r = train_run(p, &root, &mut |line| {
-                    progress(line);
-                    std::ops::ControlFlow::Continue(())
-                })
-                .and_then(|r| r.ok_or_else(|| CoconutError::Config("run stopped".into())));
+                let stored = match report_to {
+                    Some(dir) => archived(dir, p),
+                    None => Ok(None),
+                };
+                let r = match stored {
+                    Ok(Some(r)) => {
+                        progress(&format!("{} s{}: archived result, not run", p.name, p.seed));
+                        Ok(r)
+                    }
+                    Err(e) => Err(e),
+                    Ok(None) => train_run(p, &root, &mut |line| {
+                        progress(line);
+                        std::ops::ControlFlow::Continue(())
+                    })
+                    .and_then(|r| r.ok_or_else(|| CoconutError::Config("run stopped".into())))
+                    .and_then(|r| {
+                        report_to.map_or(Ok(()), |dir| archive(dir, p, &r))?;
+                        Ok(r)
+                    }),
+                };
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
         }
@@ -443,9 +506,13 @@ pub fn run_study(
     let md = summary.markdown(cfg.paper.as_deref() == Some("prosqa"));
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| CoconutError::run(&root, e.to_string()))?;
-    for (f, text) in [("summary.md", md), ("summary.json", json)] {
-        let p = root.join(f);
-        write_atomic(&p, text.as_bytes()).map_err(|e| CoconutError::io(&p, e))?;
+    let dirs = std::iter::once(root.as_path()).chain(report_to);
+    for dir in dirs {
+        std::fs::create_dir_all(dir).map_err(|e| CoconutError::io(dir, e))?;
+        for (f, text) in [("summary.md", &md), ("summary.json", &json)] {
+            let p = dir.join(f);
+            write_atomic(&p, text.as_bytes()).map_err(|e| CoconutError::io(&p, e))?;
+        }
     }
     Ok(summary)
 }

@@ -199,3 +199,50 @@ fn a_finished_run_is_reused_only_with_its_own_configuration() {
             .unwrap_err();
     assert!(e.to_string().contains("another configuration"), "{e}");
 }
+
+/// A study with a report directory archives each finished run there; after the runs
+/// directory is lost (a fresh clone), the archived run is not trained again and the summary
+/// is the same; a changed configuration trains again.
+#[test]
+fn a_study_resumes_from_its_archive_without_the_runs_directory() {
+    use planform_coconut::study::{run_study, StudyConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let (runs, report) = (tmp.path().join("runs"), tmp.path().join("report"));
+    let study = StudyConfig {
+        name: "s".into(),
+        description: String::new(),
+        arms: vec!["unused.toml".into()],
+        seeds: vec![1],
+        parallel: 1,
+        paper: None,
+        claims: Vec::new(),
+    };
+    let arm = config(Method::Cot, ResetOptimizer::Stage);
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let log = |l: &str| lines.lock().unwrap().push(l.to_string());
+    let first = run_study(&study, &[arm.clone()], &runs, Some(&report), &log).unwrap();
+    assert!(report.join("points/t-cot-s1.json").is_file());
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+
+    std::fs::remove_dir_all(&runs).unwrap();
+    lines.lock().unwrap().clear();
+    let again = run_study(&study, &[arm.clone()], &runs, Some(&report), &log).unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        std::fs::read_to_string(report.join("summary.md")).unwrap(),
+        md
+    );
+    let said = lines.lock().unwrap().join("\n");
+    assert!(
+        said.contains("t-cot s1: archived result, not run"),
+        "{said}"
+    );
+    assert!(!runs.join("s/t-cot").exists(), "nothing was trained");
+
+    let mut changed = arm;
+    changed.optim.lr *= 2.0;
+    lines.lock().unwrap().clear();
+    run_study(&study, &[changed], &runs, Some(&report), &log).unwrap();
+    assert!(!lines.lock().unwrap().join("\n").contains("archived result"));
+    assert!(runs.join("s/t-cot/s1/result.json").is_file());
+}

@@ -128,6 +128,11 @@ struct StudyArgs {
     /// Only the arms whose run name is listed.
     #[arg(long, value_delimiter = ',')]
     arms: Option<Vec<String>>,
+    /// Also write the summary here (e.g. `docs/studies/prosqa-table1`) and archive every
+    /// finished run in `<DIR>/points/` (configuration + result): an archived run whose
+    /// configuration is unchanged counts as done, also in a fresh clone without `runs/`.
+    #[arg(long)]
+    report_to: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -286,7 +291,9 @@ fn study(a: StudyArgs) -> Result<()> {
         arms.retain(|r| names.contains(&r.name));
         ensure!(!arms.is_empty(), "no arm of the study is named {names:?}");
     }
-    let summary = run_study(&cfg, &arms, &a.runs_dir, &|line| eprintln!("{line}"))?;
+    let summary = run_study(&cfg, &arms, &a.runs_dir, a.report_to.as_deref(), &|line| {
+        eprintln!("{line}")
+    })?;
     print!(
         "{}",
         summary.markdown(cfg.paper.as_deref() == Some("prosqa"))
