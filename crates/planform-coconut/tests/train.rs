@@ -220,13 +220,27 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
     let arm = config(Method::Cot, ResetOptimizer::Stage);
     let lines = std::sync::Mutex::new(Vec::<String>::new());
     let log = |l: &str| lines.lock().unwrap().push(l.to_string());
-    let first = run_study(&study, &[arm.clone()], &runs, Some(&report), &log).unwrap();
+    let first = run_study(
+        &study,
+        std::slice::from_ref(&arm),
+        &runs,
+        Some(&report),
+        &log,
+    )
+    .unwrap();
     assert!(report.join("points/t-cot-s1.json").is_file());
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
 
     std::fs::remove_dir_all(&runs).unwrap();
     lines.lock().unwrap().clear();
-    let again = run_study(&study, &[arm.clone()], &runs, Some(&report), &log).unwrap();
+    let again = run_study(
+        &study,
+        std::slice::from_ref(&arm),
+        &runs,
+        Some(&report),
+        &log,
+    )
+    .unwrap();
     assert_eq!(again, first);
     assert_eq!(
         std::fs::read_to_string(report.join("summary.md")).unwrap(),
