@@ -220,27 +220,23 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
     let arm = config(Method::Cot, ResetOptimizer::Stage);
     let lines = std::sync::Mutex::new(Vec::<String>::new());
     let log = |l: &str| lines.lock().unwrap().push(l.to_string());
-    let first = run_study(
-        &study,
-        std::slice::from_ref(&arm),
-        &runs,
-        Some(&report),
-        &log,
-    )
-    .unwrap();
+    let study_of = |arm: &RunConfig| {
+        run_study(
+            &study,
+            std::slice::from_ref(arm),
+            &runs,
+            Some(&report),
+            &log,
+        )
+        .unwrap()
+    };
+    let first = study_of(&arm);
     assert!(report.join("points/t-cot-s1.json").is_file());
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
 
     std::fs::remove_dir_all(&runs).unwrap();
     lines.lock().unwrap().clear();
-    let again = run_study(
-        &study,
-        std::slice::from_ref(&arm),
-        &runs,
-        Some(&report),
-        &log,
-    )
-    .unwrap();
+    let again = study_of(&arm);
     assert_eq!(again, first);
     assert_eq!(
         std::fs::read_to_string(report.join("summary.md")).unwrap(),
@@ -256,7 +252,7 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
     let mut changed = arm;
     changed.optim.lr *= 2.0;
     lines.lock().unwrap().clear();
-    run_study(&study, &[changed], &runs, Some(&report), &log).unwrap();
+    study_of(&changed);
     assert!(!lines.lock().unwrap().join("\n").contains("archived result"));
     assert!(runs.join("s/t-cot/s1/result.json").is_file());
 }
