@@ -5,8 +5,8 @@
 //! cargo run --release -p planform-data --example write_bench -- TASKS THREADS OUT_DIR [SIZE]
 //! ```
 //! Maze `SIZE×SIZE` (default 10), deterministic A*, seed 1. `GEN_ONLY=1` runs only step 2,
-//! `PURE_ONLY=1` only step 1 (handy under `perf stat`); `ROW_GROUP=n` sets the row-group
-//! size of step 2.
+//! `PURE_ONLY=1` only step 1 (handy under `perf stat`), `NO_TABLE=1` steps 1 and 2 without
+//! the encoding table; `ROW_GROUP=n` sets the row-group size of step 2.
 
 use std::path::Path;
 use std::time::Instant;
@@ -105,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / n as f64
     );
 
-    if only_generate {
+    if only_generate || std::env::var_os("NO_TABLE").is_some() {
         return Ok(());
     }
     // 3. Read back (checksums verified) and time the Parquet encoding alone.

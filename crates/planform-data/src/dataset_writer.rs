@@ -93,19 +93,26 @@ impl DatasetWriter {
         };
         let shard = usize::try_from(state.tasks / shard_rows.max(1)).unwrap_or(usize::MAX);
         let here = || dir.join(split.shard_file(shard));
-        for (column, toks) in [
-            ("prompt", &row.prompt),
-            ("reasoning", &row.reasoning),
-            ("plan", &row.plan),
-        ] {
-            if let Some(&t) = toks.iter().find(|&&t| t as usize >= vocab_size) {
-                return Err(DataError::TokenOutOfRange {
-                    path: here(),
-                    row_id: row.id,
-                    column,
-                    token: t,
-                    vocab_size,
-                });
+        let rules = RowRules::new(&self.vocabulary, &self.config);
+        // One branch-free pass over all tokens; the detailed checks below name a failure.
+        let plain = [&row.prompt, &row.reasoning, &row.plan]
+            .iter()
+            .all(|toks| rules.all_plain_tokens(toks));
+        if !plain {
+            for (column, toks) in [
+                ("prompt", &row.prompt),
+                ("reasoning", &row.reasoning),
+                ("plan", &row.plan),
+            ] {
+                if let Some(&t) = toks.iter().find(|&&t| t as usize >= vocab_size) {
+                    return Err(DataError::TokenOutOfRange {
+                        path: here(),
+                        row_id: row.id,
+                        column,
+                        token: t,
+                        vocab_size,
+                    });
+                }
             }
         }
         if row.reasoning_length as usize != row.reasoning.len() {
@@ -119,8 +126,7 @@ impl DatasetWriter {
                 ),
             });
         }
-        let rules = RowRules::new(&self.vocabulary, &self.config);
-        rules.check_tokens(&row, &here())?;
+        rules.check_tokens(&row, &here, plain)?;
         if check_task {
             rules.check_task(&row, &here())?;
         }

@@ -38,6 +38,7 @@ mod reader;
 pub mod schema;
 mod stats;
 mod tasks;
+mod token_column;
 mod validate;
 mod writer;
 

@@ -105,28 +105,46 @@ fn token_list<'a>(rows: &'a [Example], f: impl Fn(&'a Example) -> &'a [u32]) -> 
     Arc::new(b.finish())
 }
 
-/// Build a record batch with the shard schema from rows (in order).
-pub fn to_batch(rows: &[Example]) -> std::result::Result<RecordBatch, ArrowError> {
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.id))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.layout))),
-        Arc::new(StringArray::from_iter_values(
+/// Indices (in [`COLUMNS`], equal to their Parquet leaf indices) of the token-list columns,
+/// which the shard writer encodes directly (`token_column`); the others go through Arrow.
+pub(crate) const TOKEN_COLUMNS: [usize; 3] = [3, 4, 5];
+
+/// Column `i` of [`COLUMNS`] (`i < 9`) of the rows.
+pub(crate) fn build_column(rows: &[Example], i: usize) -> ArrayRef {
+    match i {
+        0 => Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.id))),
+        1 => Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.layout))),
+        2 => Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.task.as_str()),
         )),
-        token_list(rows, |r| &r.prompt),
-        token_list(rows, |r| &r.reasoning),
-        token_list(rows, |r| &r.plan),
-        Arc::new(UInt32Array::from_iter_values(
+        6 => Arc::new(UInt32Array::from_iter_values(
             rows.iter().map(|r| r.plan_length),
         )),
-        Arc::new(UInt32Array::from_iter_values(
+        7 => Arc::new(UInt32Array::from_iter_values(
             rows.iter().map(|r| r.reasoning_length),
         )),
-        Arc::new(Float64Array::from_iter(
+        8 => Arc::new(Float64Array::from_iter(
             rows.iter().map(|r| r.astar_mean_reasoning),
         )),
-    ];
-    RecordBatch::try_new(arrow_schema(), cols)
+        _ => token_list(rows, |r| token_column(r, i)),
+    }
+}
+
+/// The tokens of token-list column `i` ([`TOKEN_COLUMNS`]) of a row.
+pub(crate) fn token_column(r: &Example, i: usize) -> &[u32] {
+    match i {
+        3 => &r.prompt,
+        4 => &r.reasoning,
+        _ => &r.plan,
+    }
+}
+
+/// Build a record batch with the shard schema from rows (in order).
+pub fn to_batch(rows: &[Example]) -> std::result::Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        arrow_schema(),
+        (0..COLUMNS.len()).map(|i| build_column(rows, i)).collect(),
+    )
 }
 
 /// Check that `schema` has our columns with our types (list item nullability and

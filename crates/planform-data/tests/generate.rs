@@ -289,6 +289,12 @@ fn writer_round_trip_and_validation() {
         w.push(Split::Test, bad.clone()),
         Err(planform_data::DataError::TokenOutOfRange { token: 38, .. })
     ));
+    // `bos`/`eos` inside a row (the one-pass token check fails, the detailed one names it).
+    for framing in [planform_trace::vocab::BOS, planform_trace::vocab::EOS] {
+        let framed = example(20, 0, vec![2, framing, 3], None);
+        let e = w.push(Split::Test, framed).unwrap_err().to_string();
+        assert!(e.contains("position 1 of the reasoning"), "{e}");
+    }
     bad.reasoning = vec![1];
     bad.reasoning_length = 2;
     assert!(w.push(Split::Test, bad.clone()).is_err());

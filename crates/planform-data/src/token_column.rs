@@ -1,0 +1,383 @@
+//! Direct Parquet encoding of the token-list columns (`prompt`, `reasoning`, `plan`).
+//!
+//! The columns are `list<uint32 not null> not null`: one leaf with maximum repetition and
+//! definition level 1. Arrow's generic path materialises two 16-bit levels per token, then
+//! run-length encodes them value by value, and splits the byte streams through growing
+//! buffers; for ~1,000 tokens per row that costs about as much as finding the tokens. Here a
+//! row's levels are two runs (`rep = 0, 1, 1, …`; `def = 1, 1, …`, or one `0, 0` entry for an
+//! empty list), so levels cost O(rows), and the values go straight from the rows into the
+//! four BYTE_STREAM_SPLIT streams of a page buffer sized once.
+//!
+//! The pages are ordinary Parquet v1 data pages (RLE levels, BYTE_STREAM_SPLIT values,
+//! zstd), the same encodings the Arrow path wrote for these columns; any reader of the Arrow
+//! path's files reads these (`crates/planform-data/tests/python.rs` reads them with pyarrow,
+//! pandas and `datasets`; the unit tests below compare with the Arrow writer's values).
+//! Pages end at row boundaries, so the bytes depend only on the rows.
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+/// Values per data page before a page is cut at the next row boundary (1 MiB of `u32`, the
+/// Arrow writer's default page size).
+pub const PAGE_VALUES: usize = 1 << 18;
+
+/// One encoded column chunk: its bytes (page headers and pages) and the metadata that
+/// `SerializedRowGroupWriter::append_column` splices into the file.
+pub struct TokenChunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// Appends RLE runs of a bit-width-1 level stream, merging equal neighbours.
+#[derive(Default)]
+struct Runs {
+    runs: Vec<(u8, u32)>,
+}
+
+impl Runs {
+    fn push(&mut self, value: u8, len: u32) {
+        if len == 0 {
+            return;
+        }
+        match self.runs.last_mut() {
+            Some((v, n)) if *v == value => *n += len,
+            _ => self.runs.push((value, len)),
+        }
+    }
+
+    /// The RLE/bit-packing hybrid encoding of the runs (RLE runs only, bit width 1),
+    /// prefixed by its 4-byte little-endian length as data page v1 levels are.
+    fn write_v1(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        for &(value, len) in &self.runs {
+            let mut header = u64::from(len) << 1;
+            while header >= 0x80 {
+                out.push((header as u8) | 0x80);
+                header >>= 7;
+            }
+            out.push(header as u8);
+            out.push(value);
+        }
+        let n = (out.len() - start - 4) as u32;
+        out[start..start + 4].copy_from_slice(&n.to_le_bytes());
+    }
+
+    fn clear(&mut self) {
+        self.runs.clear();
+    }
+}
+
+/// Appends the four little-endian byte streams of BYTE_STREAM_SPLIT of the concatenated
+/// `rows` (`n` values in all) to `out`.
+fn split_streams(rows: &[&[u32]], n: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + 4 * n, 0);
+    let (s0, rest) = out[start..].split_at_mut(n);
+    let (s1, rest) = rest.split_at_mut(n);
+    let (s2, s3) = rest.split_at_mut(n);
+    let mut i = 0;
+    for row in rows {
+        let end = i + row.len();
+        let streams = (
+            &mut s0[i..end],
+            &mut s1[i..end],
+            &mut s2[i..end],
+            &mut s3[i..end],
+        );
+        // Blocks of 16 (which the compiler turns into vector shuffles), then the tail.
+        let blocks = row.len() / 16 * 16;
+        for (b, v) in row[..blocks].chunks_exact(16).enumerate() {
+            let o = b * 16;
+            let (o0, o1, o2, o3) = (
+                &mut streams.0[o..o + 16],
+                &mut streams.1[o..o + 16],
+                &mut streams.2[o..o + 16],
+                &mut streams.3[o..o + 16],
+            );
+            for k in 0..16 {
+                o0[k] = v[k] as u8;
+                o1[k] = (v[k] >> 8) as u8;
+                o2[k] = (v[k] >> 16) as u8;
+                o3[k] = (v[k] >> 24) as u8;
+            }
+        }
+        for (k, &v) in row.iter().enumerate().skip(blocks) {
+            let b = v.to_le_bytes();
+            streams.0[k] = b[0];
+            streams.1[k] = b[1];
+            streams.2[k] = b[2];
+            streams.3[k] = b[3];
+        }
+        i = end;
+    }
+}
+
+/// The offset-index entry of a page written at `offset` (within the chunk) of `size` bytes.
+fn location(offset: i64, size: i64, first_row_index: i64) -> Result<PageLocation> {
+    Ok(PageLocation {
+        offset,
+        compressed_page_size: i32::try_from(size)
+            .map_err(|_| ParquetError::General(format!("a page of {size} bytes")))?,
+        first_row_index,
+    })
+}
+
+/// Encoder of token-list column chunks; holds a reusable zstd context and page buffers.
+pub struct TokenColumnEncoder {
+    compressor: zstd::bulk::Compressor<'static>,
+    level: ZstdLevel,
+    /// Values per page before it is cut ([`PAGE_VALUES`]).
+    page_values: usize,
+    page: Vec<u8>,
+    compressed: Vec<u8>,
+    rep: Runs,
+    def: Runs,
+}
+
+impl TokenColumnEncoder {
+    /// An encoder compressing pages with zstd at `level`.
+    pub fn new(level: ZstdLevel) -> Result<Self> {
+        let compressor = zstd::bulk::Compressor::new(level.compression_level())
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Self {
+            compressor,
+            level,
+            page_values: PAGE_VALUES,
+            page: Vec::new(),
+            compressed: Vec::new(),
+            rep: Runs::default(),
+            def: Runs::default(),
+        })
+    }
+
+    /// Encodes one row group's lists (one per row, in order) as the column `descr`, which
+    /// must be a repeated `uint32` leaf with maximum repetition and definition level 1.
+    pub fn encode<'a>(
+        &mut self,
+        descr: ColumnDescPtr,
+        rows: impl ExactSizeIterator<Item = &'a [u32]>,
+    ) -> Result<TokenChunk> {
+        if descr.max_rep_level() != 1 || descr.max_def_level() != 1 {
+            return Err(ParquetError::General(format!(
+                "column {} is not a non-null list of non-null values (levels {}/{})",
+                descr.path(),
+                descr.max_rep_level(),
+                descr.max_def_level()
+            )));
+        }
+        let n_rows = rows.len();
+        let mut sink = TrackedWrite::new(Vec::new());
+        let (mut level_values, mut uncompressed, mut compressed_total) = (0i64, 0i64, 0i64);
+        let mut locations = Vec::new();
+        {
+            let mut pages = SerializedPageWriter::new(&mut sink);
+            let (mut page_entries, mut page_first_row) = (0u32, 0i64);
+            let (mut page_rows, mut page_values) = (Vec::new(), 0usize);
+            for (r, row) in rows.enumerate() {
+                if row.is_empty() {
+                    self.rep.push(0, 1);
+                    self.def.push(0, 1);
+                    page_entries += 1;
+                } else {
+                    let n = u32::try_from(row.len()).map_err(|_| {
+                        ParquetError::General(format!("a row of {} tokens", row.len()))
+                    })?;
+                    self.rep.push(0, 1);
+                    self.rep.push(1, n - 1);
+                    self.def.push(1, n);
+                    page_rows.push(row);
+                    page_values += row.len();
+                    page_entries += n;
+                }
+                if page_values >= self.page_values {
+                    let (u, c) =
+                        self.flush_page(&mut pages, page_entries, &page_rows, page_values)?;
+                    (page_rows, page_values) = (Vec::new(), 0);
+                    locations.push(location(compressed_total, c, page_first_row)?);
+                    (uncompressed, compressed_total) = (uncompressed + u, compressed_total + c);
+                    level_values += i64::from(page_entries);
+                    (page_entries, page_first_row) = (0, r as i64 + 1);
+                }
+            }
+            if page_entries > 0 || level_values == 0 {
+                let (u, c) = self.flush_page(&mut pages, page_entries, &page_rows, page_values)?;
+                locations.push(location(compressed_total, c, page_first_row)?);
+                (uncompressed, compressed_total) = (uncompressed + u, compressed_total + c);
+                level_values += i64::from(page_entries);
+            }
+            pages.close()?;
+        }
+        let bytes = Bytes::from(sink.into_inner()?);
+        debug_assert_eq!(bytes.len() as i64, compressed_total);
+        let metadata = ColumnChunkMetaData::builder(descr)
+            .set_compression(Compression::ZSTD(self.level))
+            .set_encodings(vec![Encoding::RLE, Encoding::BYTE_STREAM_SPLIT])
+            .set_num_values(level_values)
+            .set_total_compressed_size(compressed_total)
+            .set_total_uncompressed_size(uncompressed)
+            .set_data_page_offset(0)
+            .build()?;
+        Ok(TokenChunk {
+            bytes,
+            close: ColumnCloseResult {
+                bytes_written: compressed_total as u64,
+                rows_written: n_rows as u64,
+                metadata,
+                bloom_filter: None,
+                column_index: None,
+                offset_index: Some(OffsetIndexMetaData {
+                    page_locations: locations,
+                    unencoded_byte_array_data_bytes: None,
+                }),
+            },
+        })
+    }
+
+    /// Writes the buffered levels and the values of `rows` (`n` in all) as one data page;
+    /// returns its uncompressed and compressed sizes including the page header.
+    fn flush_page(
+        &mut self,
+        pages: &mut SerializedPageWriter<'_, Vec<u8>>,
+        entries: u32,
+        rows: &[&[u32]],
+        n: usize,
+    ) -> Result<(i64, i64)> {
+        self.page.clear();
+        self.rep.write_v1(&mut self.page);
+        self.def.write_v1(&mut self.page);
+        split_streams(rows, n, &mut self.page);
+        self.compressed.clear();
+        self.compressed
+            .reserve(zstd::zstd_safe::compress_bound(self.page.len()));
+        self.compressor
+            .compress_to_buffer(&self.page, &mut self.compressed)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        let page = Page::DataPage {
+            buf: Bytes::copy_from_slice(&self.compressed),
+            num_values: entries,
+            encoding: Encoding::BYTE_STREAM_SPLIT,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = pages.write_page(CompressedPage::new(page, self.page.len()))?;
+        self.rep.clear();
+        self.def.clear();
+        Ok((spec.uncompressed_size as i64, spec.compressed_size as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, ListArray, UInt32Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::PageIndexPolicy;
+    use parquet::file::properties::WriterProperties;
+
+    use super::*;
+
+    /// Writes `groups` (row groups of lists) as a one-column file through the encoder with
+    /// pages of `page_values`, then reads it back with arrow-rs's reader.
+    fn round_trip(groups: &[Vec<Vec<u32>>], page_values: usize) -> (Vec<Vec<u32>>, Vec<usize>) {
+        let item = Arc::new(Field::new("item", DataType::UInt32, false));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "reasoning",
+            DataType::List(item),
+            false,
+        )]));
+        let level = ZstdLevel::try_new(1).unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .build();
+        let (mut writer, _) = ArrowWriter::try_new(Vec::new(), schema, Some(props))
+            .and_then(|w| w.into_serialized_writer())
+            .unwrap();
+        let mut enc = TokenColumnEncoder::new(level).unwrap();
+        enc.page_values = page_values;
+        for rows in groups {
+            let descr = writer.schema_descr().column(0);
+            let chunk = enc.encode(descr, rows.iter().map(Vec::as_slice)).unwrap();
+            let mut rg = writer.next_row_group().unwrap();
+            rg.append_column(&chunk.bytes, chunk.close).unwrap();
+            rg.close().unwrap();
+        }
+        let bytes = Bytes::from(writer.into_inner().unwrap());
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).unwrap();
+        let pages: Vec<usize> = builder
+            .metadata()
+            .offset_index()
+            .unwrap()
+            .iter()
+            .map(|rg| rg[0].page_locations().len())
+            .collect();
+        let mut out = Vec::new();
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let list = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<ListArray>()
+                .unwrap();
+            for i in 0..list.len() {
+                let v = list.value(i);
+                let v = v.as_any().downcast_ref::<UInt32Array>().unwrap();
+                out.push(v.values().to_vec());
+            }
+        }
+        (out, pages)
+    }
+
+    #[test]
+    fn lists_read_back_exactly_across_pages_row_groups_and_empty_rows() {
+        // Lengths 0, 1, 2, 17 (a 16-block plus a tail), long rows spanning several pages,
+        // runs of empty rows, values using all four bytes.
+        let mut x = 0x9e37_79b9u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let lens = [0usize, 1, 2, 17, 0, 0, 5, 1000, 33, 0, 1, 260, 7, 0];
+        let mut group = |scale: u32| -> Vec<Vec<u32>> {
+            lens.iter()
+                .map(|&n| (0..n).map(|_| next() % scale).collect())
+                .collect()
+        };
+        let groups = vec![group(200), group(u32::MAX), vec![vec![]], group(70_000)];
+        let (back, pages) = round_trip(&groups, 64);
+        let want: Vec<Vec<u32>> = groups.iter().flatten().cloned().collect();
+        assert_eq!(back, want);
+        // A page is cut after the row that brings it to 64 values: after the 1,000-token row
+        // (1,025 values), after the 260-token row (294), and the rest (7); a row group of
+        // one empty row still has one page.
+        assert_eq!(pages, [3, 3, 1, 3]);
+    }
+
+    #[test]
+    fn rle_runs_merge_neighbours_and_encode_long_runs() {
+        let mut r = Runs::default();
+        r.push(0, 1);
+        r.push(0, 1);
+        r.push(1, 0);
+        r.push(1, 300);
+        let mut out = Vec::new();
+        r.write_v1(&mut out);
+        // Two runs: (0 × 2): header 4, value 0; (1 × 300): header 600 = varint [0xd8, 0x04].
+        assert_eq!(out, [5, 0, 0, 0, 4, 0, 0xd8, 0x04, 1]);
+    }
+}
