@@ -268,7 +268,7 @@ impl ShardWriter {
                     }
                     let mut leaves = compute_leaves(field, &build_column(rows, i)).map_err(err)?;
                     match (leaves.pop(), leaves.is_empty()) {
-                        (Some(leaf), true) => jobs.push(Job::Arrow(w, leaf)),
+                        (Some(leaf), true) => jobs.push(Job::Arrow(Box::new((w, leaf)))),
                         _ => return Err(err(general("a column with several leaves"))),
                     }
                 }
@@ -286,7 +286,8 @@ impl ShardWriter {
             .map_init(
                 || TokenColumnEncoder::new(level),
                 |enc, job| match job {
-                    Job::Arrow(mut w, leaf) => {
+                    Job::Arrow(job) => {
+                        let (mut w, leaf) = *job;
                         w.write(&leaf)?;
                         w.close().map(Chunk::Arrow)
                     }
@@ -354,7 +355,7 @@ impl ShardWriter {
 
 /// One column chunk to encode: a scalar column through Arrow, or a token list directly.
 enum Job {
-    Arrow(ArrowColumnWriter, ArrowLeafColumn),
+    Arrow(Box<(ArrowColumnWriter, ArrowLeafColumn)>),
     Tokens { group: usize, column: usize },
 }
 
