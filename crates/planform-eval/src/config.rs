@@ -150,6 +150,11 @@ pub struct EvalConfig {
     /// attention (per-sequence bucket tables on the CPU). Default none (exact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention: Option<planform_quant::lsh_attention::LshAttention>,
+    /// Multiply a stored 8-bit checkpoint's weights and quantized activations as integers
+    /// on the CPU (`torch._int_mm`) instead of dequantizing the weights. The same model to
+    /// f32 rounding. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub int8_matmul: bool,
     /// Also measure the teacher-forced loss on this many held-out (test) sequences.
     /// Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +182,7 @@ impl EvalConfig {
             quant: None,
             heldout_loss: None,
             attention: None,
+            int8_matmul: false,
         }
     }
 

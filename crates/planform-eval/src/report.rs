@@ -62,6 +62,9 @@ pub struct EvalHeader {
     /// Simulated quantization, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quant: Option<planform_quant::QuantSpec>,
+    /// Whether the stored 8-bit weights multiplied as integers (`int8_matmul`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub int8_matmul: bool,
     /// LSH-sampled decoding attention, if any, with the keys it read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention: Option<LshReport>,
@@ -260,8 +263,16 @@ impl EvalReport {
             ),
             (
                 "quantization",
-                h.quant
-                    .map_or_else(|| "none (as trained)".into(), |q| q.to_string()),
+                h.quant.map_or_else(
+                    || "none (as trained)".into(),
+                    |q| {
+                        if h.int8_matmul {
+                            format!("{q}, integer matmul")
+                        } else {
+                            q.to_string()
+                        }
+                    },
+                ),
             ),
         ];
         let mut out = String::from("# planform eval\n\n| setting | value |\n|---|---|\n");

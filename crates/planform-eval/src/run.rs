@@ -337,13 +337,20 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
     let device = cfg.device.resolve()?;
     let dataset = Dataset::open(&cfg.dataset)?;
     let vocab = dataset.vocabulary().clone();
+    let mut stored =
+        planform_quant::store::load_model(&cfg.checkpoint, device).map_err(|e| match e {
+            planform_quant::QuantError::Model(e) => EvalError::from(e),
+            e => EvalError::config("checkpoint", e.to_string()),
+        })?;
+    if cfg.int8_matmul {
+        stored
+            .enable_int8_matmul()
+            .map_err(|e| EvalError::config("int8_matmul", e.to_string()))?;
+    }
     let planform_quant::store::Loaded {
         model: mut loaded,
         quant: stored_quant,
-    } = planform_quant::store::load_model(&cfg.checkpoint, device).map_err(|e| match e {
-        planform_quant::QuantError::Model(e) => EvalError::from(e),
-        e => EvalError::config("checkpoint", e.to_string()),
-    })?;
+    } = stored;
     if let Some(spec) = &cfg.quant {
         if stored_quant.is_some() {
             return Err(EvalError::config(
@@ -458,6 +465,7 @@ pub fn evaluate(cfg: &EvalConfig, progress: &mut dyn FnMut(&Progress)) -> Result
         tstar_description: tstar.describe(tasks.len()),
         tstar,
         quant,
+        int8_matmul: cfg.int8_matmul,
         attention: lsh.map(|(a, stats)| {
             let (offloaded_keys, read_keys) = stats.totals();
             crate::report::LshReport {

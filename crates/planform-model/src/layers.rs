@@ -225,7 +225,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         match &self.weight {
             Weight::Float(w) => x.linear(w, None::<Tensor>),
-            Weight::Quantized(q) => x.linear(&q.dequantize().to_kind(x.kind()), None::<Tensor>),
+            Weight::Quantized(q) => q.forward(x),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! `round` is round-half-to-even (`torch.round`). Weights are quantized per output row
 //! (or group), activations per token, keys and values per head-group of 128.
 
+use planform_model::quantized::{rtn_codes, RtnCodes};
 use planform_model::QuantizedWeight;
 use tch::{Kind, Tensor};
 
@@ -71,33 +72,12 @@ impl Rtn {
 
     /// The integer codes of `x` (as f32 values, `[rows·G, g]`), with scales and zero points
     /// `[rows·G, 1]`; `x̂ = s·(codes − z)` (asymmetric) or `s·codes`.
-    fn codes(&self, x: &Tensor) -> Result<Codes> {
+    fn codes(&self, x: &Tensor) -> Result<RtnCodes> {
         let n = *x.size().last().ok_or_else(|| shape_err("x", "[…, n]", x))?;
         self.check(n)?;
         let g = self.group.map_or(n, |g| g as i64);
         let rows = x.to_kind(Kind::Float).reshape([-1, g]);
-        let zero = Tensor::zeros([1], (Kind::Float, x.device()));
-        let lo = rows.amin([1i64].as_slice(), true).minimum(&zero);
-        let hi = rows.amax([1i64].as_slice(), true).maximum(&zero);
-        Ok(if self.asymmetric {
-            let q_max = ((1u32 << self.bits) - 1) as f64;
-            let s = guard(&((&hi - &lo) / q_max));
-            let z = (-&lo / &s).round();
-            let q = ((&rows / &s).round() + &z).clamp(0.0, q_max);
-            Codes {
-                codes: q,
-                scale: s,
-                zero: Some(z),
-            }
-        } else {
-            let q_max = ((1u32 << (self.bits - 1)) - 1) as f64;
-            let s = guard(&(lo.abs().maximum(&hi) / q_max));
-            Codes {
-                codes: (&rows / &s).round().clamp(-(q_max + 1.0), q_max),
-                scale: s,
-                zero: None,
-            }
-        })
+        Ok(rtn_codes(&rows, self.bits, self.asymmetric))
     }
 
     /// Quantizes a weight `[out, in]` for real: the codes a [`Self::fake_quant`] of it
@@ -120,18 +100,6 @@ impl Rtn {
         let zero = c.zero.map(|z| z.reshape([out, -1]));
         QuantizedWeight::new(codes, scale, zero, self.bits).map_err(QuantError::Config)
     }
-}
-
-/// Codes with their scales: see [`Rtn::codes`].
-struct Codes {
-    codes: Tensor,
-    scale: Tensor,
-    zero: Option<Tensor>,
-}
-
-/// Scales of all-zero rows → 1.
-fn guard(s: &Tensor) -> Tensor {
-    s.where_scalarother(&s.gt(0.0), 1.0)
 }
 
 #[cfg(test)]
@@ -288,5 +256,71 @@ mod tests {
             rotated < plain / 4.0,
             "MSE plain {plain}, rotated {rotated}"
         );
+    }
+
+    /// The integer W8A8 (and W8A4, W8A3) product equals the simulated one (fake-quantized
+    /// activations times the dequantized weight, in f32) to f32 rounding, for activations
+    /// of either symmetry, 2-D and 3-D inputs, an outlier channel and an all-zero token.
+    #[test]
+    fn int8_matmul_equals_the_simulated_product() {
+        let opts = (Kind::Float, Device::Cpu);
+        let w = (Tensor::arange(48 * 64, opts) * 0.731).sin().view([48, 64]);
+        let weights = Rtn {
+            bits: 8,
+            asymmetric: false,
+            group: None,
+        };
+        let x = (Tensor::arange(5 * 7 * 64, opts) * 0.377)
+            .cos()
+            .view([5, 7, 64])
+            * 3.0;
+        let _ = x.narrow(2, 3, 1).g_mul_scalar_(40.0); // an outlier channel
+        let _ = x.narrow(1, 2, 1).narrow(0, 1, 1).zero_(); // an all-zero token
+        for asymmetric in [true, false] {
+            for bits in [8, 4, 3] {
+                let act = Rtn {
+                    bits,
+                    asymmetric,
+                    group: None,
+                };
+                let mut qw = weights.quantize_weight(&w).unwrap();
+                for xs in [x.shallow_clone(), x.view([35, 64])] {
+                    let xq = act.fake_quant(&xs).unwrap();
+                    let want = xq.linear(&qw.dequantize(), None::<Tensor>);
+                    qw.enable_int8_matmul(bits, asymmetric).unwrap();
+                    assert!(qw.int8_matmul());
+                    let got = qw.forward(&xq);
+                    assert_eq!(got.size(), want.size());
+                    let err = f64::try_from((&got - &want).abs().max()).unwrap();
+                    let scale = f64::try_from(want.abs().max()).unwrap();
+                    assert!(err <= 1e-6 * scale, "{asymmetric} {bits}: {err} of {scale}");
+                    // Not the float path by accident: unquantized inputs give another result.
+                    let raw = qw.forward(&xs);
+                    assert!(
+                        f64::try_from(
+                            (&raw - &xs.linear(&qw.dequantize(), None::<Tensor>))
+                                .abs()
+                                .max()
+                        )
+                        .unwrap()
+                            > 1e-4
+                    );
+                }
+            }
+        }
+        // Only 8-bit symmetric per-row weights have an integer product.
+        for (bits, asymmetric, group) in [(4, false, None), (8, true, None), (8, false, Some(16))] {
+            let mut q = Rtn {
+                bits,
+                asymmetric,
+                group,
+            }
+            .quantize_weight(&w)
+            .unwrap();
+            assert!(
+                q.enable_int8_matmul(8, true).is_err(),
+                "{bits} {asymmetric} {group:?}"
+            );
+        }
     }
 }

@@ -268,6 +268,56 @@ pub struct Loaded {
     pub quant: Option<QuantInfo>,
 }
 
+impl Loaded {
+    /// Switches the stored 8-bit weights to integer matmul on the CPU
+    /// ([`QuantizedWeight::enable_int8_matmul`]), with the checkpoint's activation
+    /// quantizer; returns how many linears now multiply as integers. Refused unless the
+    /// checkpoint holds 8-bit symmetric weights with one scale per row and quantized
+    /// activations (`w8a8…`, `w8a4…`): otherwise the integer product would not be the
+    /// model's arithmetic.
+    pub fn enable_int8_matmul(&mut self) -> Result<usize> {
+        let refuse = |why: String| {
+            Err(QuantError::Config(format!(
+                "integer matmul needs a checkpoint quantized with 8-bit symmetric per-row \
+                 weights and quantized activations (`planform quantize --quant w8a8`); {why}"
+            )))
+        };
+        let Some(info) = &self.quant else {
+            return refuse("this one is in full precision".into());
+        };
+        let spec = &info.spec;
+        let act = spec.sim().act;
+        match (spec.bits.weights, act) {
+            (Some(8), Some(act))
+                if !spec.weight_asymmetric
+                    && spec.weight_group.is_none()
+                    && act.group.is_none() =>
+            {
+                let mut n = 0;
+                for (name, linear) in self.model.model.linears_mut() {
+                    if let Weight::Quantized(q) = &mut linear.weight {
+                        q.enable_int8_matmul(act.bits, act.asymmetric)
+                            .map_err(|e| QuantError::Config(format!("`{name}`: {e}")))?;
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            }
+            _ => refuse(format!(
+                "this one is {spec}{}{}",
+                if spec.weight_asymmetric {
+                    ", asymmetric weights"
+                } else {
+                    ""
+                },
+                spec.weight_group
+                    .map(|g| format!(", weight groups of {g}"))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+}
+
 /// Loads a full-precision or quantized checkpoint (a run, checkpoints or checkpoint
 /// directory) onto `device`.
 pub fn load_model(path: &Path, device: Device) -> Result<Loaded> {

@@ -413,3 +413,58 @@ fn lsh_decoding_attention_is_exact_with_a_wide_window_and_samples_with_a_narrow_
     ]);
     assert!(err.contains("lsh:K,L"), "{err}");
 }
+
+/// `--int8-matmul`: a stored W8A8 checkpoint multiplied as integers (`torch._int_mm`) gives
+/// the per-task results and the held-out loss of the dequantizing path, in both families;
+/// checkpoints whose arithmetic it would change are refused.
+#[test]
+fn int8_matmul_runs_stored_w8a8_checkpoints_as_the_dequantized_path() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let loss = |name: &str| -> f64 {
+        let j: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(name).join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        j["heldout"]["loss"].as_f64().expect("held-out loss")
+    };
+    for (family, extra) in [
+        ("decoder-only:tiny", &["--rotation", "hadamard+online"][..]),
+        ("tiny", &["--rotation", "hadamard"][..]),
+    ] {
+        let ck = tiny_checkpoint(dir, family);
+        let q = dir.join(format!("q-{family}"));
+        let mut args = vec!["quantize", "--checkpoint", &ck, "--quant", "w8a8kv8", "-o", s(&q)];
+        args.extend_from_slice(extra);
+        ok(&args);
+        let held = ["--heldout-loss", "12"];
+        let deq = eval(dir, s(&q), &format!("deq-{family}"), &held);
+        let mut int_args = held.to_vec();
+        int_args.push("--int8-matmul");
+        let int = eval(dir, s(&q), &format!("int-{family}"), &int_args);
+        assert_eq!(deq.len(), 6);
+        assert_eq!(deq, int, "{family}: integer matmul changed the outputs");
+        let (a, b) = (loss(&format!("deq-{family}")), loss(&format!("int-{family}")));
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "{family}: losses {a} vs {b}");
+        let md = std::fs::read_to_string(dir.join(format!("int-{family}/summary.md"))).unwrap();
+        assert!(md.contains("integer matmul"), "{md}");
+        // Full precision and 4-bit weights are refused, naming why.
+        let w4 = dir.join(format!("w4-{family}"));
+        ok(&["quantize", "--checkpoint", &ck, "--quant", "w4a8", "-o", s(&w4)]);
+        for bad in [ck.as_str(), s(&w4)] {
+            let (err, _) = fails(&[
+                "eval",
+                "--checkpoint",
+                bad,
+                "--data",
+                s(&dir.join("data")),
+                "--int8-matmul",
+                "--device",
+                "cpu",
+                "-o",
+                s(&dir.join("refused")),
+            ]);
+            assert!(err.contains("8-bit symmetric per-row"), "{err}");
+        }
+    }
+}

@@ -97,6 +97,8 @@ pub struct DecodeBenchConfig {
     /// planform's decoding self-attention: `None` exact, or MagicPIG's LSH sampling (the
     /// PyTorch rollout stays exact).
     pub attention: Option<planform_quant::lsh_attention::LshAttention>,
+    /// Integer matmul of a stored 8-bit checkpoint's linears (`--int8-matmul`).
+    pub int8_matmul: bool,
     /// Seed of weights, prompts and sampling.
     pub seed: u64,
     /// The command line shown in the report.
@@ -119,6 +121,7 @@ impl Default for DecodeBenchConfig {
             threads: 0,
             pytorch: PyTorchComparison::Run { python: None },
             attention: None,
+            int8_matmul: false,
             seed: 0,
             command: String::new(),
         }

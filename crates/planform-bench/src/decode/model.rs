@@ -151,9 +151,14 @@ pub fn task_prompts(
 pub(super) fn load(cfg: &DecodeBenchConfig, device: Device, full: bool) -> Result<Loaded> {
     match &cfg.weights {
         DecodeWeights::Checkpoint(path) => {
-            let l = planform_quant::store::load_model(path, device)
-                .map_err(|e| BenchError::Config(e.to_string()))?
-                .model;
+            let mut stored = planform_quant::store::load_model(path, device)
+                .map_err(|e| BenchError::Config(e.to_string()))?;
+            if cfg.int8_matmul {
+                stored
+                    .enable_int8_matmul()
+                    .map_err(|e| BenchError::Config(format!("--int8-matmul: {e}")))?;
+            }
+            let l = stored.model;
             let vocab = l
                 .vocab
                 .vocabulary()
@@ -166,7 +171,16 @@ pub(super) fn load(cfg: &DecodeBenchConfig, device: Device, full: bool) -> Resul
                 }
             }
             Ok(Loaded {
-                weights: format!("trained: {} (step {})", l.dir.display(), l.step),
+                weights: format!(
+                    "trained: {} (step {}){}",
+                    l.dir.display(),
+                    l.step,
+                    if cfg.int8_matmul {
+                        ", integer matmul"
+                    } else {
+                        ""
+                    }
+                ),
                 _vs: l.vs,
                 model: l.model,
                 config: l.config,
@@ -174,6 +188,11 @@ pub(super) fn load(cfg: &DecodeBenchConfig, device: Device, full: bool) -> Resul
             })
         }
         DecodeWeights::Random(model) => {
+            if cfg.int8_matmul {
+                return Err(BenchError::Config(
+                    "--int8-matmul needs a stored 8-bit checkpoint (`planform quantize`)".into(),
+                ));
+            }
             let vocab = match &cfg.prompt_source {
                 PromptSource::Dataset(dir) => Dataset::open(dir)?.vocabulary().clone(),
                 PromptSource::Maze(size) => {

@@ -96,6 +96,8 @@ pub struct EvalArgs {
     /// (about 4k keys and up).
     #[arg(long, value_parser = parse_attention)]
     pub attention: Option<planform_quant::lsh_attention::LshAttention>,
+    #[command(flatten)]
+    pub int8: Int8Flag,
     /// Also measure the teacher-forced loss on this many held-out (test) sequences, built
     /// with the trace variant the model was trained on (recorded in summary.json).
     #[arg(long)]
@@ -142,9 +144,21 @@ impl EvalArgs {
         c.quant = self.quant.map(|bits| self.quant_flags.spec(bits));
         c.heldout_loss = self.heldout_loss;
         c.attention = self.attention;
+        c.int8_matmul = self.int8.int8_matmul;
         c.validate().context("invalid eval settings")?;
         Ok(c)
     }
+}
+
+/// `--int8-matmul` (shared by `eval`, `predict` and `bench decode`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Int8Flag {
+    /// Multiply a stored 8-bit checkpoint (`planform quantize --quant w8a8…`) as integers on
+    /// the CPU: each token's activations quantized as the checkpoint records, `torch._int_mm`
+    /// with the weight codes, int32 accumulation. The same model as without the flag to f32
+    /// rounding, faster on wide layers. Refused for other checkpoints.
+    #[arg(long)]
+    pub int8_matmul: bool,
 }
 
 pub(crate) fn parse_attention(

@@ -73,6 +73,8 @@ pub struct PredictArgs {
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
+    #[command(flatten)]
+    pub int8: super::eval::Int8Flag,
     /// Sequences decoded at once (bounds memory).
     #[arg(long, default_value_t = 256)]
     pub batch_rows: usize,
@@ -123,9 +125,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
     };
     let device = args.device.resolve().context("--device")?;
-    let loaded = planform_quant::store::load_model(&args.checkpoint, device)
-        .with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?
-        .model;
+    let mut stored = planform_quant::store::load_model(&args.checkpoint, device)
+        .with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
+    if args.int8.int8_matmul {
+        stored.enable_int8_matmul().context("--int8-matmul")?;
+    }
+    let loaded = stored.model;
     let vocab = loaded
         .vocab
         .vocabulary()

@@ -363,6 +363,8 @@ pub struct DecodeBenchArgs {
     /// default exact. The PyTorch rollout stays exact.
     #[arg(long, value_parser = crate::commands::eval::parse_attention)]
     pub attention: Option<planform_quant::lsh_attention::LshAttention>,
+    #[command(flatten)]
+    pub int8: crate::commands::eval::Int8Flag,
     /// Seed of weights, prompts and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -397,6 +399,7 @@ impl DecodeBenchArgs {
             threads: self.threads,
             pytorch: pytorch(self.no_pytorch, &self.python),
             attention: self.attention,
+            int8_matmul: self.int8.int8_matmul,
             seed: self.seed,
             command,
         })
