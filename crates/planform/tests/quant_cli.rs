@@ -434,7 +434,15 @@ fn int8_matmul_runs_stored_w8a8_checkpoints_as_the_dequantized_path() {
     ] {
         let ck = tiny_checkpoint(dir, family);
         let q = dir.join(format!("q-{family}"));
-        let mut args = vec!["quantize", "--checkpoint", &ck, "--quant", "w8a8kv8", "-o", s(&q)];
+        let mut args = vec![
+            "quantize",
+            "--checkpoint",
+            &ck,
+            "--quant",
+            "w8a8kv8",
+            "-o",
+            s(&q),
+        ];
         args.extend_from_slice(extra);
         ok(&args);
         let held = ["--heldout-loss", "12"];
@@ -444,13 +452,27 @@ fn int8_matmul_runs_stored_w8a8_checkpoints_as_the_dequantized_path() {
         let int = eval(dir, s(&q), &format!("int-{family}"), &int_args);
         assert_eq!(deq.len(), 6);
         assert_eq!(deq, int, "{family}: integer matmul changed the outputs");
-        let (a, b) = (loss(&format!("deq-{family}")), loss(&format!("int-{family}")));
-        assert!((a - b).abs() <= 1e-5 * a.abs(), "{family}: losses {a} vs {b}");
+        let (a, b) = (
+            loss(&format!("deq-{family}")),
+            loss(&format!("int-{family}")),
+        );
+        assert!(
+            (a - b).abs() <= 1e-5 * a.abs(),
+            "{family}: losses {a} vs {b}"
+        );
         let md = std::fs::read_to_string(dir.join(format!("int-{family}/summary.md"))).unwrap();
         assert!(md.contains("integer matmul"), "{md}");
         // Full precision and 4-bit weights are refused, naming why.
         let w4 = dir.join(format!("w4-{family}"));
-        ok(&["quantize", "--checkpoint", &ck, "--quant", "w4a8", "-o", s(&w4)]);
+        ok(&[
+            "quantize",
+            "--checkpoint",
+            &ck,
+            "--quant",
+            "w4a8",
+            "-o",
+            s(&w4),
+        ]);
         for bad in [ck.as_str(), s(&w4)] {
             let (err, _) = fails(&[
                 "eval",
