@@ -253,6 +253,32 @@ impl QuantSpec {
         }
     }
 
+    /// The activation quantizer that stored weights of this setting multiply with as
+    /// integers (`QuantizedWeight::enable_int8_matmul`), or why they cannot: that needs 8-bit
+    /// symmetric weights with one scale per row and activations quantized per token.
+    pub fn int8_matmul_activations(&self) -> std::result::Result<Rtn, String> {
+        match (self.bits.weights, self.sim().act) {
+            (Some(8), Some(act))
+                if !self.weight_asymmetric
+                    && self.weight_group.is_none()
+                    && act.group.is_none() =>
+            {
+                Ok(act)
+            }
+            _ => Err(format!(
+                "this one is {self}{}{}",
+                if self.weight_asymmetric {
+                    ", asymmetric weights"
+                } else {
+                    ""
+                },
+                self.weight_group
+                    .map(|g| format!(", weight groups of {g}"))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+
     /// Checks the setting against a model config (Hadamard sizes, weight groups).
     pub fn check(&self, cfg: &ModelConfig) -> Result<()> {
         // (head dim, FFN width, residual width) of each stack.

@@ -273,48 +273,36 @@ impl Loaded {
     /// ([`QuantizedWeight::enable_int8_matmul`]), with the checkpoint's activation
     /// quantizer; returns how many linears now multiply as integers. Refused unless the
     /// checkpoint holds 8-bit symmetric weights with one scale per row and quantized
-    /// activations (`w8a8…`, `w8a4…`): otherwise the integer product would not be the
-    /// model's arithmetic.
+    /// activations (`w8a8…`, `w8a4…`), otherwise the integer product would not be the
+    /// model's arithmetic, and unless the model is on the CPU.
     pub fn enable_int8_matmul(&mut self) -> Result<usize> {
         let refuse = |why: String| {
-            Err(QuantError::Config(format!(
+            QuantError::Config(format!(
                 "integer matmul needs a checkpoint quantized with 8-bit symmetric per-row \
                  weights and quantized activations (`planform quantize --quant w8a8`); {why}"
-            )))
+            ))
         };
         let Some(info) = &self.quant else {
-            return refuse("this one is in full precision".into());
+            return Err(refuse("this one is in full precision".into()));
         };
-        let spec = &info.spec;
-        let act = spec.sim().act;
-        match (spec.bits.weights, act) {
-            (Some(8), Some(act))
-                if !spec.weight_asymmetric
-                    && spec.weight_group.is_none()
-                    && act.group.is_none() =>
-            {
-                let mut n = 0;
-                for (name, linear) in self.model.model.linears_mut() {
-                    if let Weight::Quantized(q) = &mut linear.weight {
-                        q.enable_int8_matmul(act.bits, act.asymmetric)
-                            .map_err(|e| QuantError::Config(format!("`{name}`: {e}")))?;
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            }
-            _ => refuse(format!(
-                "this one is {spec}{}{}",
-                if spec.weight_asymmetric {
-                    ", asymmetric weights"
-                } else {
-                    ""
-                },
-                spec.weight_group
-                    .map(|g| format!(", weight groups of {g}"))
-                    .unwrap_or_default()
-            )),
+        let device = self.model.vs.device();
+        if device != Device::Cpu {
+            return Err(QuantError::Config(format!(
+                "integer matmul runs on the CPU (libtorch's `_int_mm`); the model is on \
+                 {device:?}, where its weights are dequantized: drop --int8-matmul or use \
+                 --device cpu"
+            )));
         }
+        let act = info.spec.int8_matmul_activations().map_err(refuse)?;
+        let mut n = 0;
+        for (name, linear) in self.model.model.linears_mut() {
+            if let Weight::Quantized(q) = &mut linear.weight {
+                q.enable_int8_matmul(act.bits, act.asymmetric)
+                    .map_err(|e| QuantError::Config(format!("`{name}`: {e}")))?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -444,7 +444,8 @@ fn int8_matmul_runs_stored_w8a8_checkpoints_as_the_dequantized_path() {
             s(&q),
         ];
         args.extend_from_slice(extra);
-        ok(&args);
+        let said = String::from_utf8_lossy(&ok(&args).stdout).to_string();
+        assert!(said.contains("--int8-matmul"), "{said}");
         let held = ["--heldout-loss", "12"];
         let deq = eval(dir, s(&q), &format!("deq-{family}"), &held);
         let mut int_args = held.to_vec();
@@ -464,7 +465,7 @@ fn int8_matmul_runs_stored_w8a8_checkpoints_as_the_dequantized_path() {
         assert!(md.contains("integer matmul"), "{md}");
         // Full precision and 4-bit weights are refused, naming why.
         let w4 = dir.join(format!("w4-{family}"));
-        ok(&[
+        let said = ok(&[
             "quantize",
             "--checkpoint",
             &ck,
@@ -473,6 +474,7 @@ fn int8_matmul_runs_stored_w8a8_checkpoints_as_the_dequantized_path() {
             "-o",
             s(&w4),
         ]);
+        assert!(!String::from_utf8_lossy(&said.stdout).contains("--int8-matmul"));
         for bad in [ck.as_str(), s(&w4)] {
             let (err, _) = fails(&[
                 "eval",

@@ -119,6 +119,13 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
         r.quantized_params,
         r.float_params
     );
+    if spec.int8_matmul_activations().is_ok() {
+        println!(
+            "its linears can multiply as integers on the CPU: `planform eval/predict \
+             --checkpoint {} --int8-matmul`",
+            r.dir.display()
+        );
+    }
     Ok(())
 }
 
