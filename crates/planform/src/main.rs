@@ -114,8 +114,9 @@ fn main() {
 /// glibc's malloc thresholds for libtorch's CPU tensors (Rust allocations go to mimalloc).
 /// With glibc's dynamic defaults, tensors of a few hundred KiB and up are mmapped and
 /// unmapped, or the heap top trimmed and grown again, on every step, and the kernel zeroes
-/// the pages each time: CPU decoding ran at 60% of the speed of these settings, training
-/// spent 15–20% of its time in the kernel (docs/benchmarks.md, "glibc malloc"). Blocks
+/// the pages each time: CPU decoding ran at 60% of the speed of these settings, and a short
+/// `mini` training run spent 11% of its CPU time in the kernel (docs/benchmarks.md,
+/// "glibc malloc"). Blocks
 /// under 32 MiB now come from the heap, and up to 1 GiB of free heap top is kept. Any of
 /// `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or `GLIBC_TUNABLES` in the
 /// environment (set by the user or by `bench memory --malloc-mmap-threshold`), or
