@@ -527,6 +527,21 @@ impl Attention {
     /// Attention of queries `q [B,H,Tq,hd]` on keys/values `[B,Hkv,Tk,hd]`, then `wo`:
     /// `-> [B,Tq,D]`.
     pub fn attend_out(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: AttnMask) -> Tensor {
+        let groups = self.heads / self.kv_heads;
+        let (b, _, tq, hd) = q.size4().expect("queries are [B,H,Tq,hd]");
+        let per_row_mask = match mask {
+            AttnMask::None => true,
+            AttnMask::Causal => false,
+            AttnMask::Keep(m) => m.size().get(1..3) == Some(&[1, 1][..]),
+        };
+        if groups > 1 && tq == 1 && per_row_mask {
+            // One query per row (a decoding step): the query heads of a group become query
+            // rows of their key/value head, `[B,H,1,hd] -> [B,Hkv,g,hd]`, so the keys and
+            // values are read where they are instead of repeated g times.
+            let q = q.reshape([b, self.kv_heads, groups, hd]);
+            let o = attend(self.kernel, &q, k, v, mask).reshape([b, self.heads, 1, hd]);
+            return self.merge_out(o);
+        }
         let (k, v) = (self.expand_kv(k), self.expand_kv(v));
         self.merge_out(attend(self.kernel, q, &k, &v, mask))
     }
