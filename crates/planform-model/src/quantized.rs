@@ -58,9 +58,9 @@ pub struct RtnCodes {
 struct Int8Matmul {
     /// `[in, out]`, Int8, contiguous (the right operand of `_int_mm`).
     codes_t: Tensor,
-    /// `[1, out]`, f64: each row's sum of codes (the zero-point correction).
+    /// `[1, out]`, Int (int32): each row's sum of codes (the zero-point correction).
     row_sum: Tensor,
-    /// `[1, out]`, f64: each row's scale.
+    /// `[1, out]`, f32: each row's scale.
     scale: Tensor,
     /// Bits of the activation codes (as the activation quantizer in front).
     act_bits: u32,
@@ -155,7 +155,7 @@ impl QuantizedWeight {
     /// Computes `x Wᵀ` as an integer product on the CPU from now on: each token of `x` is
     /// quantized to `act_bits` (per token, with a zero point when `asymmetric`;
     /// [`rtn_codes`]), multiplied with the weight codes by `torch._int_mm` (int32
-    /// accumulation), and the result is scaled in f64:
+    /// accumulation and zero-point correction), and the result is scaled in f32:
     /// `y = s_x · s_w · (q_x · q_wᵀ − z_x · Σ_j q_w)`.
     ///
     /// This is the simulated model's arithmetic when the activation quantizer in front of
@@ -182,15 +182,14 @@ impl QuantizedWeight {
                 self.scale.size()[1]
             ));
         }
-        let row = |t: Tensor| t.to_kind(Kind::Double).reshape([1, -1]);
         self.int8 = Some(Int8Matmul {
             codes_t: self.codes.tr().contiguous(),
-            row_sum: row(self.codes.to_kind(Kind::Int64).sum_dim_intlist(
-                [1i64].as_slice(),
-                false,
-                None,
-            )),
-            scale: row(self.scale.shallow_clone()),
+            row_sum: self
+                .codes
+                .to_kind(Kind::Int)
+                .sum_dim_intlist([1i64].as_slice(), false, Kind::Int)
+                .reshape([1, -1]),
+            scale: self.scale.reshape([1, -1]),
             act_bits,
             asymmetric,
         });
@@ -216,15 +215,14 @@ impl QuantizedWeight {
                     Some(z) => (c.codes - 128.0, Some(z - 128.0)),
                     None => (c.codes, None),
                 };
-                let acc = q
-                    .to_kind(Kind::Int8)
-                    .internal_int_mm(&m.codes_t)
-                    .to_kind(Kind::Double);
+                // Integer accumulation and correction (int32 is exact: |z · Σ q_w| ≤ 2^7 ·
+                // 2^7 · in), then one rounding to f32 and the two scales.
+                let acc = q.to_kind(Kind::Int8).internal_int_mm(&m.codes_t);
                 let acc = match z {
-                    Some(z) => acc - z.to_kind(Kind::Double) * &m.row_sum,
+                    Some(z) => acc - z.to_kind(Kind::Int) * &m.row_sum,
                     None => acc,
                 };
-                let y = acc * c.scale.to_kind(Kind::Double) * &m.scale;
+                let y = acc.to_kind(Kind::Float) * c.scale * &m.scale;
                 if let Some(last) = shape.last_mut() {
                     *last = m.codes_t.size()[1];
                 }
