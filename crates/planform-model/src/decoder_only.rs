@@ -115,7 +115,7 @@ pub struct DecoderOnly {
     output: Option<Linear>, // D -> V, None when tied
     inv_freq: Tensor,
     schedule: Vec<usize>,
-    /// Activation hook of the head input ([`Site::LinearInput`]).
+    /// Activation hook of the head input ([`Site::OutputInput`]).
     head_hook: Option<ActivationHook>,
 }
 
@@ -362,7 +362,7 @@ impl DecoderOnly {
 
     /// Output head: hidden `[B,T,D]` -> logits `[B,T,V]` fp32.
     pub fn head(&self, hidden: &Tensor) -> Tensor {
-        let h = crate::layers::at(&self.head_hook, Site::LinearInput, &self.final_norm(hidden));
+        let h = crate::layers::at(&self.head_hook, Site::OutputInput, &self.final_norm(hidden));
         match &self.output {
             Some(o) => o.forward(&h),
             None => h.linear(&self.embedding, None::<Tensor>),

@@ -168,7 +168,7 @@ pub struct EncoderDecoder {
     dec_out_norm: RmsNorm,
     dec_out_proj: Linear, // D -> V
     dec_inv_freq: Tensor,
-    /// Activation hook of the two output projections' inputs ([`Site::LinearInput`]).
+    /// Activation hook of the two output projections' inputs ([`Site::OutputInput`]).
     out_hook: Option<ActivationHook>,
 }
 
@@ -428,7 +428,7 @@ impl EncoderDecoder {
         }
         let h = at(
             &self.out_hook,
-            Site::LinearInput,
+            Site::OutputInput,
             &self.enc_out_norm.forward(&h),
         );
         Ok(self.enc_out_proj.forward(&h).to_kind(Kind::Float)) // [B,Lp,D]
@@ -491,7 +491,7 @@ impl EncoderDecoder {
     pub fn decoder_head(&self, hidden: &Tensor) -> Tensor {
         let h = at(
             &self.out_hook,
-            Site::LinearInput,
+            Site::OutputInput,
             &self.dec_out_norm.forward(hidden),
         );
         self.dec_out_proj.forward(&h).to_kind(Kind::Float)

@@ -17,9 +17,12 @@ use tch::{nn, Device, Kind, Tensor};
 /// rotation points).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Site {
-    /// The input of a linear layer that reads the (normed) residual stream or the
-    /// attention output: q/k/v, `wo`, `w1`/`w3` and the head, `[.., D]`.
+    /// The input of a block's linear layer that reads the (normed) residual stream or the
+    /// attention output: q/k/v, `wo`, `w1`/`w3`, cross-attention's, `[.., D]`.
     LinearInput,
+    /// The input of an output projection (the decoder-only head; the encoder–decoder's
+    /// encoder output projection and decoder head), `[.., D]`.
+    OutputInput,
     /// The input of the down projection `w2`, `[.., h]` (R4's place).
     DownInput,
     /// Queries after RoPE, `[B, H, T, hd]` (R3's place).

@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let mut st = s2.lock().expect("stats lock");
             match site {
-                Site::LinearInput => st.linear.push(measure(&y)),
+                Site::LinearInput | Site::OutputInput => st.linear.push(measure(&y)),
                 Site::DownInput => st.down.push(measure(&y)),
                 _ => {}
             }

@@ -28,6 +28,11 @@ pub struct QuantSim {
     /// Pass gradients straight through the quantizers (training rotations through the
     /// quantized model); the forward values are the same.
     pub ste: bool,
+    /// The block linears quantize their own inputs with `act` (integer matmul,
+    /// `QuantizedWeight::enable_int8_matmul`): the hook leaves [`Site::LinearInput`] and
+    /// [`Site::DownInput`] unquantized (R4 still applies); output projections are still
+    /// quantized here.
+    pub integer_linears: bool,
 }
 
 impl QuantSim {
@@ -62,7 +67,9 @@ impl QuantSim {
             }
         };
         match site {
-            Site::LinearInput => q(&self.act, x.shallow_clone()),
+            Site::LinearInput if self.integer_linears => x.shallow_clone(),
+            Site::DownInput if self.integer_linears => had(self.r4, x),
+            Site::LinearInput | Site::OutputInput => q(&self.act, x.shallow_clone()),
             Site::DownInput => q(&self.act, had(self.r4, x)),
             Site::Query => had(self.r3, x),
             Site::Key => q(&self.kv, had(self.r3, x)),

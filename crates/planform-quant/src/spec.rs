@@ -250,6 +250,7 @@ impl QuantSpec {
             r3: self.rotation.online,
             r4: self.rotation.online,
             ste: false,
+            integer_linears: false,
         }
     }
 

@@ -38,6 +38,8 @@ use planform_model::{resolve_checkpoint, LoadedModel, Model, QuantizedWeight, We
 use serde::{Deserialize, Serialize};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
+use crate::sim::QuantSim;
+
 use crate::error::{QuantError, Result};
 use crate::merge::ModelRotations;
 use crate::spec::{is_quantized_linear, QuantSpec};
@@ -302,6 +304,12 @@ impl Loaded {
                 n += 1;
             }
         }
+        // The integer linears quantize their inputs themselves: the hook no longer does.
+        let sim = QuantSim {
+            integer_linears: true,
+            ..info.spec.sim()
+        };
+        self.model.model.set_activation_hook(Some(sim.hook()));
         Ok(n)
     }
 }
