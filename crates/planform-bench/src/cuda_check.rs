@@ -220,7 +220,7 @@ fn twin_models(cfg: &ModelConfig, device: Device) -> Result<(VarStore, Model, Va
         });
     }
     let mut dev_vs = VarStore::new(device);
-    let dev = Model::new(&dev_vs.root(), cfg)?;
+    let dev = Model::new_zero_filled(&dev_vs.root(), cfg)?;
     dev_vs.copy(&cpu_vs)?;
     Ok((cpu_vs, cpu, dev_vs, dev))
 }

@@ -158,7 +158,7 @@ pub fn load_checkpoint(path: &Path, device: Device) -> Result<Loaded> {
         ));
     }
     let vs = VarStore::new(device);
-    let model = DecoderOnly::new(&vs.root(), &state.model)?;
+    let model = planform_model::zero_filled(|| DecoderOnly::new(&vs.root(), &state.model))?;
     load_weights(&dir, &vs)?;
     Ok(Loaded {
         vs,

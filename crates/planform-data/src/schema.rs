@@ -126,12 +126,12 @@ pub(crate) fn build_column(rows: &[Example], i: usize) -> ArrayRef {
         8 => Arc::new(Float64Array::from_iter(
             rows.iter().map(|r| r.astar_mean_reasoning),
         )),
-        _ => token_list(rows, |r| token_column(r, i)),
+        _ => token_list(rows, |r| row_tokens(r, i)),
     }
 }
 
 /// The tokens of token-list column `i` ([`TOKEN_COLUMNS`]) of a row.
-pub(crate) fn token_column(r: &Example, i: usize) -> &[u32] {
+pub(crate) fn row_tokens(r: &Example, i: usize) -> &[u32] {
     match i {
         3 => &r.prompt,
         4 => &r.reasoning,

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, DataError, Result};
 use crate::manifest::{ShardInfo, Split, KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE};
-use crate::schema::{arrow_schema, build_column, token_column, Example, TOKEN_COLUMNS};
+use crate::schema::{arrow_schema, build_column, row_tokens, Example, TOKEN_COLUMNS};
 use crate::token_column::{TokenChunk, TokenColumnEncoder};
 
 /// Default most rows per Parquet row group (readers such as `datasets` stream by row group).
@@ -88,7 +88,11 @@ fn properties(split: Split, format_version: u32) -> Result<WriterProperties> {
     // The token lists are written by `token_column` with these encodings; the settings
     // below describe them and apply wherever the Arrow path writes them.
     // Min/max statistics of token ids and task JSON are useless for pruning: none.
+    // Row ids are unique and consecutive: a dictionary only costs a hash per row before
+    // falling back; delta encoding stores them in a few bytes per page.
     b = b
+        .set_column_dictionary_enabled(ColumnPath::from("id"), false)
+        .set_column_encoding(ColumnPath::from("id"), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from("task"), false)
         .set_column_statistics_enabled(ColumnPath::from("task"), EnabledStatistics::None);
     for col in ["prompt", "reasoning", "plan"] {
@@ -295,7 +299,7 @@ impl ShardWriter {
                         let enc = enc.as_mut().map_err(|e| general(&e.to_string()))?;
                         let rows = groups[group]
                             .iter()
-                            .map(|r| token_column(r, TOKEN_COLUMNS[column]));
+                            .map(|r| row_tokens(r, TOKEN_COLUMNS[column]));
                         enc.encode(token_descr[column].clone(), rows)
                             .map(Chunk::Tokens)
                     }

@@ -457,7 +457,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
         ));
     }
     let vs = VarStore::new(device);
-    let model = Model::new(&vs.root(), &header.model)
+    let model = Model::new_zero_filled(&vs.root(), &header.model)
         .map_err(|e| ModelError::checkpoint(dir.join(STATE_FILE), format!("model config: {e}")))?;
     load_weights_for(&dir, &vs, &header.model)?;
     let train_config = header.json.get("config").cloned().unwrap_or_default();

@@ -34,6 +34,7 @@ use crate::layers::{
     at, rope_inv_freq, Activation, ActivationHook, Attention, AttnMask, FeedForward, Init, Linear,
     RmsNorm, RopeAngles, Site, StepInputs,
 };
+use crate::model::drawn;
 
 /// Encoder block (reference `SelfAttentionBlock`).
 #[derive(Debug)]
@@ -180,10 +181,10 @@ impl EncoderDecoder {
         let (e, d, v) = (&cfg.encoder, &cfg.decoder, cfg.vocab_size as i64);
         let enc = p / "encoder";
         let dec = p / "decoder";
-        let normal = nn::Init::Randn {
+        let normal = drawn(nn::Init::Randn {
             mean: 0.0,
             stdev: 1.0,
-        };
+        });
         Ok(EncoderDecoder {
             cfg: cfg.clone(),
             device: p.device(),

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::model::drawn;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -164,15 +165,15 @@ impl Init {
         match self {
             Init::Torch => {
                 let bound = 1.0 / (in_dim as f64).sqrt();
-                nn::Init::Uniform {
+                drawn(nn::Init::Uniform {
                     lo: -bound,
                     up: bound,
-                }
+                })
             }
-            Init::Normal { std } => nn::Init::Randn {
+            Init::Normal { std } => drawn(nn::Init::Randn {
                 mean: 0.0,
                 stdev: std,
-            },
+            }),
         }
     }
 
@@ -185,7 +186,7 @@ impl Init {
         p.var(
             "weight",
             &[vocab, dim],
-            nn::Init::Randn { mean: 0.0, stdev },
+            drawn(nn::Init::Randn { mean: 0.0, stdev }),
         )
     }
 }

@@ -80,7 +80,7 @@ pub use layers::{
     attend, Activation, ActivationHook, AttentionKernel, AttnMask, DecodeCall, DecodeKernel,
     Linear, QuantizedWeight, Site, Weight,
 };
-pub use model::{seeded, Model, ModelInput};
+pub use model::{seeded, zero_filled, Model, ModelInput};
 pub use params::{param_role, ParamRole};
 pub use precision::{with_precision, Precision};
 pub use state::{is_rope_table_key, load_named, LoadReport};

@@ -57,7 +57,44 @@ pub fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+thread_local! {
+    /// Set while [`zero_filled`] runs on this thread.
+    static ZERO_FILL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the weights of models built in it filled with zeros instead of drawn at
+/// random, for callers that overwrite every weight right after (loading a checkpoint).
+/// Nothing is drawn from libtorch's global generator, so a load on one thread cannot shift the
+/// draws of a [`seeded`] construction on another (which made a bit-for-bit resume test
+/// fail now and then), and a fill is cheaper than a draw.
+pub fn zero_filled<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ZERO_FILL.set(self.0);
+        }
+    }
+    let _restore = Restore(ZERO_FILL.replace(true));
+    f()
+}
+
+/// `init`, or zeros inside [`zero_filled`]: every random initialisation of the model
+/// families goes through here.
+pub(crate) fn drawn(init: nn::Init) -> nn::Init {
+    if ZERO_FILL.get() {
+        nn::Init::Const(0.0)
+    } else {
+        init
+    }
+}
+
 impl Model {
+    /// A model for `cfg` whose weights are zeros, to be overwritten by the caller (see
+    /// [`zero_filled`]).
+    pub fn new_zero_filled(p: &nn::Path, cfg: &ModelConfig) -> Result<Self, ModelError> {
+        zero_filled(|| Model::new(p, cfg))
+    }
+
     /// [`Model::new`] with weights drawn from `seed` (see [`seeded`]).
     pub fn new_seeded(p: &nn::Path, cfg: &ModelConfig, seed: i64) -> Result<Self, ModelError> {
         seeded(seed, || Model::new(p, cfg))

@@ -213,3 +213,41 @@ fn tied_and_shared_models_have_the_counted_parameters() {
         assert_eq!(names.contains(&"output.weight".to_string()), !tied);
     }
 }
+
+/// A model built for loading (`zero_filled`) draws nothing: every weight is zero (norm scales
+/// one), for both families, so a checkpoint load cannot shift a seeded construction's draws
+/// on another thread; the next ordinary build on the thread draws again.
+#[test]
+fn zero_filled_models_draw_nothing() {
+    use planform_model::{EncoderDecoderConfig, Model, ModelConfig, ModelSize};
+    let mut dec = config(LayerSharing::None, AttentionKernel::Sdpa);
+    dec.tied_embeddings = false;
+    let configs = [
+        ModelConfig::DecoderOnly(dec),
+        ModelConfig::EncoderDecoder(EncoderDecoderConfig::from_size(ModelSize::Tiny, V)),
+    ];
+    for cfg in &configs {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = Model::new_zero_filled(&vs.root(), cfg).unwrap();
+        let params = m.named_parameters();
+        assert!(params.len() > 5, "{cfg:?}");
+        for (name, p) in &params {
+            // Norm scales are vectors of ones; everything drawn is zero.
+            let want = if p.dim() == 1 && p.double_value(&[0]) == 1.0 {
+                1.0
+            } else {
+                0.0
+            };
+            let off = (p - want).abs().max().double_value(&[]);
+            assert_eq!(off, 0.0, "{name} of a zero-filled {cfg:?}");
+        }
+        let vs = nn::VarStore::new(Device::Cpu);
+        let drawn = planform_model::seeded(1, || Model::new(&vs.root(), cfg)).unwrap();
+        let nonzero = drawn
+            .named_parameters()
+            .iter()
+            .filter(|(_, p)| p.dim() == 2 && p.abs().max().double_value(&[]) > 0.0)
+            .count();
+        assert!(nonzero > 0, "the flag was not restored after zero_filled");
+    }
+}

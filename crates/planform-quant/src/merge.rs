@@ -436,7 +436,8 @@ impl ModelRotations {
 /// Builds a model for `cfg` on `vs` and copies `weights` into it (every variable must be
 /// present with its shape).
 pub fn load_into(vs: &nn::VarStore, cfg: &DecoderConfig, weights: &Weights) -> Result<DecoderOnly> {
-    let model = DecoderOnly::new(&vs.root(), cfg).map_err(|e| QuantError::Config(e.to_string()))?;
+    let model = planform_model::zero_filled(|| DecoderOnly::new(&vs.root(), cfg))
+        .map_err(|e| QuantError::Config(e.to_string()))?;
     tch::no_grad(|| -> Result<()> {
         for (name, var) in model.named_parameters() {
             let w = get(weights, &name)?;
@@ -453,7 +454,8 @@ pub fn load_into(vs: &nn::VarStore, cfg: &DecoderConfig, weights: &Weights) -> R
 /// [`load_into`] for either family: builds a model for `cfg` on `vs` and copies `weights`
 /// into it (every parameter present with its shape, nothing else).
 pub fn load_model_into(vs: &nn::VarStore, cfg: &ModelConfig, weights: &Weights) -> Result<Model> {
-    let model = Model::new(&vs.root(), cfg).map_err(|e| QuantError::Config(e.to_string()))?;
+    let model =
+        Model::new_zero_filled(&vs.root(), cfg).map_err(|e| QuantError::Config(e.to_string()))?;
     let named: Vec<(String, Tensor)> = weights
         .iter()
         .map(|(k, v)| (k.clone(), v.shallow_clone()))

@@ -335,7 +335,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<Loaded> {
     check_recorded_config(&dir, &tensors.metadata, &header.model)?;
     check_finite(&path, &tensors.tensors)?;
     let vs = VarStore::new(device);
-    let mut m = Model::new(&vs.root(), &header.model)?;
+    let mut m = Model::new_zero_filled(&vs.root(), &header.model)?;
     let bits = info.spec.bits.weights;
     let asymmetric = info.spec.weight_asymmetric;
     let mut swapped = Vec::new();
