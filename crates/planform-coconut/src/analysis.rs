@@ -26,7 +26,7 @@ use planform_model::DecoderOnly;
 use planform_trace::prosqa::{parse_statement, ProsqaRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Method;
+use crate::config::{Method, Slot};
 use crate::data::{Item, Meta};
 use crate::decode::{decode, next_token_logprobs};
 use crate::error::{CoconutError, Result};
@@ -162,13 +162,16 @@ pub struct AnalysisReport {
     pub probes: Vec<ProbeSummary>,
 }
 
-/// Runs the analysis of a Coconut model on ProsQA items: `ks` and `probe_ks` count
-/// replaced steps, each forced as `c` thoughts.
+/// Runs the analysis of a model trained with `method` on ProsQA items: `ks` and `probe_ks`
+/// count replaced steps, each forced as `c` thoughts. Prompts are laid out as `method` lays
+/// them out (a CoT model never saw `<bot>`/`<eot>`); forcing thoughts (k > 0) and the frontier
+/// probe need a method with continuous thoughts, and are refused for the others.
 #[allow(clippy::too_many_arguments)]
 pub fn analyse(
     model: &DecoderOnly,
     vocab: &CoconutVocab,
     items: &[Item],
+    method: Method,
     c: usize,
     ks: &[usize],
     probe_ks: &[usize],
@@ -184,6 +187,21 @@ pub fn analyse(
             )),
         })
         .collect::<Result<_>>()?;
+    if method.slot() != Slot::Continuous {
+        if let Some(k) = ks.iter().find(|&&k| k > 0) {
+            return Err(CoconutError::Config(format!(
+                "k = {k}: a {} model has no continuous thoughts to force (only k = 0 applies)",
+                method.label()
+            )));
+        }
+        if !probe_ks.is_empty() {
+            return Err(CoconutError::Config(format!(
+                "the frontier probe reads a model after continuous thoughts; a {} model has \
+                 none",
+                method.label()
+            )));
+        }
+    }
     let mut report = AnalysisReport {
         questions: items.len(),
         ..AnalysisReport::default()
@@ -191,7 +209,7 @@ pub fn analyse(
     for &k in ks {
         let prompts: Vec<_> = items
             .iter()
-            .map(|it| forced_prompt(&it.example, Method::Coconut, k * c, vocab, &[]))
+            .map(|it| forced_prompt(&it.example, method, k * c, vocab, &[]))
             .collect();
         let out = decode(model, vocab, &prompts, max_new_tokens, batch_size)?;
         let mut counts = [0usize; 6];
@@ -207,7 +225,7 @@ pub fn analyse(
     for &k in probe_ks {
         let prompts: Vec<_> = items
             .iter()
-            .map(|it| forced_prompt(&it.example, Method::Coconut, k * c, vocab, &[every]))
+            .map(|it| forced_prompt(&it.example, method, k * c, vocab, &[every]))
             .collect();
         let lp = next_token_logprobs(model, vocab, &prompts, batch_size)?.exp();
         let probs: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(lp)?;

@@ -408,6 +408,12 @@ pub struct RunConfig {
     /// Evaluation.
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Start from the weights of another run (a run or checkpoint directory, relative to the
+    /// current directory) instead of a seeded draw, as the reference's `load_model_path`
+    /// (e.g. Coconut from a CoT model, or a curriculum over graph sizes). Its model shape and
+    /// vocabulary must equal this run's; its optimizer state is not taken. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 impl RunConfig {

@@ -114,6 +114,10 @@ pub fn next_token_logprobs(
     batch_size: usize,
 ) -> Result<Tensor> {
     let _guard = tch::no_grad_guard();
+    if prompts.is_empty() {
+        let v = vocab.len() as i64;
+        return Ok(Tensor::zeros([0, v], (Kind::Float, model.device())));
+    }
     let mut rows: Vec<Option<Tensor>> = (0..prompts.len()).map(|_| None).collect();
     for idx in chunks(prompts, batch_size) {
         let seqs: Vec<Sequence> = idx.iter().map(|&i| prompts[i].clone()).collect();

@@ -240,8 +240,28 @@ pub fn train_on(
         }
         (l.vs, l.model, l.state.records)
     } else {
-        let vs = VarStore::new(device);
+        let mut vs = VarStore::new(device);
         let model = seeded(cfg.seed as i64, || DecoderOnly::new(&vs.root(), &model_cfg))?;
+        if let Some(from) = &cfg.init_from {
+            let l = load_checkpoint(from, device)?;
+            if l.vocab.tokens() != vocab.tokens() {
+                return Err(CoconutError::run(
+                    from,
+                    "init_from: its vocabulary differs from this run's data",
+                ));
+            }
+            if l.model.config() != &model_cfg {
+                return Err(CoconutError::run(
+                    from,
+                    format!(
+                        "init_from: its model shape differs from this run's ({:?} vs {:?})",
+                        l.model.config(),
+                        model_cfg
+                    ),
+                ));
+            }
+            vs.copy(&l.vs)?;
+        }
         (vs, model, Vec::new())
     };
     let mut opt = fresh_optimizer(cfg, &vs);

@@ -187,3 +187,30 @@ fn batched_decoding_equals_one_question_at_a_time() {
         }
     }
 }
+
+/// The latent-search analysis prompts a model as its own method does: at k = 0 a CoT model
+/// gets its evaluation prompt (no `<bot>`/`<eot>`, which it never saw), and forcing thoughts
+/// or probing the frontier is refused for methods without continuous thoughts.
+#[test]
+fn analysis_prompts_follow_the_run_method() {
+    use planform_coconut::analysis::analyse;
+    use planform_coconut::layout::forced_prompt;
+    let v = CoconutVocab::prosqa();
+    let (_vs, m) = model(v.len());
+    for method in [Method::Cot, Method::NoCot, Method::Coconut] {
+        let cur = curriculum(method);
+        for e in examples(&v) {
+            let forced = forced_prompt(&e, method, 0, &v, &[]);
+            let eval = eval_prompt(&e, 0, &cur, &v);
+            assert_eq!(forced.ids, eval.ids, "{method:?}");
+        }
+    }
+    for method in [Method::Cot, Method::NoCot, Method::PauseToken] {
+        let err = analyse(&m, &v, &[], method, 1, &[0, 1], &[], 8, 4).unwrap_err();
+        assert!(err.to_string().contains("k = 1"), "{err}");
+        let err = analyse(&m, &v, &[], method, 1, &[0], &[1], 8, 4).unwrap_err();
+        assert!(err.to_string().contains("probe"), "{err}");
+        assert!(analyse(&m, &v, &[], method, 1, &[0], &[], 8, 4).is_ok());
+    }
+    assert!(analyse(&m, &v, &[], Method::Coconut, 1, &[0, 1], &[1], 8, 4).is_ok());
+}

@@ -57,6 +57,7 @@ fn config(method: Method, reset: ResetOptimizer) -> RunConfig {
             batch_size: 4,
             stage_questions: 3,
         },
+        init_from: None,
     }
 }
 
@@ -255,4 +256,54 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
     study_of(&changed);
     assert!(!lines.lock().unwrap().join("\n").contains("archived result"));
     assert!(runs.join("s/t-cot/s1/result.json").is_file());
+}
+
+/// `init_from` starts a run from another run's weights: with a learning rate too small to
+/// move them, the second run ends where the first did (a seeded start would not), and a
+/// model of another shape is refused, naming the field.
+#[test]
+fn init_from_starts_from_another_runs_weights() {
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = config(Method::Cot, ResetOptimizer::Stage);
+    a.curriculum.epochs = 1;
+    a.eval.stage_questions = 0;
+    let data = Dataset::load(&a.data, &tmp.path().join("data")).unwrap();
+    run(&a, &data, &tmp.path().join("a"), None).unwrap();
+
+    let mut b = a.clone();
+    b.name = "t-b".into();
+    b.seed = 7;
+    b.optim.lr = 1e-20;
+    b.optim.weight_decay = 0.0;
+    b.init_from = Some(tmp.path().join("a"));
+    run(&b, &data, &tmp.path().join("b"), None).unwrap();
+    let mut fresh = b.clone();
+    fresh.init_from = None;
+    run(&fresh, &data, &tmp.path().join("fresh"), None).unwrap();
+    let (wa, wb, wf) = (
+        weights(&tmp.path().join("a")),
+        weights(&tmp.path().join("b")),
+        weights(&tmp.path().join("fresh")),
+    );
+    let diff = |x: &[(String, tch::Tensor)], y: &[(String, tch::Tensor)]| {
+        x.iter()
+            .zip(y)
+            .map(|((n, p), (m, q))| {
+                assert_eq!(n, m);
+                (p - q).abs().max().double_value(&[])
+            })
+            .fold(0.0, f64::max)
+    };
+    assert!(diff(&wa, &wb) < 1e-12, "{}", diff(&wa, &wb));
+    assert!(diff(&wa, &wf) > 1e-3, "{}", diff(&wa, &wf));
+
+    let mut wide = b.clone();
+    wide.name = "t-wide".into();
+    wide.model.dim = Some(48);
+    let e = planform_coconut::train::train_on(&wide, &data, &tmp.path().join("w"), &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("init_from"), "{e}");
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::{Args, Subcommand};
 use planform_coconut::analysis::analyse;
+use planform_coconut::config::Slot;
 use planform_coconut::data::{prosqa_items, read_prosqa};
 use planform_coconut::eval::evaluate;
 use planform_coconut::layout::eval_prompt;
@@ -137,19 +138,21 @@ struct StudyArgs {
 
 #[derive(Debug, Args)]
 struct AnalyzeArgs {
-    /// A Coconut run directory or checkpoint.
+    /// A run directory or checkpoint (Coconut for forced thoughts and the probe; any arm
+    /// for k = 0).
     checkpoint: PathBuf,
     /// Questions in the public ProsQA format.
     file: PathBuf,
     /// Only the first N questions.
     #[arg(long, default_value_t = 500)]
     limit: usize,
-    /// Forced thought counts.
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2,3,4,5,6")]
-    ks: Vec<usize>,
-    /// Thought counts of the frontier probe.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    probe: Vec<usize>,
+    /// Forced thought counts (default: 0-6 for a model with continuous thoughts, else 0).
+    #[arg(long, value_delimiter = ',')]
+    ks: Option<Vec<usize>>,
+    /// Thought counts of the frontier probe (default: 1,2 for a model with continuous
+    /// thoughts, else none).
+    #[arg(long, value_delimiter = ',')]
+    probe: Option<Vec<usize>>,
     /// Questions decoded together.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -311,13 +314,26 @@ fn analyze(a: AnalyzeArgs) -> Result<()> {
     recs.truncate(a.limit);
     let items = prosqa_items(&l.vocab, recs, &a.file.display().to_string())?;
     let c = l.state.config.curriculum.c;
+    let method = l.state.config.curriculum.method;
+    let continuous = method.slot() == Slot::Continuous;
+    let ks = a.ks.unwrap_or_else(|| {
+        if continuous {
+            (0..=6).collect()
+        } else {
+            vec![0]
+        }
+    });
+    let probe = a
+        .probe
+        .unwrap_or_else(|| if continuous { vec![1, 2] } else { vec![] });
     let report = analyse(
         &l.model,
         &l.vocab,
         &items,
+        method,
         c,
-        &a.ks,
-        &a.probe,
+        &ks,
+        &probe,
         a.max_new_tokens,
         a.batch,
     )?;
