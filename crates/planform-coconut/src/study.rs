@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Method, RunConfig};
 use crate::error::{CoconutError, Result};
-use crate::train::{train_run, RunResult};
+use crate::train::{run_dir, train_run, RunResult};
 
 /// What a claim compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +116,15 @@ pub struct StudyConfig {
     /// Claims to judge.
     #[serde(default, rename = "claim")]
     pub claims: Vec<Claim>,
+    /// A run config (relative to the study file) trained once before the arms, under
+    /// `<runs>/<study>/`; every arm then starts from its weights (its `init_from`), e.g. a CoT
+    /// model of small graphs as the common start of the arms (the paper's arms all start from
+    /// pretrained GPT-2). Skipped when every arm is archived. Default: none.
+    #[serde(default)]
+    pub start: Option<PathBuf>,
+    /// The loaded `start` config (filled by [`StudyConfig::load`]).
+    #[serde(skip)]
+    pub start_config: Option<RunConfig>,
 }
 
 /// The paper's ProsQA Table 1: (accuracy %, ± std, tokens).
@@ -389,6 +398,12 @@ impl StudyConfig {
             )));
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut cfg = cfg;
+        cfg.start_config = cfg
+            .start
+            .as_ref()
+            .map(|s| RunConfig::load(&base.join(s)))
+            .transpose()?;
         let arms = cfg
             .arms
             .iter()
@@ -450,15 +465,35 @@ pub fn run_study(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<StudySummary> {
     let root = runs.join(&cfg.name);
+    let start_dir = cfg.start_config.as_ref().map(|s| run_dir(s, &root));
     let points: Vec<RunConfig> = arms
         .iter()
         .flat_map(|a| {
+            let init_from = start_dir.clone().or_else(|| a.init_from.clone());
             cfg.seeds.iter().map(move |&s| RunConfig {
                 seed: s,
+                init_from: init_from.clone(),
                 ..a.clone()
             })
         })
         .collect();
+    if let Some(start) = &cfg.start_config {
+        let mut needed = false;
+        for p in &points {
+            needed |= match report_to {
+                Some(dir) => archived(dir, p)?.is_none(),
+                None => true,
+            };
+        }
+        if needed {
+            progress(&format!("{}: the arms' common start", start.name));
+            train_run(start, &root, &mut |line| {
+                progress(line);
+                std::ops::ControlFlow::Continue(())
+            })?
+            .ok_or_else(|| CoconutError::Config("the start run stopped".into()))?;
+        }
+    }
     let queue = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Result<RunResult>>>> =
         Mutex::new((0..points.len()).map(|_| None).collect());

@@ -217,6 +217,8 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
         parallel: 1,
         paper: None,
         claims: Vec::new(),
+        start: None,
+        start_config: None,
     };
     let arm = config(Method::Cot, ResetOptimizer::Stage);
     let lines = std::sync::Mutex::new(Vec::<String>::new());
@@ -306,4 +308,97 @@ fn init_from_starts_from_another_runs_weights() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("init_from"), "{e}");
+}
+
+/// A study's `start` run is trained once, before the arms, and every arm starts from it:
+/// with a learning rate too small to move the weights, the arms end where the start did;
+/// when every arm is archived, the start is not trained again.
+#[test]
+fn a_study_start_run_is_every_arms_init() {
+    use planform_coconut::study::{run_study, StudyConfig};
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let (runs, report) = (tmp.path().join("runs"), tmp.path().join("report"));
+    let mut start = config(Method::Cot, ResetOptimizer::Stage);
+    start.name = "t-start".into();
+    start.curriculum.epochs = 1;
+    start.eval.stage_questions = 0;
+    let study = StudyConfig {
+        name: "s".into(),
+        description: String::new(),
+        arms: vec!["unused.toml".into()],
+        seeds: vec![1, 2],
+        parallel: 1,
+        paper: None,
+        claims: Vec::new(),
+        start: Some("unused-start.toml".into()),
+        start_config: Some(start),
+    };
+    let mut arm = config(Method::NoCot, ResetOptimizer::Stage);
+    arm.curriculum.epochs = 1;
+    arm.eval.stage_questions = 0;
+    arm.optim.lr = 1e-20;
+    arm.optim.weight_decay = 0.0;
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let log = |l: &str| lines.lock().unwrap().push(l.to_string());
+    let run = || {
+        run_study(
+            &study,
+            std::slice::from_ref(&arm),
+            &runs,
+            Some(&report),
+            &log,
+        )
+    };
+    run().unwrap();
+    let w0 = weights(&runs.join("s/t-start/s1"));
+    for seed in [1, 2] {
+        let w = weights(&runs.join(format!("s/t-no-cot/s{seed}")));
+        for ((n, a), (m, b)) in w0.iter().zip(&w) {
+            assert_eq!(n, m);
+            let d = (a - b).abs().max().double_value(&[]);
+            assert!(d < 1e-12, "seed {seed}, {n}: {d}");
+        }
+    }
+    assert!(lines
+        .lock()
+        .unwrap()
+        .join("\n")
+        .contains("the arms' common start"));
+
+    std::fs::remove_dir_all(&runs).unwrap();
+    lines.lock().unwrap().clear();
+    run().unwrap();
+    let said = lines.lock().unwrap().join("\n");
+    assert!(!said.contains("common start"), "{said}");
+    assert!(!runs.join("s/t-start").exists());
+}
+
+/// Every shipped Coconut config loads: run configs, pilots and studies (with their arms and
+/// start run).
+#[test]
+fn every_shipped_config_loads() {
+    use planform_coconut::study::StudyConfig;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/coconut");
+    let mut files: Vec<_> = [root.clone(), root.join("pilots")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let (mut runs, mut studies) = (0, 0);
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        if text.lines().any(|l| l.starts_with("arms = ")) {
+            let (s, arms) = StudyConfig::load(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            assert_eq!(arms.len(), s.arms.len());
+            assert_eq!(s.start.is_some(), s.start_config.is_some());
+            studies += 1;
+        } else {
+            RunConfig::load(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            runs += 1;
+        }
+    }
+    assert!(runs >= 10 && studies >= 3, "{runs} runs, {studies} studies");
 }
