@@ -243,7 +243,15 @@ pub fn train_on(
         let mut vs = VarStore::new(device);
         let model = seeded(cfg.seed as i64, || DecoderOnly::new(&vs.root(), &model_cfg))?;
         if let Some(from) = &cfg.init_from {
-            let l = load_checkpoint(from, device)?;
+            let l = load_checkpoint(from, device).map_err(|e| {
+                CoconutError::run(
+                    from,
+                    format!(
+                        "init_from: no run to start from here ({e}); the path is relative to \
+                         the working directory"
+                    ),
+                )
+            })?;
             if l.vocab.tokens() != vocab.tokens() {
                 return Err(CoconutError::run(
                     from,

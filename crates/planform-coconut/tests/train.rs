@@ -308,6 +308,18 @@ fn init_from_starts_from_another_runs_weights() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("init_from"), "{e}");
+
+    let mut missing = b.clone();
+    missing.name = "t-missing".into();
+    missing.init_from = Some(tmp.path().join("nowhere"));
+    let e = planform_coconut::train::train_on(&missing, &data, &tmp.path().join("m"), &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("init_from: no run to start from"),
+        "{e}"
+    );
 }
 
 /// A study's `start` run is trained once, before the arms, and every arm starts from it:
