@@ -538,18 +538,77 @@ pub fn run_study(
         .flatten()
         .collect::<Result<Vec<_>>>()?;
     let summary = summarize(cfg, &results);
-    let md = summary.markdown(cfg.paper.as_deref() == Some("prosqa"));
+    let mut md = summary.markdown(cfg.paper.as_deref() == Some("prosqa"));
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| CoconutError::run(&root, e.to_string()))?;
     let dirs = std::iter::once(root.as_path()).chain(report_to);
-    for dir in dirs {
+    let mut figures = Vec::new();
+    for dir in dirs.clone() {
         std::fs::create_dir_all(dir).map_err(|e| CoconutError::io(dir, e))?;
+        figures = write_figures(&summary, dir)?;
+    }
+    md.push('\n');
+    for f in &figures {
+        let _ = writeln!(md, "![{f}]({f})\n");
+    }
+    for dir in dirs {
         for (f, text) in [("summary.md", &md), ("summary.json", &json)] {
             let p = dir.join(f);
             write_atomic(&p, text.as_bytes()).map_err(|e| CoconutError::io(&p, e))?;
         }
     }
     Ok(summary)
+}
+
+/// Writes `fig-accuracy` and `fig-tokens` (SVG and PNG: one bar per arm, its standard-error
+/// bar and a dot per seed) into `dir`; returns the SVG names.
+fn write_figures(summary: &StudySummary, dir: &Path) -> Result<Vec<String>> {
+    use planform_viz::bars::{write_bar_figure, Axis, Bar};
+    let bars = |stat: fn(&ArmSummary) -> &Stat| -> Vec<Bar> {
+        summary
+            .arms
+            .iter()
+            .map(|a| {
+                let s = stat(a);
+                Bar {
+                    label: a.method.label().to_string(),
+                    mean: s.mean,
+                    se: s.se,
+                    values: s.values.clone(),
+                }
+            })
+            .collect()
+    };
+    let figures = [
+        (
+            "fig-accuracy",
+            "test accuracy",
+            bars(|a| &a.accuracy),
+            Axis::Percent {
+                unit: "test questions".into(),
+            },
+        ),
+        (
+            "fig-tokens",
+            "generated tokens (thoughts + language)",
+            bars(|a| &a.tokens),
+            Axis::Value {
+                name: "tokens per question".into(),
+                from_zero: true,
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (stem, what, bars, axis) in figures {
+        if bars.is_empty() {
+            continue;
+        }
+        let title = format!("{}: {what}", summary.name);
+        let name = write_bar_figure(dir, stem, &title, &bars, &axis)
+            .map_err(|e| CoconutError::run(dir, e.to_string()))?;
+        out.push(name);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -236,6 +236,13 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
     let first = study_of(&arm);
     assert!(report.join("points/t-cot-s1.json").is_file());
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    for f in ["fig-accuracy", "fig-tokens"] {
+        assert!(md.contains(&format!("![{f}.svg]({f}.svg)")), "{md}");
+        for ext in ["svg", "png"] {
+            assert!(report.join(format!("{f}.{ext}")).is_file(), "{f}.{ext}");
+            assert!(runs.join(format!("s/{f}.{ext}")).is_file(), "{f}.{ext}");
+        }
+    }
 
     std::fs::remove_dir_all(&runs).unwrap();
     lines.lock().unwrap().clear();

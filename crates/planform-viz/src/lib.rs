@@ -15,6 +15,7 @@
 //! (trace clauses + plan), built from typed A* traces or parsed leniently from
 //! a model's token strings.
 
+pub mod bars;
 pub mod board;
 pub mod browser;
 pub mod check;
