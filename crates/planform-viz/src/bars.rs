@@ -113,6 +113,14 @@ fn draw<DB: DrawingBackend>(
         Axis::Value { name, .. } => format!("{name} (bar: mean ± s.e.; dots: seeds)"),
     };
     let percent = matches!(axis, Axis::Percent { .. });
+    // Percentages and spans of 10 or more need no decimals (token counts); small spans
+    // (losses) keep three.
+    let decimals = match y1 - y0 {
+        _ if percent => 0,
+        d if d >= 10.0 => 0,
+        d if d >= 1.0 => 1,
+        _ => 3,
+    };
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -126,14 +134,7 @@ fn draw<DB: DrawingBackend>(
             }
         })
         .y_labels(8)
-        // Percentages need no decimals; other values keep three.
-        .y_label_formatter(&|y| {
-            if percent {
-                format!("{y:.0}")
-            } else {
-                format!("{y:.3}")
-            }
-        })
+        .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .y_desc(desc)
         .draw()
         .map_err(e)?;
