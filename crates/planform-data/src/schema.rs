@@ -106,8 +106,11 @@ fn token_list<'a>(rows: &'a [Example], f: impl Fn(&'a Example) -> &'a [u32]) -> 
 }
 
 /// Indices (in [`COLUMNS`], equal to their Parquet leaf indices) of the token-list columns,
-/// which the shard writer encodes directly (`token_column`); the others go through Arrow.
+/// which the shard writer encodes directly (`token_column`), as it does the task strings;
+/// the other columns go through Arrow.
 pub(crate) const TOKEN_COLUMNS: [usize; 3] = [3, 4, 5];
+/// Index in [`COLUMNS`] of the task JSON strings (also encoded directly by the shard writer).
+pub(crate) const TASK_COLUMN: usize = 2;
 
 /// Column `i` of [`COLUMNS`] (`i < 9`) of the rows.
 pub(crate) fn build_column(rows: &[Example], i: usize) -> ArrayRef {

@@ -1,4 +1,5 @@
-//! Direct Parquet encoding of the token-list columns (`prompt`, `reasoning`, `plan`).
+//! Direct Parquet encoding of the token-list columns (`prompt`, `reasoning`, `plan`) and
+//! of the task JSON strings.
 //!
 //! The columns are `list<uint32 not null> not null`: one leaf with maximum repetition and
 //! definition level 1. Arrow's generic path materialises two 16-bit levels per token, then
@@ -13,6 +14,10 @@
 //! path's files reads these (`crates/planform-data/tests/python.rs` reads them with pyarrow,
 //! pandas and `datasets`; the unit tests below compare with the Arrow writer's values).
 //! Pages end at row boundaries, so the bytes depend only on the rows.
+//!
+//! The task strings (a required `BYTE_ARRAY` column) are PLAIN pages without levels, as
+//! the Arrow path wrote them; written here they skip building an Arrow string array and
+//! share the thread's zstd context instead of a new one per column chunk.
 
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -77,44 +82,37 @@ impl Runs {
 
 /// Appends the four little-endian byte streams of BYTE_STREAM_SPLIT of the concatenated
 /// `rows` (`n` values in all) to `out`.
+///
+/// Token ids are small: when every value is below 256 (vocabularies of up to 256 tokens,
+/// every maze up to 10×10), the three high streams are zeros, so one narrowing pass writes
+/// the low stream and notes whether any value is larger; only then are the four streams
+/// split byte by byte.
 fn split_streams(rows: &[&[u32]], n: usize, out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + 4 * n, 0);
     let (s0, rest) = out[start..].split_at_mut(n);
+    let mut high = 0u32;
+    let mut i = 0;
+    for row in rows {
+        for (d, &v) in s0[i..i + row.len()].iter_mut().zip(row.iter()) {
+            *d = v as u8;
+            high |= v;
+        }
+        i += row.len();
+    }
+    if high < 256 {
+        return;
+    }
     let (s1, rest) = rest.split_at_mut(n);
     let (s2, s3) = rest.split_at_mut(n);
     let mut i = 0;
     for row in rows {
         let end = i + row.len();
-        let streams = (
-            &mut s0[i..end],
-            &mut s1[i..end],
-            &mut s2[i..end],
-            &mut s3[i..end],
-        );
-        // Blocks of 16 (which the compiler turns into vector shuffles), then the tail.
-        let blocks = row.len() / 16 * 16;
-        for (b, v) in row[..blocks].chunks_exact(16).enumerate() {
-            let o = b * 16;
-            let (o0, o1, o2, o3) = (
-                &mut streams.0[o..o + 16],
-                &mut streams.1[o..o + 16],
-                &mut streams.2[o..o + 16],
-                &mut streams.3[o..o + 16],
-            );
-            for k in 0..16 {
-                o0[k] = v[k] as u8;
-                o1[k] = (v[k] >> 8) as u8;
-                o2[k] = (v[k] >> 16) as u8;
-                o3[k] = (v[k] >> 24) as u8;
-            }
-        }
-        for (k, &v) in row.iter().enumerate().skip(blocks) {
+        for (k, &v) in row.iter().enumerate() {
             let b = v.to_le_bytes();
-            streams.0[k] = b[0];
-            streams.1[k] = b[1];
-            streams.2[k] = b[2];
-            streams.3[k] = b[3];
+            s1[i + k] = b[1];
+            s2[i + k] = b[2];
+            s3[i + k] = b[3];
         }
         i = end;
     }
@@ -130,16 +128,100 @@ fn location(offset: i64, size: i64, first_row_index: i64) -> Result<PageLocation
     })
 }
 
-/// Encoder of token-list column chunks; holds a reusable zstd context and page buffers.
+/// The pages of one column chunk as they are written: bytes, offset index and sizes.
+struct ChunkPages {
+    sink: TrackedWrite<Vec<u8>>,
+    locations: Vec<PageLocation>,
+    /// Level entries (list columns) or values (required columns) written.
+    values: i64,
+    uncompressed: i64,
+    compressed: i64,
+}
+
+impl ChunkPages {
+    fn new() -> Self {
+        Self {
+            sink: TrackedWrite::new(Vec::new()),
+            locations: Vec::new(),
+            values: 0,
+            uncompressed: 0,
+            compressed: 0,
+        }
+    }
+
+    /// The finished chunk of `rows` rows of column `descr`, its pages compressed with zstd
+    /// at `level` and encoded with `encodings`.
+    fn finish(
+        self,
+        descr: ColumnDescPtr,
+        level: ZstdLevel,
+        encodings: Vec<Encoding>,
+        rows: usize,
+    ) -> Result<TokenChunk> {
+        let bytes = Bytes::from(self.sink.into_inner()?);
+        debug_assert_eq!(bytes.len() as i64, self.compressed);
+        let metadata = ColumnChunkMetaData::builder(descr)
+            .set_compression(Compression::ZSTD(level))
+            .set_encodings(encodings)
+            .set_num_values(self.values)
+            .set_total_compressed_size(self.compressed)
+            .set_total_uncompressed_size(self.uncompressed)
+            .set_data_page_offset(0)
+            .build()?;
+        Ok(TokenChunk {
+            bytes,
+            close: ColumnCloseResult {
+                bytes_written: self.compressed as u64,
+                rows_written: rows as u64,
+                metadata,
+                bloom_filter: None,
+                column_index: None,
+                offset_index: Some(OffsetIndexMetaData {
+                    page_locations: self.locations,
+                    unencoded_byte_array_data_bytes: None,
+                }),
+            },
+        })
+    }
+}
+
+/// Encoder of the column chunks written directly: the token lists and the task strings.
+/// Holds a reusable zstd context and page buffers; each rayon worker keeps one
+/// ([`with_encoder`]), so neither is allocated afresh per chunk.
 pub struct TokenColumnEncoder {
     compressor: zstd::bulk::Compressor<'static>,
     level: ZstdLevel,
-    /// Values per page before it is cut ([`PAGE_VALUES`]).
+    /// Values per list page before it is cut ([`PAGE_VALUES`]).
     page_values: usize,
+    /// Bytes per string page before it is cut ([`PAGE_BYTES`]).
+    page_bytes: usize,
     page: Vec<u8>,
     compressed: Vec<u8>,
     rep: Runs,
     def: Runs,
+}
+
+/// Bytes of plain-encoded strings per data page before it is cut at the next row (the
+/// Arrow writer's default page size).
+pub const PAGE_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static ENCODER: std::cell::RefCell<Option<TokenColumnEncoder>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's encoder for zstd `level`, made on first use.
+pub fn with_encoder<R>(
+    level: ZstdLevel,
+    f: impl FnOnce(&mut TokenColumnEncoder) -> Result<R>,
+) -> Result<R> {
+    ENCODER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_mut() {
+            Some(enc) if enc.level == level => f(enc),
+            _ => f(slot.insert(TokenColumnEncoder::new(level)?)),
+        }
+    })
 }
 
 impl TokenColumnEncoder {
@@ -151,6 +233,7 @@ impl TokenColumnEncoder {
             compressor,
             level,
             page_values: PAGE_VALUES,
+            page_bytes: PAGE_BYTES,
             page: Vec::new(),
             compressed: Vec::new(),
             rep: Runs::default(),
@@ -173,87 +256,130 @@ impl TokenColumnEncoder {
                 descr.max_def_level()
             )));
         }
+        // Levels left by a chunk that failed half-way must not leak into this one.
+        self.rep.clear();
+        self.def.clear();
         let n_rows = rows.len();
-        let mut sink = TrackedWrite::new(Vec::new());
-        let (mut level_values, mut uncompressed, mut compressed_total) = (0i64, 0i64, 0i64);
-        let mut locations = Vec::new();
-        {
-            let mut pages = SerializedPageWriter::new(&mut sink);
-            let (mut page_entries, mut page_first_row) = (0u32, 0i64);
-            let (mut page_rows, mut page_values) = (Vec::new(), 0usize);
-            for (r, row) in rows.enumerate() {
-                if row.is_empty() {
-                    self.rep.push(0, 1);
-                    self.def.push(0, 1);
-                    page_entries += 1;
-                } else {
-                    let n = u32::try_from(row.len()).map_err(|_| {
-                        ParquetError::General(format!("a row of {} tokens", row.len()))
-                    })?;
-                    self.rep.push(0, 1);
-                    self.rep.push(1, n - 1);
-                    self.def.push(1, n);
-                    page_rows.push(row);
-                    page_values += row.len();
-                    page_entries += n;
-                }
-                if page_values >= self.page_values {
-                    let (u, c) =
-                        self.flush_page(&mut pages, page_entries, &page_rows, page_values)?;
-                    (page_rows, page_values) = (Vec::new(), 0);
-                    locations.push(location(compressed_total, c, page_first_row)?);
-                    (uncompressed, compressed_total) = (uncompressed + u, compressed_total + c);
-                    level_values += i64::from(page_entries);
-                    (page_entries, page_first_row) = (0, r as i64 + 1);
-                }
+        let mut chunk = ChunkPages::new();
+        let (mut page_entries, mut page_first_row) = (0u32, 0i64);
+        let (mut page_rows, mut page_values) = (Vec::new(), 0usize);
+        for (r, row) in rows.enumerate() {
+            if row.is_empty() {
+                self.rep.push(0, 1);
+                self.def.push(0, 1);
+                page_entries += 1;
+            } else {
+                let n = u32::try_from(row.len())
+                    .map_err(|_| ParquetError::General(format!("a row of {} tokens", row.len())))?;
+                self.rep.push(0, 1);
+                self.rep.push(1, n - 1);
+                self.def.push(1, n);
+                page_rows.push(row);
+                page_values += row.len();
+                page_entries += n;
             }
-            if page_entries > 0 || level_values == 0 {
-                let (u, c) = self.flush_page(&mut pages, page_entries, &page_rows, page_values)?;
-                locations.push(location(compressed_total, c, page_first_row)?);
-                (uncompressed, compressed_total) = (uncompressed + u, compressed_total + c);
-                level_values += i64::from(page_entries);
+            if page_values >= self.page_values {
+                self.list_page(
+                    &mut chunk,
+                    page_entries,
+                    page_first_row,
+                    &page_rows,
+                    page_values,
+                )?;
+                (page_rows, page_values) = (Vec::new(), 0);
+                (page_entries, page_first_row) = (0, r as i64 + 1);
             }
-            pages.close()?;
         }
-        let bytes = Bytes::from(sink.into_inner()?);
-        debug_assert_eq!(bytes.len() as i64, compressed_total);
-        let metadata = ColumnChunkMetaData::builder(descr)
-            .set_compression(Compression::ZSTD(self.level))
-            .set_encodings(vec![Encoding::RLE, Encoding::BYTE_STREAM_SPLIT])
-            .set_num_values(level_values)
-            .set_total_compressed_size(compressed_total)
-            .set_total_uncompressed_size(uncompressed)
-            .set_data_page_offset(0)
-            .build()?;
-        Ok(TokenChunk {
-            bytes,
-            close: ColumnCloseResult {
-                bytes_written: compressed_total as u64,
-                rows_written: n_rows as u64,
-                metadata,
-                bloom_filter: None,
-                column_index: None,
-                offset_index: Some(OffsetIndexMetaData {
-                    page_locations: locations,
-                    unencoded_byte_array_data_bytes: None,
-                }),
-            },
-        })
+        if page_entries > 0 || chunk.values == 0 {
+            self.list_page(
+                &mut chunk,
+                page_entries,
+                page_first_row,
+                &page_rows,
+                page_values,
+            )?;
+        }
+        chunk.finish(
+            descr,
+            self.level,
+            vec![Encoding::RLE, Encoding::BYTE_STREAM_SPLIT],
+            n_rows,
+        )
     }
 
-    /// Writes the buffered levels and the values of `rows` (`n` in all) as one data page;
-    /// returns its uncompressed and compressed sizes including the page header.
-    fn flush_page(
+    /// Encodes one row group's strings (one per row, in order) as the column `descr`, which
+    /// must be a required `BYTE_ARRAY` column at the top level: PLAIN pages (each string's
+    /// 4-byte little-endian length, then its bytes), no levels, cut at row boundaries
+    /// after [`PAGE_BYTES`].
+    pub fn encode_strings<'a>(
         &mut self,
-        pages: &mut SerializedPageWriter<'_, Vec<u8>>,
+        descr: ColumnDescPtr,
+        rows: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<TokenChunk> {
+        if descr.max_rep_level() != 0
+            || descr.max_def_level() != 0
+            || descr.physical_type() != parquet::basic::Type::BYTE_ARRAY
+        {
+            return Err(ParquetError::General(format!(
+                "column {} is not a required top-level byte array",
+                descr.path()
+            )));
+        }
+        let n_rows = rows.len();
+        let mut chunk = ChunkPages::new();
+        let (mut entries, mut first_row) = (0u32, 0i64);
+        self.page.clear();
+        for (r, s) in rows.enumerate() {
+            let n = u32::try_from(s.len())
+                .map_err(|_| ParquetError::General(format!("a string of {} bytes", s.len())))?;
+            self.page.extend_from_slice(&n.to_le_bytes());
+            self.page.extend_from_slice(s.as_bytes());
+            entries += 1;
+            if self.page.len() >= self.page_bytes {
+                self.write_page(&mut chunk, entries, first_row, Encoding::PLAIN)?;
+                (entries, first_row) = (0, r as i64 + 1);
+            }
+        }
+        if entries > 0 || chunk.values == 0 {
+            self.write_page(&mut chunk, entries, first_row, Encoding::PLAIN)?;
+        }
+        chunk.finish(
+            descr,
+            self.level,
+            vec![Encoding::PLAIN, Encoding::RLE],
+            n_rows,
+        )
+    }
+
+    /// Lays out the buffered levels and the values of `rows` (`n` in all) as one list page
+    /// and writes it.
+    fn list_page(
+        &mut self,
+        chunk: &mut ChunkPages,
         entries: u32,
+        first_row: i64,
         rows: &[&[u32]],
         n: usize,
-    ) -> Result<(i64, i64)> {
+    ) -> Result<()> {
         self.page.clear();
         self.rep.write_v1(&mut self.page);
         self.def.write_v1(&mut self.page);
         split_streams(rows, n, &mut self.page);
+        self.rep.clear();
+        self.def.clear();
+        self.write_page(chunk, entries, first_row, Encoding::BYTE_STREAM_SPLIT)
+    }
+
+    /// Compresses the page body in `self.page` (then cleared) and appends it to `chunk` as
+    /// a v1 data page of `entries` values (with levels: level entries) starting at row
+    /// `first_row`.
+    fn write_page(
+        &mut self,
+        chunk: &mut ChunkPages,
+        entries: u32,
+        first_row: i64,
+        encoding: Encoding,
+    ) -> Result<()> {
         self.compressed.clear();
         self.compressed
             .reserve(zstd::zstd_safe::compress_bound(self.page.len()));
@@ -263,15 +389,22 @@ impl TokenColumnEncoder {
         let page = Page::DataPage {
             buf: Bytes::copy_from_slice(&self.compressed),
             num_values: entries,
-            encoding: Encoding::BYTE_STREAM_SPLIT,
+            encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let spec = pages.write_page(CompressedPage::new(page, self.page.len()))?;
-        self.rep.clear();
-        self.def.clear();
-        Ok((spec.uncompressed_size as i64, spec.compressed_size as i64))
+        let spec = SerializedPageWriter::new(&mut chunk.sink)
+            .write_page(CompressedPage::new(page, self.page.len()))?;
+        self.page.clear();
+        let (u, c) = (spec.uncompressed_size as i64, spec.compressed_size as i64);
+        chunk
+            .locations
+            .push(location(chunk.compressed, c, first_row)?);
+        chunk.uncompressed += u;
+        chunk.compressed += c;
+        chunk.values += i64::from(entries);
+        Ok(())
     }
 }
 
@@ -366,6 +499,103 @@ mod tests {
         // (1,025 values), after the 260-token row (294), and the rest (7); a row group of
         // one empty row still has one page.
         assert_eq!(pages, [3, 3, 1, 3]);
+    }
+
+    #[test]
+    fn strings_read_back_exactly_across_pages_and_row_groups() {
+        let schema = Arc::new(Schema::new(vec![Field::new("task", DataType::Utf8, false)]));
+        let level = ZstdLevel::try_new(1).unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .build();
+        let (mut writer, _) = ArrowWriter::try_new(Vec::new(), schema, Some(props))
+            .and_then(|w| w.into_serialized_writer())
+            .unwrap();
+        let mut enc = TokenColumnEncoder::new(level).unwrap();
+        enc.page_bytes = 40;
+        let groups: Vec<Vec<String>> = vec![
+            vec![
+                "".into(),
+                "{\"a\":1}".into(),
+                "é✓".repeat(9),
+                "x".repeat(100),
+                "".into(),
+            ],
+            vec!["only".into()],
+            (0..50).map(|i| format!("row {i}")).collect(),
+        ];
+        for rows in &groups {
+            let descr = writer.schema_descr().column(0);
+            let chunk = enc
+                .encode_strings(descr, rows.iter().map(String::as_str))
+                .unwrap();
+            let mut rg = writer.next_row_group().unwrap();
+            rg.append_column(&chunk.bytes, chunk.close).unwrap();
+            rg.close().unwrap();
+        }
+        let bytes = Bytes::from(writer.into_inner().unwrap());
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).unwrap();
+        let pages: Vec<usize> = builder
+            .metadata()
+            .offset_index()
+            .unwrap()
+            .iter()
+            .map(|rg| rg[0].page_locations().len())
+            .collect();
+        let mut back = Vec::new();
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let col = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap();
+            back.extend(col.iter().map(|v| v.unwrap().to_string()));
+        }
+        let want: Vec<String> = groups.concat();
+        assert_eq!(back, want);
+        // Pages are cut after the row that brings them to 40 bytes (4-byte lengths
+        // included): group 0 after the 3rd and 4th rows, then the last; group 1 one page;
+        // group 2 every 4 or 5 short rows.
+        assert_eq!(pages[..2], [3, 1]);
+        assert!(pages[2] > 5, "{pages:?}");
+    }
+
+    #[test]
+    fn split_streams_equals_the_byte_by_byte_definition() {
+        // Small ids (the narrowing path) and ids with high bytes (the full split), with a
+        // prefix already in the buffer that must stay untouched.
+        let mut x = 0x2545_f491u32;
+        for scale in [1u32, 256, 257, 70_000, u32::MAX] {
+            let rows: Vec<Vec<u32>> = [0usize, 3, 16, 33, 1]
+                .iter()
+                .map(|&len| {
+                    (0..len)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 17;
+                            x ^= x << 5;
+                            if scale == u32::MAX {
+                                x
+                            } else {
+                                x % scale
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let flat: Vec<u32> = rows.iter().flatten().copied().collect();
+            let mut want = vec![7u8, 9];
+            for b in 0..4 {
+                want.extend(flat.iter().map(|v| v.to_le_bytes()[b]));
+            }
+            let mut got = vec![7u8, 9];
+            let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+            split_streams(&refs, flat.len(), &mut got);
+            assert_eq!(got, want, "ids below {scale}");
+        }
     }
 
     #[test]

@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{io_err, DataError, Result};
 use crate::manifest::{ShardInfo, Split, KV_FORMAT_VERSION, KV_MANIFEST, KV_SPLIT, MANIFEST_FILE};
-use crate::schema::{arrow_schema, build_column, row_tokens, Example, TOKEN_COLUMNS};
-use crate::token_column::{TokenChunk, TokenColumnEncoder};
+use crate::schema::{arrow_schema, build_column, row_tokens, Example, TASK_COLUMN, TOKEN_COLUMNS};
+use crate::token_column::{with_encoder, TokenChunk};
 
 /// Default most rows per Parquet row group (readers such as `datasets` stream by row group).
 /// Measured on 10×10 mazes: 4,096 instead of 16,384 cuts peak memory of `generate` from
@@ -244,7 +244,7 @@ impl ShardWriter {
         let err = |e: parquet::errors::ParquetError| write_err(&path, e);
         let schema = arrow_schema();
         let descr = shard.writer.schema_descr();
-        let token_descr: Vec<_> = TOKEN_COLUMNS.iter().map(|&i| descr.column(i)).collect();
+        let descrs: Vec<_> = (0..descr.num_columns()).map(|i| descr.column(i)).collect();
         let mut writers = Vec::with_capacity(groups.len());
         for i in 0..groups.len() {
             writers.push(
@@ -255,7 +255,8 @@ impl ShardWriter {
             );
         }
         // Arrow conversion and level computation of the scalar columns per row group, in
-        // parallel; the token lists are encoded directly (`token_column`).
+        // parallel; the token lists and the task strings are encoded directly
+        // (`token_column`).
         let jobs: Vec<Vec<Job>> = groups
             .par_iter()
             .zip(writers)
@@ -263,10 +264,10 @@ impl ShardWriter {
             .map(|(g, (rows, writers))| {
                 let mut jobs = Vec::with_capacity(writers.len());
                 for (i, (field, w)) in schema.fields().iter().zip(writers).enumerate() {
-                    if let Some(t) = TOKEN_COLUMNS.iter().position(|&c| c == i) {
-                        jobs.push(Job::Tokens {
+                    if i == TASK_COLUMN || TOKEN_COLUMNS.contains(&i) {
+                        jobs.push(Job::Direct {
                             group: g,
-                            column: t,
+                            column: i,
                         });
                         continue;
                     }
@@ -287,24 +288,22 @@ impl ShardWriter {
             .flatten()
             .collect::<Vec<_>>()
             .into_par_iter()
-            .map_init(
-                || TokenColumnEncoder::new(level),
-                |enc, job| match job {
-                    Job::Arrow(job) => {
-                        let (mut w, leaf) = *job;
-                        w.write(&leaf)?;
-                        w.close().map(Chunk::Arrow)
+            .map(|job| match job {
+                Job::Arrow(job) => {
+                    let (mut w, leaf) = *job;
+                    w.write(&leaf)?;
+                    w.close().map(Chunk::Arrow)
+                }
+                Job::Direct { group, column } => with_encoder(level, |enc| {
+                    let (rows, descr) = (&groups[group], descrs[column].clone());
+                    if column == TASK_COLUMN {
+                        enc.encode_strings(descr, rows.iter().map(|r| r.task.as_str()))
+                    } else {
+                        enc.encode(descr, rows.iter().map(|r| row_tokens(r, column)))
                     }
-                    Job::Tokens { group, column } => {
-                        let enc = enc.as_mut().map_err(|e| general(&e.to_string()))?;
-                        let rows = groups[group]
-                            .iter()
-                            .map(|r| row_tokens(r, TOKEN_COLUMNS[column]));
-                        enc.encode(token_descr[column].clone(), rows)
-                            .map(Chunk::Tokens)
-                    }
-                },
-            )
+                })
+                .map(Chunk::Direct),
+            })
             .collect::<std::result::Result<Vec<Chunk>, _>>()
             .map_err(err)?
             .into_iter();
@@ -313,7 +312,7 @@ impl ShardWriter {
             for chunk in chunks.by_ref().take(n) {
                 match chunk {
                     Chunk::Arrow(c) => c.append_to_row_group(&mut rg).map_err(err)?,
-                    Chunk::Tokens(t) => rg.append_column(&t.bytes, t.close).map_err(err)?,
+                    Chunk::Direct(t) => rg.append_column(&t.bytes, t.close).map_err(err)?,
                 }
             }
             rg.close().map_err(err)?;
@@ -357,15 +356,16 @@ impl ShardWriter {
     }
 }
 
-/// One column chunk to encode: a scalar column through Arrow, or a token list directly.
+/// One column chunk to encode: a scalar column through Arrow, or a token list or the task
+/// strings directly (`column`: the index in the schema).
 enum Job {
     Arrow(Box<(ArrowColumnWriter, ArrowLeafColumn)>),
-    Tokens { group: usize, column: usize },
+    Direct { group: usize, column: usize },
 }
 
 enum Chunk {
     Arrow(ArrowColumnChunk),
-    Tokens(TokenChunk),
+    Direct(TokenChunk),
 }
 
 fn general(reason: &str) -> parquet::errors::ParquetError {
