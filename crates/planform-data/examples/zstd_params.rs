@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (name, params) in &configs {
             let mut c = zstd::bulk::Compressor::new(1)?;
             for p in params {
-                c.set_parameter(p.clone())?;
+                c.set_parameter(*p)?;
             }
             let (mut best, mut size) = (f64::MAX, 0);
             let mut out = Vec::with_capacity(8 << 20);
