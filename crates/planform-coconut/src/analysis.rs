@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use planform_model::DecoderOnly;
 use planform_trace::prosqa::{parse_statement, ProsqaRecord};
@@ -288,6 +289,74 @@ fn probe(
     s
 }
 
+impl AnalysisReport {
+    /// Writes the figures of the analysis into `dir` as SVG and PNG: `<stem>-outcomes`
+    /// (the outcome shares after k forced thoughts, stacked, the paper's Fig. 5) and, when
+    /// the frontier was probed, `<stem>-frontier` (mean value of frontier nodes by height,
+    /// nodes that reach the target vs dead ends, per probed k; Fig. 9). Returns the SVG
+    /// file names.
+    pub fn write_figures(&self, dir: &Path, stem: &str) -> Result<Vec<String>> {
+        use planform_viz::categorical::{write_categorical_figure, Categorical, Layout};
+        let viz = |e: planform_viz::Error| CoconutError::run(dir, e.to_string());
+        let mut names = Vec::new();
+        if !self.outcomes.is_empty() {
+            let fig = Categorical {
+                title: format!(
+                    "Outcomes after k forced thoughts ({} questions)",
+                    self.questions
+                ),
+                x_desc: "k (replaced steps, each c thoughts)".into(),
+                y_desc: "% of answers".into(),
+                categories: self.outcomes.iter().map(|(k, _)| k.to_string()).collect(),
+                series: Outcome::ALL
+                    .iter()
+                    .enumerate()
+                    .map(|(j, o)| {
+                        let v = self.outcomes.iter().map(|(_, c)| Some(c[j] as f64));
+                        (o.name().to_string(), v.collect())
+                    })
+                    .collect(),
+            };
+            let stem = format!("{stem}-outcomes");
+            names.push(write_categorical_figure(dir, &stem, &fig, Layout::Stacked).map_err(viz)?);
+        }
+        let mut heights: Vec<usize> = self
+            .probes
+            .iter()
+            .flat_map(|p| p.by_height.iter().map(|h| h.0))
+            .collect();
+        heights.sort_unstable();
+        heights.dedup();
+        if !heights.is_empty() {
+            let mut series = Vec::new();
+            for p in &self.probes {
+                for (name, reach) in [("reaches target", true), ("dead end", false)] {
+                    let v = heights.iter().map(|&h| {
+                        let row = p.by_height.iter().find(|r| r.0 == h)?;
+                        let (value, n) = if reach {
+                            (row.1, row.2)
+                        } else {
+                            (row.3, row.4)
+                        };
+                        (n > 0).then_some(value)
+                    });
+                    series.push((format!("k = {}, {name}", p.k), v.collect()));
+                }
+            }
+            let fig = Categorical {
+                title: "Frontier value by node height".into(),
+                x_desc: "height (shortest distance to a leaf)".into(),
+                y_desc: "mean predicted probability".into(),
+                categories: heights.iter().map(|h| h.to_string()).collect(),
+                series,
+            };
+            let stem = format!("{stem}-frontier");
+            names.push(write_categorical_figure(dir, &stem, &fig, Layout::Grouped).map_err(viz)?);
+        }
+        Ok(names)
+    }
+}
+
 impl fmt::Display for AnalysisReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -315,5 +384,55 @@ impl fmt::Display for AnalysisReport {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outcome figure stacks every outcome per k; the frontier figure has a series per
+    /// probed k and node kind over the union of the heights; no probe, no frontier figure.
+    #[test]
+    fn figures_name_every_outcome_and_probe_series() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut report = AnalysisReport {
+            questions: 4,
+            outcomes: vec![(0, [1, 1, 2, 0, 0, 0]), (1, [2, 0, 1, 0, 1, 0])],
+            probes: vec![
+                ProbeSummary {
+                    k: 1,
+                    questions: 4,
+                    by_height: vec![(0, 0.0, 0, 0.1, 3), (2, 0.4, 2, 0.0, 0)],
+                    ..ProbeSummary::default()
+                },
+                ProbeSummary {
+                    k: 2,
+                    questions: 4,
+                    by_height: vec![(1, 0.3, 1, 0.2, 2)],
+                    ..ProbeSummary::default()
+                },
+            ],
+        };
+        let names = report.write_figures(tmp.path(), "a").unwrap();
+        assert_eq!(names, ["a-outcomes.svg", "a-frontier.svg"]);
+        let outcomes = std::fs::read_to_string(tmp.path().join(&names[0])).unwrap();
+        for o in Outcome::ALL {
+            assert!(outcomes.contains(o.name()), "{}", o.name());
+        }
+        let frontier = std::fs::read_to_string(tmp.path().join(&names[1])).unwrap();
+        for s in [
+            "k = 1, reaches target",
+            "k = 1, dead end",
+            "k = 2, dead end",
+        ] {
+            assert!(frontier.contains(s), "{s}");
+        }
+        assert!(tmp.path().join("a-frontier.png").exists());
+        report.probes.clear();
+        assert_eq!(
+            report.write_figures(tmp.path(), "b").unwrap(),
+            ["b-outcomes.svg"]
+        );
     }
 }

@@ -9,7 +9,9 @@
 //!   side by side;
 //! * [`escape`]: the one HTML and Markdown escaper (also used by the recipe
 //!   report);
-//! * [`browser`]: headless Chromium (DOM dumps, screenshots) for tests.
+//! * [`browser`]: headless Chromium (DOM dumps, screenshots) for tests;
+//! * [`bars`] and [`categorical`]: bar figures of results (across seeds; stacked and
+//!   grouped over categories).
 //!
 //! Inputs are a [`Board`] (a maze task or a Sokoban level) and a [`Search`]
 //! (trace clauses + plan), built from typed A* traces or parsed leniently from
@@ -18,6 +20,7 @@
 pub mod bars;
 pub mod board;
 pub mod browser;
+pub mod categorical;
 pub mod check;
 pub mod color;
 pub mod error;

@@ -337,7 +337,7 @@ fn analyze(a: AnalyzeArgs) -> Result<()> {
         a.max_new_tokens,
         a.batch,
     )?;
-    let text = format!(
+    let mut text = format!(
         "# Latent-search analysis: {} ({} questions of {})\n\nk counts replaced steps, each forced as c = {c} continuous thought(s).\n\n{report}",
         l.state.config.name,
         items.len(),
@@ -345,7 +345,26 @@ fn analyze(a: AnalyzeArgs) -> Result<()> {
     );
     print!("{text}");
     if let Some(out) = a.out {
-        std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+        // Figures beside the report: <stem>-outcomes and <stem>-frontier (SVG and PNG).
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stem = out.file_stem().map_or_else(
+            || "analysis".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        let figures = report.write_figures(&dir, &stem)?;
+        text.push('\n');
+        for f in &figures {
+            text.push_str(&format!("![{f}]({f})\n\n"));
+        }
+        planform_core::fs::write_atomic(&out, text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+        for f in figures {
+            eprintln!("wrote {}", dir.join(f).display());
+        }
     }
     Ok(())
 }
