@@ -421,27 +421,24 @@ mod tests {
 
     use super::*;
 
-    /// Writes `groups` (row groups of lists) as a one-column file through the encoder with
-    /// pages of `page_values`, then reads it back with arrow-rs's reader.
-    fn round_trip(groups: &[Vec<Vec<u32>>], page_values: usize) -> (Vec<Vec<u32>>, Vec<usize>) {
-        let item = Arc::new(Field::new("item", DataType::UInt32, false));
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "reasoning",
-            DataType::List(item),
-            false,
-        )]));
-        let level = ZstdLevel::try_new(1).unwrap();
+    /// Writes `groups` row groups of a one-column file of `field`, chunk `g` encoded by
+    /// `encode(encoder, g, column)` with zstd level 1, then reads the file back with
+    /// arrow-rs's reader: the column's arrays and the pages of each row group.
+    fn write_and_read(
+        field: Field,
+        groups: usize,
+        enc: &mut TokenColumnEncoder,
+        mut encode: impl FnMut(&mut TokenColumnEncoder, usize, ColumnDescPtr) -> TokenChunk,
+    ) -> (Vec<arrow_array::ArrayRef>, Vec<usize>) {
+        let schema = Arc::new(Schema::new(vec![field]));
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
             .build();
         let (mut writer, _) = ArrowWriter::try_new(Vec::new(), schema, Some(props))
             .and_then(|w| w.into_serialized_writer())
             .unwrap();
-        let mut enc = TokenColumnEncoder::new(level).unwrap();
-        enc.page_values = page_values;
-        for rows in groups {
-            let descr = writer.schema_descr().column(0);
-            let chunk = enc.encode(descr, rows.iter().map(Vec::as_slice)).unwrap();
+        for g in 0..groups {
+            let chunk = encode(enc, g, writer.schema_descr().column(0));
             let mut rg = writer.next_row_group().unwrap();
             rg.append_column(&chunk.bytes, chunk.close).unwrap();
             rg.close().unwrap();
@@ -457,14 +454,28 @@ mod tests {
             .iter()
             .map(|rg| rg[0].page_locations().len())
             .collect();
+        let arrays = builder
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap().column(0).clone())
+            .collect();
+        (arrays, pages)
+    }
+
+    /// Writes `groups` (row groups of lists) as a one-column file through the encoder with
+    /// pages of `page_values`, then reads it back with arrow-rs's reader.
+    fn round_trip(groups: &[Vec<Vec<u32>>], page_values: usize) -> (Vec<Vec<u32>>, Vec<usize>) {
+        let item = Arc::new(Field::new("item", DataType::UInt32, false));
+        let field = Field::new("reasoning", DataType::List(item), false);
+        let mut enc = TokenColumnEncoder::new(ZstdLevel::try_new(1).unwrap()).unwrap();
+        enc.page_values = page_values;
+        let (arrays, pages) = write_and_read(field, groups.len(), &mut enc, |enc, g, descr| {
+            enc.encode(descr, groups[g].iter().map(Vec::as_slice))
+                .unwrap()
+        });
         let mut out = Vec::new();
-        for batch in builder.build().unwrap() {
-            let batch = batch.unwrap();
-            let list = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<ListArray>()
-                .unwrap();
+        for a in arrays {
+            let list = a.as_any().downcast_ref::<ListArray>().unwrap();
             for i in 0..list.len() {
                 let v = list.value(i);
                 let v = v.as_any().downcast_ref::<UInt32Array>().unwrap();
@@ -503,16 +514,6 @@ mod tests {
 
     #[test]
     fn strings_read_back_exactly_across_pages_and_row_groups() {
-        let schema = Arc::new(Schema::new(vec![Field::new("task", DataType::Utf8, false)]));
-        let level = ZstdLevel::try_new(1).unwrap();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .build();
-        let (mut writer, _) = ArrowWriter::try_new(Vec::new(), schema, Some(props))
-            .and_then(|w| w.into_serialized_writer())
-            .unwrap();
-        let mut enc = TokenColumnEncoder::new(level).unwrap();
-        enc.page_bytes = 40;
         let groups: Vec<Vec<String>> = vec![
             vec![
                 "".into(),
@@ -524,31 +525,16 @@ mod tests {
             vec!["only".into()],
             (0..50).map(|i| format!("row {i}")).collect(),
         ];
-        for rows in &groups {
-            let descr = writer.schema_descr().column(0);
-            let chunk = enc
-                .encode_strings(descr, rows.iter().map(String::as_str))
-                .unwrap();
-            let mut rg = writer.next_row_group().unwrap();
-            rg.append_column(&chunk.bytes, chunk.close).unwrap();
-            rg.close().unwrap();
-        }
-        let bytes = Bytes::from(writer.into_inner().unwrap());
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).unwrap();
-        let pages: Vec<usize> = builder
-            .metadata()
-            .offset_index()
-            .unwrap()
-            .iter()
-            .map(|rg| rg[0].page_locations().len())
-            .collect();
+        let mut enc = TokenColumnEncoder::new(ZstdLevel::try_new(1).unwrap()).unwrap();
+        enc.page_bytes = 40;
+        let field = Field::new("task", DataType::Utf8, false);
+        let (arrays, pages) = write_and_read(field, groups.len(), &mut enc, |enc, g, descr| {
+            enc.encode_strings(descr, groups[g].iter().map(String::as_str))
+                .unwrap()
+        });
         let mut back = Vec::new();
-        for batch in builder.build().unwrap() {
-            let batch = batch.unwrap();
-            let col = batch
-                .column(0)
+        for a in arrays {
+            let col = a
                 .as_any()
                 .downcast_ref::<arrow_array::StringArray>()
                 .unwrap();

@@ -71,6 +71,16 @@ pub fn write_bar_figure(
     Ok(svg_name)
 }
 
+/// The label of the category at integer position `x` (bars sit at 0, 1, …); empty between.
+pub(crate) fn category_label(labels: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        labels.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -125,14 +135,7 @@ fn draw<DB: DrawingBackend>(
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n.max(1))
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|x| category_label(&labels, *x))
         .y_labels(8)
         .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .y_desc(desc)

@@ -7,22 +7,10 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::bars::category_label;
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_atomic_with};
-
-/// Series colours (the Tableau 10 palette), reused in order.
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
+use crate::legend::PALETTE;
 
 const SIZE: (u32, u32) = (1000, 560);
 
@@ -179,14 +167,7 @@ fn draw<DB: DrawingBackend>(
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n.max(1))
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|x| category_label(labels, *x))
         .y_labels(8)
         .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .x_desc(&fig.x_desc)
