@@ -289,6 +289,9 @@ fn probe(
     s
 }
 
+/// Fewest frontier nodes behind a bar of the frontier figure.
+const FIGURE_MIN_NODES: usize = 5;
+
 impl AnalysisReport {
     /// Writes the figures of the analysis into `dir` as SVG and PNG: `<stem>-outcomes`
     /// (the outcome shares after k forced thoughts, stacked, the paper's Fig. 5) and, when
@@ -320,10 +323,14 @@ impl AnalysisReport {
             let stem = format!("{stem}-outcomes");
             names.push(write_categorical_figure(dir, &stem, &fig, Layout::Stacked).map_err(viz)?);
         }
+        // Cells of fewer nodes are left out of the figure (the table keeps them): one node's
+        // value drawn as a bar would read like a mean.
         let mut heights: Vec<usize> = self
             .probes
             .iter()
-            .flat_map(|p| p.by_height.iter().map(|h| h.0))
+            .flat_map(|p| p.by_height.iter())
+            .filter(|h| h.2.max(h.4) >= FIGURE_MIN_NODES)
+            .map(|h| h.0)
             .collect();
         heights.sort_unstable();
         heights.dedup();
@@ -338,13 +345,15 @@ impl AnalysisReport {
                         } else {
                             (row.3, row.4)
                         };
-                        (n > 0).then_some(value)
+                        (n >= FIGURE_MIN_NODES).then_some(value)
                     });
                     series.push((format!("k = {}, {name}", p.k), v.collect()));
                 }
             }
             let fig = Categorical {
-                title: "Frontier value by node height".into(),
+                title: format!(
+                    "Frontier value by node height (cells of ≥ {FIGURE_MIN_NODES} nodes)"
+                ),
                 x_desc: "height (shortest distance to a leaf)".into(),
                 y_desc: "mean predicted probability".into(),
                 categories: heights.iter().map(|h| h.to_string()).collect(),
@@ -403,13 +412,17 @@ mod tests {
                 ProbeSummary {
                     k: 1,
                     questions: 4,
-                    by_height: vec![(0, 0.0, 0, 0.1, 3), (2, 0.4, 2, 0.0, 0)],
+                    by_height: vec![
+                        (0, 0.0, 0, 0.1, 7),
+                        (2, 0.4, 5, 0.0, 0),
+                        (3, 0.9, 1, 0.0, 0),
+                    ],
                     ..ProbeSummary::default()
                 },
                 ProbeSummary {
                     k: 2,
                     questions: 4,
-                    by_height: vec![(1, 0.3, 1, 0.2, 2)],
+                    by_height: vec![(1, 0.3, 6, 0.2, 5)],
                     ..ProbeSummary::default()
                 },
             ],
@@ -428,6 +441,9 @@ mod tests {
         ] {
             assert!(frontier.contains(s), "{s}");
         }
+        // Height 3 has one node only: left out of the figure.
+        let label = |h: &str| frontier.lines().any(|l| l.trim() == h);
+        assert!(label("2") && !label("3"), "height labels");
         assert!(tmp.path().join("a-frontier.png").exists());
         report.probes.clear();
         assert_eq!(
