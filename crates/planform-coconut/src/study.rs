@@ -27,7 +27,8 @@
 //! standard deviation / √seeds): **better** holds when the difference exceeds 2 standard
 //! errors, is **reversed** below −2, else **inconclusive**; **similar** holds when the
 //! 2-standard-error interval of the difference lies inside ±margin and fails when it lies
-//! outside; with one seed the standard error is 0 (no error bar: a pilot).
+//! outside; an arm with one seed has no standard error, so its claims get no verdict
+//! ("one seed: no verdict": a pilot).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -275,6 +276,8 @@ fn judge(c: &Claim, arms: &[ArmSummary]) -> Verdict {
     let diff = sa.mean - sb.mean;
     let se = (sa.se.powi(2) + sb.se.powi(2)).sqrt();
     let verdict = match c.kind {
+        // One seed has no standard error: a pilot, not a verdict.
+        _ if sa.values.len() < 2 || sb.values.len() < 2 => "one seed: no verdict",
         ClaimKind::Better | ClaimKind::FewerTokens => {
             let d = if c.kind == ClaimKind::Better {
                 diff
@@ -659,6 +662,10 @@ mod tests {
             judge(&claim(ClaimKind::Similar, "a", "b"), &arms).verdict,
             "fails"
         );
+        // Tokens have one seed per arm here: no verdict however large the gap.
+        let mut fewer = claim(ClaimKind::FewerTokens, "a", "b");
+        fewer.metric = Metric::Tokens;
+        assert_eq!(judge(&fewer, &arms).verdict, "one seed: no verdict");
         assert_eq!(
             judge(&claim(ClaimKind::Better, "a", "zz"), &arms).verdict,
             "missing"

@@ -161,6 +161,8 @@ pub enum Verdict {
     Inconclusive,
     /// A group has no results yet.
     Missing,
+    /// A group has one seed: no standard error, so no verdict.
+    OneSeed,
 }
 
 impl Verdict {
@@ -171,6 +173,7 @@ impl Verdict {
             Verdict::No => "no",
             Verdict::Inconclusive => "inconclusive",
             Verdict::Missing => "not run",
+            Verdict::OneSeed => "one seed: no verdict",
         }
     }
 }
@@ -265,6 +268,7 @@ impl Claim {
         let adv = sign * (a.mean - b.mean);
         let se = (a.se.powi(2) + b.se.powi(2)).sqrt();
         let verdict = match self.kind {
+            _ if a.values.len() < 2 || b.values.len() < 2 => Verdict::OneSeed,
             ClaimKind::Better if adv > 2.0 * se => Verdict::Yes,
             ClaimKind::Better if adv < -2.0 * se => Verdict::No,
             ClaimKind::Better => Verdict::Inconclusive,
@@ -417,7 +421,8 @@ pub fn markdown(sweep: &Sweep, s: &SweepSummary, command: &str, figures: &[Strin
              standard errors of the difference (√(se_a² + se_b²)), *no* when it is below minus \
              two, else *inconclusive*; for *not-worse* claims, *yes* when `a` is worse by less \
              than the margin even at two standard errors, *no* when it is worse by more than \
-             the margin beyond two standard errors.\n"
+             the margin beyond two standard errors. A group with one seed has no standard \
+             error: its claims read *one seed: no verdict*.\n"
         );
         let _ = writeln!(md, "| claim | metric | a | b | advantage of a | verdict |");
         let _ = writeln!(md, "|---|---|---|---|---|---|");
@@ -551,6 +556,12 @@ mod tests {
         assert_eq!(
             claim(ClaimKind::Better, 0.0).decide(&g).verdict,
             Verdict::No
+        );
+        // One seed on a side: no standard error, no verdict (however large the gap).
+        let g = vec![group("a", &[1.0]), group("b", &[1.5, 1.5, 1.5])];
+        assert_eq!(
+            claim(ClaimKind::Better, 0.0).decide(&g).verdict,
+            Verdict::OneSeed
         );
         // Overlapping seeds: inconclusive.
         let g = vec![group("a", &[1.0, 1.4, 1.2]), group("b", &[1.1, 1.5, 1.3])];
