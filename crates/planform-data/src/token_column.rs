@@ -128,6 +128,15 @@ fn location(offset: i64, size: i64, first_row_index: i64) -> Result<PageLocation
     })
 }
 
+/// The rows of the list page being filled: its rows, values, level entries and first row.
+#[derive(Default)]
+struct ListPage<'a> {
+    rows: Vec<&'a [u32]>,
+    values: usize,
+    entries: u32,
+    first_row: i64,
+}
+
 /// The pages of one column chunk as they are written: bytes, offset index and sizes.
 struct ChunkPages {
     sink: TrackedWrite<Vec<u8>>,
@@ -261,43 +270,32 @@ impl TokenColumnEncoder {
         self.def.clear();
         let n_rows = rows.len();
         let mut chunk = ChunkPages::new();
-        let (mut page_entries, mut page_first_row) = (0u32, 0i64);
-        let (mut page_rows, mut page_values) = (Vec::new(), 0usize);
+        let mut page = ListPage::default();
         for (r, row) in rows.enumerate() {
             if row.is_empty() {
                 self.rep.push(0, 1);
                 self.def.push(0, 1);
-                page_entries += 1;
+                page.entries += 1;
             } else {
                 let n = u32::try_from(row.len())
                     .map_err(|_| ParquetError::General(format!("a row of {} tokens", row.len())))?;
                 self.rep.push(0, 1);
                 self.rep.push(1, n - 1);
                 self.def.push(1, n);
-                page_rows.push(row);
-                page_values += row.len();
-                page_entries += n;
+                page.rows.push(row);
+                page.values += row.len();
+                page.entries += n;
             }
-            if page_values >= self.page_values {
-                self.list_page(
-                    &mut chunk,
-                    page_entries,
-                    page_first_row,
-                    &page_rows,
-                    page_values,
-                )?;
-                (page_rows, page_values) = (Vec::new(), 0);
-                (page_entries, page_first_row) = (0, r as i64 + 1);
+            if page.values >= self.page_values {
+                self.list_page(&mut chunk, &page)?;
+                page = ListPage {
+                    first_row: r as i64 + 1,
+                    ..ListPage::default()
+                };
             }
         }
-        if page_entries > 0 || chunk.values == 0 {
-            self.list_page(
-                &mut chunk,
-                page_entries,
-                page_first_row,
-                &page_rows,
-                page_values,
-            )?;
+        if page.entries > 0 || chunk.values == 0 {
+            self.list_page(&mut chunk, &page)?;
         }
         chunk.finish(
             descr,
@@ -351,23 +349,20 @@ impl TokenColumnEncoder {
         )
     }
 
-    /// Lays out the buffered levels and the values of `rows` (`n` in all) as one list page
-    /// and writes it.
-    fn list_page(
-        &mut self,
-        chunk: &mut ChunkPages,
-        entries: u32,
-        first_row: i64,
-        rows: &[&[u32]],
-        n: usize,
-    ) -> Result<()> {
+    /// Lays out the buffered levels and the values of `page` as one list page and writes it.
+    fn list_page(&mut self, chunk: &mut ChunkPages, page: &ListPage<'_>) -> Result<()> {
         self.page.clear();
         self.rep.write_v1(&mut self.page);
         self.def.write_v1(&mut self.page);
-        split_streams(rows, n, &mut self.page);
+        split_streams(&page.rows, page.values, &mut self.page);
         self.rep.clear();
         self.def.clear();
-        self.write_page(chunk, entries, first_row, Encoding::BYTE_STREAM_SPLIT)
+        self.write_page(
+            chunk,
+            page.entries,
+            page.first_row,
+            Encoding::BYTE_STREAM_SPLIT,
+        )
     }
 
     /// Compresses the page body in `self.page` (then cleared) and appends it to `chunk` as
