@@ -318,7 +318,7 @@ impl StudySummary {
         let _ = writeln!(s, "## {} (seeds {})\n", self.name, seeds.join(", "));
         let _ = write!(
             s,
-            "| arm | method | test accuracy % | optimal % | # tokens | train s |"
+            "| arm | method | seeds | test accuracy % | optimal % | # tokens | train s |"
         );
         let _ = writeln!(
             s,
@@ -331,7 +331,7 @@ impl StudySummary {
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|{}",
+            "|---|---|---|---|---|---|---|{}",
             if paper { "---|---|" } else { "" }
         );
         for a in &self.arms {
@@ -339,9 +339,10 @@ impl StudySummary {
                 |st: &Stat, scale: f64| format!("{:.1} ± {:.1}", st.mean * scale, st.se * scale);
             let _ = write!(
                 s,
-                "| {} | {} | {} | {} | {:.1} | {:.0} |",
+                "| {} | {} | {} | {} | {} | {:.1} | {:.0} |",
                 a.name,
                 a.method.label(),
+                a.accuracy.values.len(),
                 pm(&a.accuracy, 100.0),
                 pm(&a.optimal, 100.0),
                 a.tokens.mean,
@@ -468,18 +469,7 @@ pub fn run_study(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<StudySummary> {
     let root = runs.join(&cfg.name);
-    let start_dir = cfg.start_config.as_ref().map(|s| run_dir(s, &root));
-    let points: Vec<RunConfig> = arms
-        .iter()
-        .flat_map(|a| {
-            let init_from = start_dir.clone().or_else(|| a.init_from.clone());
-            cfg.seeds.iter().map(move |&s| RunConfig {
-                seed: s,
-                init_from: init_from.clone(),
-                ..a.clone()
-            })
-        })
-        .collect();
+    let points = study_points(cfg, arms, &root);
     if let Some(start) = &cfg.start_config {
         let mut needed = false;
         for p in &points {
@@ -541,14 +531,56 @@ pub fn run_study(
         .flatten()
         .collect::<Result<Vec<_>>>()?;
     let summary = summarize(cfg, &results);
+    let dirs: Vec<&Path> = std::iter::once(root.as_path()).chain(report_to).collect();
+    write_summary(cfg, &summary, &dirs)?;
+    Ok(summary)
+}
+
+/// Every run of the study: each arm at each seed, started from the study's start run (a
+/// run directory under `root`) when it has one.
+fn study_points(cfg: &StudyConfig, arms: &[RunConfig], root: &Path) -> Vec<RunConfig> {
+    let start_dir = cfg.start_config.as_ref().map(|s| run_dir(s, root));
+    arms.iter()
+        .flat_map(|a| {
+            let init_from = start_dir.clone().or_else(|| a.init_from.clone());
+            cfg.seeds.iter().map(move |&s| RunConfig {
+                seed: s,
+                init_from: init_from.clone(),
+                ..a.clone()
+            })
+        })
+        .collect()
+}
+
+/// Summarizes the study's runs archived in `report_to` without training any (a partial
+/// study's summary: runs not archived yet are left out, claims on an arm without runs read
+/// `missing`), writes it there, and returns it with the number of runs it holds of all.
+pub fn summarize_archived(
+    cfg: &StudyConfig,
+    arms: &[RunConfig],
+    runs: &Path,
+    report_to: &Path,
+) -> Result<(StudySummary, usize, usize)> {
+    let points = study_points(cfg, arms, &runs.join(&cfg.name));
+    let mut results = Vec::new();
+    for p in &points {
+        results.extend(archived(report_to, p)?);
+    }
+    let summary = summarize(cfg, &results);
+    write_summary(cfg, &summary, &[report_to])?;
+    Ok((summary, results.len(), points.len()))
+}
+
+/// Writes `summary.md` (with the figures linked), `summary.json` and the figures into each
+/// of `dirs`.
+fn write_summary(cfg: &StudyConfig, summary: &StudySummary, dirs: &[&Path]) -> Result<()> {
     let mut md = summary.markdown(cfg.paper.as_deref() == Some("prosqa"));
-    let json = serde_json::to_string_pretty(&summary)
-        .map_err(|e| CoconutError::run(&root, e.to_string()))?;
-    let dirs = std::iter::once(root.as_path()).chain(report_to);
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|e| CoconutError::Config(format!("summary of {}: {e}", cfg.name)))?;
     let mut figures = Vec::new();
-    for dir in dirs.clone() {
+    for dir in dirs {
         std::fs::create_dir_all(dir).map_err(|e| CoconutError::io(dir, e))?;
-        figures = write_figures(&summary, dir)?;
+        figures = write_figures(summary, dir)?;
     }
     md.push('\n');
     for f in &figures {
@@ -560,7 +592,7 @@ pub fn run_study(
             write_atomic(&p, text.as_bytes()).map_err(|e| CoconutError::io(&p, e))?;
         }
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Writes `fig-accuracy` and `fig-tokens` (SVG and PNG: one bar per arm, its standard-error

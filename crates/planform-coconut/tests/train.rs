@@ -206,7 +206,7 @@ fn a_finished_run_is_reused_only_with_its_own_configuration() {
 /// is the same; a changed configuration trains again.
 #[test]
 fn a_study_resumes_from_its_archive_without_the_runs_directory() {
-    use planform_coconut::study::{run_study, StudyConfig};
+    use planform_coconut::study::{run_study, summarize_archived, StudyConfig};
     let tmp = tempfile::tempdir().unwrap();
     let (runs, report) = (tmp.path().join("runs"), tmp.path().join("report"));
     let study = StudyConfig {
@@ -258,6 +258,18 @@ fn a_study_resumes_from_its_archive_without_the_runs_directory() {
         "{said}"
     );
     assert!(!runs.join("s/t-cot").exists(), "nothing was trained");
+
+    // Summarize only (`--summarize`): the archived run, an arm without runs left out,
+    // nothing trained.
+    let mut other = arm.clone();
+    other.name = "t-other".into();
+    let (partial, have, all) =
+        summarize_archived(&study, &[arm.clone(), other], &runs, &report).unwrap();
+    assert_eq!((have, all), (1, 2));
+    assert_eq!(partial.arms, first.arms);
+    assert!(!runs.join("s/t-other").exists(), "nothing was trained");
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.contains("| t-cot | CoT | 1 |"), "{md}");
 
     let mut changed = arm;
     changed.optim.lr *= 2.0;

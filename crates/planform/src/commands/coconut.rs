@@ -12,7 +12,7 @@ use planform_coconut::config::Slot;
 use planform_coconut::data::{prosqa_items, read_prosqa};
 use planform_coconut::eval::evaluate;
 use planform_coconut::layout::eval_prompt;
-use planform_coconut::study::{run_study, StudyConfig};
+use planform_coconut::study::{run_study, summarize_archived, StudyConfig};
 use planform_coconut::train::{load_checkpoint, train_run};
 use planform_coconut::RunConfig;
 use planform_model::DeviceChoice;
@@ -134,6 +134,10 @@ struct StudyArgs {
     /// configuration is unchanged counts as done, also in a fresh clone without `runs/`.
     #[arg(long)]
     report_to: Option<PathBuf>,
+    /// Train nothing: summarize the runs archived under --report-to (a partial study's
+    /// summary; runs not archived yet are left out).
+    #[arg(long, requires = "report_to")]
+    summarize: bool,
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +297,19 @@ fn study(a: StudyArgs) -> Result<()> {
     if let Some(names) = a.arms {
         arms.retain(|r| names.contains(&r.name));
         ensure!(!arms.is_empty(), "no arm of the study is named {names:?}");
+    }
+    if let (true, Some(dir)) = (a.summarize, a.report_to.as_deref()) {
+        let (summary, have, all) = summarize_archived(&cfg, &arms, &a.runs_dir, dir)?;
+        eprintln!(
+            "{}: {have} of {all} runs archived in {}; summary written there",
+            cfg.name,
+            dir.display()
+        );
+        print!(
+            "{}",
+            summary.markdown(cfg.paper.as_deref() == Some("prosqa"))
+        );
+        return Ok(());
     }
     let summary = run_study(&cfg, &arms, &a.runs_dir, a.report_to.as_deref(), &|line| {
         eprintln!("{line}")
