@@ -595,18 +595,38 @@ fn write_summary(cfg: &StudyConfig, summary: &StudySummary, dirs: &[&Path]) -> R
     Ok(())
 }
 
+/// The bar label of each arm: its method's label (the paper's arm names), or the arm's run
+/// name when two arms share a method (e.g. search-augmented and Dualformer, both CoT).
+fn arm_labels(arms: &[ArmSummary]) -> Vec<String> {
+    let shared = arms
+        .iter()
+        .enumerate()
+        .any(|(i, a)| arms[..i].iter().any(|b| b.method == a.method));
+    arms.iter()
+        .map(|a| {
+            if shared {
+                a.name.clone()
+            } else {
+                a.method.label().to_string()
+            }
+        })
+        .collect()
+}
+
 /// Writes `fig-accuracy` and `fig-tokens` (SVG and PNG: one bar per arm, its standard-error
 /// bar and a dot per seed) into `dir`; returns the SVG names.
 fn write_figures(summary: &StudySummary, dir: &Path) -> Result<Vec<String>> {
     use planform_viz::bars::{write_bar_figure, Axis, Bar};
+    let labels = arm_labels(&summary.arms);
     let bars = |stat: fn(&ArmSummary) -> &Stat| -> Vec<Bar> {
         summary
             .arms
             .iter()
-            .map(|a| {
+            .zip(&labels)
+            .map(|(a, label)| {
                 let s = stat(a);
                 Bar {
-                    label: a.method.label().to_string(),
+                    label: label.clone(),
                     mean: s.mean,
                     se: s.se,
                     values: s.values.clone(),
@@ -649,6 +669,33 @@ fn write_figures(summary: &StudySummary, dir: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bars carry the method's label unless two arms share a method; then the run names.
+    #[test]
+    fn bar_labels_are_methods_unless_two_arms_share_one() {
+        let arm = |name: &str, method| ArmSummary {
+            name: name.into(),
+            method,
+            accuracy: Stat::default(),
+            optimal: Stat::default(),
+            tokens: Stat::default(),
+            stages: vec![],
+            train_secs: 0.0,
+        };
+        let distinct = [arm("a", Method::Cot), arm("b", Method::Coconut)];
+        assert_eq!(
+            arm_labels(&distinct),
+            [Method::Cot.label(), Method::Coconut.label()]
+        );
+        let shared = [
+            arm("maze-search-augmented", Method::Cot),
+            arm("maze-dualformer", Method::Cot),
+        ];
+        assert_eq!(
+            arm_labels(&shared),
+            ["maze-search-augmented", "maze-dualformer"]
+        );
+    }
 
     #[test]
     fn verdicts_follow_the_two_standard_error_rule() {
