@@ -298,22 +298,20 @@ fn study(a: StudyArgs) -> Result<()> {
         arms.retain(|r| names.contains(&r.name));
         ensure!(!arms.is_empty(), "no arm of the study is named {names:?}");
     }
-    if let (true, Some(dir)) = (a.summarize, a.report_to.as_deref()) {
-        let (summary, have, all) = summarize_archived(&cfg, &arms, &a.runs_dir, dir)?;
-        eprintln!(
-            "{}: {have} of {all} runs archived in {}; summary written there",
-            cfg.name,
-            dir.display()
-        );
-        print!(
-            "{}",
-            summary.markdown(cfg.paper.as_deref() == Some("prosqa"))
-        );
-        return Ok(());
-    }
-    let summary = run_study(&cfg, &arms, &a.runs_dir, a.report_to.as_deref(), &|line| {
-        eprintln!("{line}")
-    })?;
+    let summary = match (a.summarize, a.report_to.as_deref()) {
+        (true, Some(dir)) => {
+            let (summary, have, all) = summarize_archived(&cfg, &arms, &a.runs_dir, dir)?;
+            eprintln!(
+                "{}: {have} of {all} runs archived in {}; summary written there",
+                cfg.name,
+                dir.display()
+            );
+            summary
+        }
+        _ => run_study(&cfg, &arms, &a.runs_dir, a.report_to.as_deref(), &|line| {
+            eprintln!("{line}")
+        })?,
+    };
     print!(
         "{}",
         summary.markdown(cfg.paper.as_deref() == Some("prosqa"))
