@@ -27,9 +27,12 @@ use crate::schema::{arrow_schema, build_column, row_tokens, Example, TASK_COLUMN
 use crate::token_column::{with_encoder, TokenChunk};
 
 /// Default most rows per Parquet row group (readers such as `datasets` stream by row group).
-/// Measured on 10×10 mazes: 4,096 instead of 16,384 cuts peak memory of `generate` from
-/// 270 MB to 90 MB and encoding CPU by ~10%, at +0% file size.
-pub const ROW_GROUP_ROWS: usize = 4096;
+/// Measured on 10×10 mazes: 4,096 instead of 16,384 cut peak memory of `generate` from
+/// 270 MB to 90 MB and encoding CPU by ~10%, at +0% file size; 1,024 instead of 4,096, with
+/// each row group encoded as soon as it is sealed on one thread (its rows still in cache),
+/// raises `planform gen`'s one-thread rate by 5–8% for 1% larger files (512: slower and
+/// 4% larger). `docs/benchmarks.md`, "Stop 24".
+pub const ROW_GROUP_ROWS: usize = 1024;
 /// A row group is also cut once it holds this many tokens (bounds memory for long traces).
 pub const ROW_GROUP_TOKENS: usize = 8 << 20;
 /// Encode pending row groups once they hold this many tokens, even if fewer than threads.
@@ -217,7 +220,9 @@ impl ShardWriter {
         }
         if shard_full {
             self.close_shard()?;
-        } else if self.pending.len() >= rayon::current_num_threads().max(2)
+        } else if self.pending.len() >= rayon::current_num_threads().max(1)
+            // One sealed group per worker: with one thread each group is encoded at once,
+            // while its rows are still in cache.
             || self.pending_tokens >= PENDING_TOKENS
         {
             self.encode_pending()?;

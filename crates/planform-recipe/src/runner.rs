@@ -381,7 +381,7 @@ pub fn ensure_dataset(
     let want = recipe.data.generate_config();
     if dir.exists() {
         let (manifest, _) = Manifest::load(dir)?;
-        if manifest.config != want {
+        if !manifest.config.same_rows(&want) {
             let to_json = |c: &planform_data::GenerateConfig| {
                 serde_json::to_value(c).unwrap_or(serde_json::Value::Null)
             };
@@ -417,7 +417,7 @@ pub fn ensure_dataset(
         // Committed meanwhile by another process: reuse it if it is the same dataset.
         Err(e) if dir.join(planform_data::MANIFEST_FILE).is_file() => {
             let (manifest, _) = Manifest::load(dir)?;
-            if manifest.config != want {
+            if !manifest.config.same_rows(&want) {
                 return Err(e.into());
             }
             return Ok((
