@@ -1,4 +1,5 @@
-//! Compiles `csrc/post_accumulate_hook.cpp` (the per-layer update hooks) against the libtorch
+//! Compiles `csrc/post_accumulate_hook.cpp` (the per-layer update hooks) and
+//! `csrc/int8_linear.cpp` (Q-GaLore's linear layers computing from int8 weights) against the libtorch
 //! that `torch-sys` links: its library directory comes from `torch-sys` (`links = "tch"`,
 //! `DEP_TCH_LIBTORCH_LIB`), or from `LIBTORCH`; headers are next to it, as `torch-sys`
 //! compiles its own wrapper (C++17, the same `_GLIBCXX_USE_CXX11_ABI`).
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/post_accumulate_hook.cpp");
+    println!("cargo:rerun-if-changed=csrc/int8_linear.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let lib = env::var("DEP_TCH_LIBTORCH_LIB")
@@ -37,5 +39,6 @@ fn main() {
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .file("csrc/post_accumulate_hook.cpp")
+        .file("csrc/int8_linear.cpp")
         .compile("planform_optim_hooks");
 }

@@ -211,6 +211,11 @@ impl DecoderOnly {
         out
     }
 
+    /// Every linear layer by the name of its weight (as [`crate::Model::linears_mut`]).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        self.parts_mut().1
+    }
+
     /// The embedding and norm scales, and the linear layers, by name.
     #[allow(clippy::type_complexity)]
     pub(crate) fn parts_mut(&mut self) -> (Vec<(String, &mut Tensor)>, Vec<(String, &mut Linear)>) {

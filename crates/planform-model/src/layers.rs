@@ -128,14 +128,25 @@ pub enum AttentionKernel {
     Math,
 }
 
-/// The stored form of a linear layer's weight: float, or integer codes with scales that
-/// [`Linear::forward`] dequantizes on the fly.
+/// The stored form of a linear layer's weight: float, integer codes with scales that
+/// [`Linear::forward`] dequantizes on the fly, or a weight held elsewhere.
 #[derive(Debug)]
 pub enum Weight {
     /// A float tensor `[out, in]` (PyTorch layout), trainable.
     Float(Tensor),
     /// Round-to-nearest integer codes (inference only; written by `planform quantize`).
     Quantized(QuantizedWeight),
+    /// Held and updated outside the model (Q-GaLore's int8 training weights, owned by the
+    /// optimizer and updated inside the backward pass).
+    External(std::sync::Arc<dyn ExternalWeight>),
+}
+
+/// A linear layer's weight held outside the model: the layer asks it for the product.
+pub trait ExternalWeight: Send + Sync + std::fmt::Debug {
+    /// `x [.., in] -> [.., out]`, differentiable in `x`.
+    fn forward(&self, x: &Tensor) -> Tensor;
+    /// The current weight `[out, in]` as a new float tensor.
+    fn dequantize(&self) -> Tensor;
 }
 
 pub use crate::quantized::QuantizedWeight;
@@ -200,11 +211,11 @@ impl Linear {
         }
     }
 
-    /// The float weight `[out, in]`, `None` when it is stored quantized.
+    /// The float weight `[out, in]`, `None` when it is stored quantized or held elsewhere.
     pub fn float_weight(&self) -> Option<&Tensor> {
         match &self.weight {
             Weight::Float(w) => Some(w),
-            Weight::Quantized(_) => None,
+            Weight::Quantized(_) | Weight::External(_) => None,
         }
     }
 
@@ -212,7 +223,7 @@ impl Linear {
     pub fn float_weight_mut(&mut self) -> Option<&mut Tensor> {
         match &mut self.weight {
             Weight::Float(w) => Some(w),
-            Weight::Quantized(_) => None,
+            Weight::Quantized(_) | Weight::External(_) => None,
         }
     }
 
@@ -222,6 +233,7 @@ impl Linear {
         match &self.weight {
             Weight::Float(w) => w.shallow_clone(),
             Weight::Quantized(q) => q.dequantize(),
+            Weight::External(e) => e.dequantize(),
         }
     }
 
@@ -230,6 +242,7 @@ impl Linear {
         match &self.weight {
             Weight::Float(w) => x.linear(w, None::<Tensor>),
             Weight::Quantized(q) => q.forward(x),
+            Weight::External(e) => e.forward(x),
         }
     }
 }

@@ -78,7 +78,7 @@ pub use generate::{
 };
 pub use layers::{
     attend, Activation, ActivationHook, AttentionKernel, AttnMask, DecodeCall, DecodeKernel,
-    Linear, QuantizedWeight, Site, Weight,
+    ExternalWeight, Linear, QuantizedWeight, Site, Weight,
 };
 pub use model::{seeded, zero_filled, Model, ModelInput};
 pub use params::{param_role, ParamRole};

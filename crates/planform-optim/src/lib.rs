@@ -36,6 +36,7 @@ pub mod accounting;
 pub mod adamw;
 pub mod algorithm;
 pub mod galore;
+pub mod int8_linear;
 pub mod lowrank;
 mod optimizer;
 pub mod per_layer;
@@ -187,6 +188,12 @@ pub trait ParamRule: Send {
     }
     /// Memory measurements only: see [`Optimizer::set_svd_budget`].
     fn set_svd_budget(&mut self, _budget: Option<Arc<galore::SvdBudget>>) {}
+    /// Rules that store their parameter's values themselves (Q-GaLore's int8 weights):
+    /// writes the current values into `out` (the parameter's shape, any float kind).
+    /// `None`: the parameter tensor is where the values live.
+    fn write_weight(&self, _out: &Tensor) -> Option<Result<()>> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,77 @@ struct Slot {
     rule: Arc<Mutex<Box<dyn ParamRule>>>,
 }
 
+impl Slot {
+    /// The slot of `param`: its rule chosen by `algorithm` (AdamW when `valid` is false, the
+    /// algorithm being invalid).
+    fn new(
+        algorithm: &Algorithm,
+        adamw: AdamWConfig,
+        valid: bool,
+        name: String,
+        param: Tensor,
+    ) -> Self {
+        let shape = param.size();
+        let info = ParamInfo {
+            name: &name,
+            shape: &shape,
+            role: param_role(&name, &shape),
+        };
+        let kind = algorithm.rule_for(&info);
+        let rule: Box<dyn ParamRule> = if valid {
+            build(algorithm, &info, adamw, &param)
+        } else {
+            Box::new(AdamWRule::new(adamw))
+        };
+        Slot {
+            name,
+            param,
+            kind,
+            rule: Arc::new(Mutex::new(rule)),
+        }
+    }
+
+    /// Q-GaLore's int8 weights: `linears[name]` computes from this slot's codes from now on
+    /// and the float tensor is emptied. Other slots, and one already taken, are left.
+    /// Returns whether the slot was taken over.
+    fn take_int8(
+        &mut self,
+        linears: &mut BTreeMap<String, &mut planform_model::Linear>,
+        shared: &Arc<Mutex<Shared>>,
+    ) -> Result<bool> {
+        if self.kind != RuleKind::QGalore || self.param.numel() == 0 {
+            return Ok(false);
+        }
+        let linear = linears.get_mut(&self.name).ok_or_else(|| {
+            OptimError::Config(format!(
+                "Q-GaLore parameter {} is not a linear layer of the model",
+                self.name
+            ))
+        })?;
+        let ext = crate::int8_linear::Int8Linear::new(
+            &self.name,
+            &self.param,
+            self.rule.clone(),
+            shared.clone(),
+        );
+        // The codes must reproduce the layer's weight.
+        let _guard = tch::no_grad_guard();
+        let w = planform_model::ExternalWeight::dequantize(&ext);
+        if !w.f_equal(&self.param)? {
+            return Err(OptimError::Config(format!(
+                "{}: the float weight differs from its int8 codes (updated outside the \
+                 optimizer?)",
+                self.name
+            )));
+        }
+        drop(w);
+        linear.weight = planform_model::Weight::External(Arc::new(ext));
+        let empty = Tensor::f_empty([0], (self.param.kind(), self.param.device()))?;
+        self.param.set_data(&empty);
+        Ok(true)
+    }
+}
+
 fn lock(rule: &Mutex<Box<dyn ParamRule>>) -> Result<MutexGuard<'_, Box<dyn ParamRule>>> {
     rule.lock()
         .map_err(|_| OptimError::PerLayer("a rule's lock is poisoned".into()))
@@ -103,6 +174,9 @@ pub struct Optimizer {
     slots: Vec<Slot>,
     steps: u64,
     per_layer: Option<PerLayer>,
+    /// The per-layer state that int8 layers ([`Optimizer::take_int8_weights`]) report to,
+    /// once any exists (per-layer mode then stays on and keeps it).
+    int8: Option<Arc<Mutex<Shared>>>,
     init_error: Option<String>,
     budget: Option<Arc<SvdBudget>>,
 }
@@ -121,25 +195,7 @@ impl Optimizer {
         let init_error = algorithm.validate().err();
         let slots = params
             .into_iter()
-            .map(|(name, param)| {
-                let shape = param.size();
-                let info = ParamInfo {
-                    name: &name,
-                    shape: &shape,
-                    role: param_role(&name, &shape),
-                };
-                let kind = algorithm.rule_for(&info);
-                let rule: Box<dyn ParamRule> = match init_error {
-                    Some(_) => Box::new(AdamWRule::new(adamw)),
-                    None => build(&algorithm, &info, adamw, &param),
-                };
-                Slot {
-                    name,
-                    param,
-                    kind,
-                    rule: Arc::new(Mutex::new(rule)),
-                }
-            })
+            .map(|(name, param)| Slot::new(&algorithm, adamw, init_error.is_none(), name, param))
             .collect();
         let mut opt = Optimizer {
             algorithm,
@@ -147,6 +203,7 @@ impl Optimizer {
             slots,
             steps: 0,
             per_layer: None,
+            int8: None,
             init_error: init_error.map(|e| format!("optimizer algorithm: {e}")),
             budget: None,
         };
@@ -287,13 +344,21 @@ impl Optimizer {
     /// complete and frees that gradient; outside such a pair the hooks do nothing.
     pub fn set_per_layer(&mut self, on: bool) -> Result<()> {
         if !on {
+            if self.int8.is_some() {
+                return Err(OptimError::Config(
+                    "layers compute from int8 weights: per-layer mode stays on".into(),
+                ));
+            }
             self.per_layer = None;
             return Ok(());
         }
         if self.per_layer.is_some() {
             return Ok(());
         }
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = self
+            .int8
+            .clone()
+            .unwrap_or_else(|| Arc::new(Mutex::new(Shared::default())));
         let hooks = self
             .slots
             .iter()
@@ -304,6 +369,83 @@ impl Optimizer {
             _hooks: hooks,
         });
         Ok(())
+    }
+
+    /// Q-GaLore without float copies: every Q-GaLore parameter's layer among `linears` (a
+    /// model's `linears_mut()`, matched by name as in the var store) computes from its rule's int8 codes from now
+    /// on ([`crate::int8_linear`]; updated inside the backward pass, no weight gradient
+    /// stored), and the parameter's float tensor is emptied (its memory is freed once no
+    /// other tensor shares it). Needs per-layer mode and a model whose layers are each used
+    /// once per forward pass (no block sharing). Checkpoints of the float weights are not
+    /// possible afterwards (the emptied tensors would be written): for memory measurements.
+    /// Returns the number of layers taken over.
+    pub fn take_int8_weights(
+        &mut self,
+        linears: Vec<(String, &mut planform_model::Linear)>,
+    ) -> Result<usize> {
+        self.check()?;
+        let shared = match &self.per_layer {
+            Some(pl) => pl.shared.clone(),
+            None => {
+                return Err(OptimError::Config(
+                    "int8 weights need per-layer mode (Q-GaLore's codes are updated inside \
+                     the backward pass)"
+                        .into(),
+                ))
+            }
+        };
+        let mut linears: BTreeMap<String, &mut planform_model::Linear> =
+            linears.into_iter().collect();
+        let mut n = 0;
+        for s in &mut self.slots {
+            n += usize::from(s.take_int8(&mut linears, &shared)?);
+        }
+        if n > 0 {
+            self.int8 = Some(shared);
+        }
+        Ok(n)
+    }
+
+    /// As [`Optimizer::try_new`] followed by [`Optimizer::take_int8_weights`], one parameter
+    /// at a time: each Q-GaLore matrix's float tensor is emptied as soon as its codes exist,
+    /// as the reference converts a model layer by layer, so the float model and all the
+    /// codes never coexist. The algorithm must be per-layer Q-GaLore.
+    pub fn try_new_int8(
+        algorithm: Algorithm,
+        adamw: AdamWConfig,
+        mut params: Vec<(String, Tensor)>,
+        linears: Vec<(String, &mut planform_model::Linear)>,
+    ) -> Result<Self> {
+        algorithm
+            .validate()
+            .map_err(|e| OptimError::Config(format!("optimizer algorithm: {e}")))?;
+        if !matches!(algorithm, Algorithm::QGalore(_)) || !algorithm.per_layer() {
+            return Err(OptimError::Config(
+                "int8 weights need per-layer Q-GaLore".into(),
+            ));
+        }
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let mut linears: BTreeMap<String, &mut planform_model::Linear> =
+            linears.into_iter().collect();
+        let mut slots = Vec::with_capacity(params.len());
+        for (name, param) in params {
+            let mut slot = Slot::new(&algorithm, adamw, true, name, param);
+            slot.take_int8(&mut linears, &shared)?;
+            slots.push(slot);
+        }
+        let mut opt = Optimizer {
+            algorithm,
+            adamw,
+            slots,
+            steps: 0,
+            per_layer: None,
+            int8: Some(shared),
+            init_error: None,
+            budget: None,
+        };
+        opt.set_per_layer(true)?;
+        Ok(opt)
     }
 
     /// Whether per-layer mode is on.

@@ -65,7 +65,7 @@ pub(crate) struct Hook {
     ctx: Box<HookCtx>,
 }
 
-fn write_err(msg: &str, err: *mut c_char, len: usize) {
+pub(crate) fn write_err(msg: &str, err: *mut c_char, len: usize) {
     if err.is_null() || len == 0 {
         return;
     }

@@ -172,3 +172,123 @@ fn per_layer_hooks_are_idle_outside_a_step_and_report_errors() {
     opt.set_per_layer(false).unwrap();
     assert!(opt.begin_per_layer_step(1e-3).is_err());
 }
+
+/// One run of Q-GaLore (per-layer) for 3 steps, computing from the float copies
+/// (`int8 = 0`), from the int8 codes taken over after construction (`take_int8_weights`,
+/// 1) or during it (`try_new_int8`, 2): the losses, every linear weight (dequantized) and
+/// the other parameters, by name.
+fn q_galore_run(int8: u8) -> (Vec<f64>, Vec<(String, Tensor)>) {
+    let a = Algorithm::QGalore(QGaloreConfig {
+        rank: 16,
+        update_proj_gap: Some(2),
+        min_8bit_size: 256,
+        per_layer: true,
+        ..QGaloreConfig::default()
+    });
+    let (vs, mut m) = model(false, LayerSharing::None);
+    let before = loss(&m, 0).double_value(&[]);
+    let mut opt = if int8 == 2 {
+        Optimizer::try_new_int8(a, AdamWConfig::default(), params(&vs), m.linears_mut()).unwrap()
+    } else {
+        Optimizer::try_new(a, AdamWConfig::default(), params(&vs)).unwrap()
+    };
+    if int8 == 1 {
+        let taken = opt.take_int8_weights(m.linears_mut()).unwrap();
+        assert_eq!(
+            taken,
+            2 * 7,
+            "q, k, v, o and the three FFN matrices of 2 blocks"
+        );
+    }
+    if int8 > 0 {
+        let emptied = params(&vs).iter().filter(|(_, p)| p.numel() == 0).count();
+        assert_eq!(
+            emptied,
+            2 * 7,
+            "the float tensors of the 14 block matrices are emptied"
+        );
+        assert!(opt.set_per_layer(false).is_err(), "per-layer mode stays on");
+    }
+    let start = loss(&m, 0).double_value(&[]);
+    assert!(
+        (start - before).abs() < 1e-3,
+        "int8 weights change the loss a little only"
+    );
+    let mut losses = Vec::new();
+    for step in 0..3 {
+        opt.zero_grad();
+        let l = loss(&m, step);
+        losses.push(l.double_value(&[]));
+        opt.begin_per_layer_step(1e-2).unwrap();
+        l.backward();
+        let updated = opt.end_per_layer_step().unwrap();
+        assert_eq!(updated, params(&vs).len(), "every parameter updated once");
+    }
+    let mut out: Vec<(String, Tensor)> = m
+        .linears_mut()
+        .into_iter()
+        .map(|(n, l)| (n, l.weight_tensor().detach().copy()))
+        .collect();
+    let linear_names: Vec<String> = out.iter().map(|(n, _)| n.clone()).collect();
+    out.extend(
+        params(&vs)
+            .into_iter()
+            .filter(|(n, _)| !linear_names.contains(n))
+            .map(|(n, t)| (n, t.detach().copy())),
+    );
+    (losses, out)
+}
+
+#[test]
+fn q_galore_from_int8_weights_equals_the_float_copy_mode() {
+    let (l_float, w_float) = q_galore_run(0);
+    for mode in [1, 2] {
+        let (l_int8, w_int8) = q_galore_run(mode);
+        assert_eq!(l_float, l_int8, "mode {mode}: losses");
+        assert_eq!(w_float.len(), w_int8.len());
+        for ((n, x), (m, y)) in w_float.iter().zip(&w_int8) {
+            assert_eq!(n, m);
+            assert!(x.equal(y), "mode {mode}: {n} differs");
+        }
+    }
+    // The steps did train.
+    assert!(
+        l_float[2] < l_float[0] || l_float[1] < l_float[0],
+        "{l_float:?}"
+    );
+}
+
+#[test]
+fn int8_weights_need_a_per_layer_step() {
+    let q = QGaloreConfig {
+        rank: 16,
+        min_8bit_size: 256,
+        ..QGaloreConfig::default()
+    };
+    // Without per-layer mode the weights cannot be taken over.
+    let (vs, mut m) = model(false, LayerSharing::None);
+    let mut opt =
+        Optimizer::try_new(Algorithm::QGalore(q), AdamWConfig::default(), params(&vs)).unwrap();
+    let e = opt
+        .take_int8_weights(m.linears_mut())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("per-layer"), "{e}");
+    let (vs2, mut m2) = model(false, LayerSharing::None);
+    let e = Optimizer::try_new_int8(
+        Algorithm::QGalore(q),
+        AdamWConfig::default(),
+        params(&vs2),
+        m2.linears_mut(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("per-layer Q-GaLore"), "{e}");
+    // With it, a backward pass outside a per-layer step fails and names the layer.
+    opt.set_per_layer(true).unwrap();
+    opt.take_int8_weights(m.linears_mut()).unwrap();
+    let r = loss(&m, 0).f_backward();
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("per-layer step") && e.contains("layers."), "{e}");
+}

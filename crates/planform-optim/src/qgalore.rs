@@ -13,10 +13,11 @@
 //! - **int4 projectors** and the **lazy layer-adaptive subspace schedule**: [`Projector`]
 //!   options (see [`crate::galore`]).
 //!
-//! What this does not do: the model keeps a float copy of each targeted weight (planform's
-//! `Linear` has no int8 storage with a dequantizing backward), so the int8 codes *add* one
-//! byte per element instead of replacing the float weight. The numerics are the int8 model's;
-//! the memory is not.
+//! By default the model keeps a float copy of each targeted weight (the dequantized codes,
+//! rewritten after every update), so the int8 codes *add* one byte per element: the numerics
+//! are the int8 model's, the memory is not. `Optimizer::take_int8_weights` removes the copies:
+//! the model's layers then compute from the codes ([`crate::int8_linear`]), as the
+//! reference's `QGaLoreLinear` does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -191,6 +192,10 @@ impl ParamRule for QGaloreRule {
 
     fn set_svd_budget(&mut self, budget: Option<Arc<SvdBudget>>) {
         self.inner.set_svd_budget(budget);
+    }
+
+    fn write_weight(&self, out: &Tensor) -> Option<Result<()>> {
+        self.weight.as_ref().map(|q| q.dequantize_into(out))
     }
 
     fn stats(&self) -> RuleStats {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Kind};
 
-use super::{model_config, proc_status_bytes, MemoryCase, WeightDtype};
+use super::{model_config, proc_status_bytes, MemoryCase, MemoryOptimizer, WeightDtype};
 use crate::device::set_threads;
 use crate::error::{BenchError, Result};
 use crate::synthetic::synthetic_sequences;
@@ -44,6 +44,13 @@ pub struct CaseMeasurement {
     pub vm_hwm: u64,
     /// Peak before the first step (model and optimizer construction).
     pub hwm_before_steps: u64,
+    /// Peak during the steps alone (`VmHWM` reset through `/proc/self/clear_refs` after the
+    /// set-up); `None` where the reset is not possible.
+    #[serde(default)]
+    pub hwm_steps: Option<u64>,
+    /// Linear layers computing from Q-GaLore's int8 codes (their float tensors freed).
+    #[serde(default)]
+    pub int8_layers: usize,
     /// Wall seconds of each step.
     pub step_seconds: Vec<f64>,
     /// Loss of each step.
@@ -69,7 +76,7 @@ pub fn run_memory_child(case: &MemoryCase) -> Result<CaseMeasurement> {
     if case.dtype == WeightDtype::Bf16 {
         vs.set_kind(Kind::BFloat16);
     }
-    let model = Model::new_seeded(&vs.root(), &cfg, case.seed as i64)?;
+    let mut model = Model::new_seeded(&vs.root(), &cfg, case.seed as i64)?;
     let params: Vec<_> = vs
         .variables()
         .into_iter()
@@ -82,10 +89,23 @@ pub fn run_memory_child(case: &MemoryCase) -> Result<CaseMeasurement> {
     let n_params: u64 = params.iter().map(|(_, t)| t.numel() as u64).sum();
     let rss_model = rss("VmRSS");
     let algorithm = case.optimizer.algorithm(case.rank);
-    let mut opt = Optimizer::try_new(algorithm, AdamWConfig::default(), params)?;
+    // Q-GaLore as the reference runs it: the model converted one layer at a time, each
+    // then computing from its int8 codes, its float weight freed.
+    let mut opt = if case.optimizer == MemoryOptimizer::QGalore {
+        Optimizer::try_new_int8(
+            algorithm,
+            AdamWConfig::default(),
+            params,
+            model.linears_mut(),
+        )?
+    } else {
+        Optimizer::try_new(algorithm, AdamWConfig::default(), params)?
+    };
     opt.set_svd_budget(case.svd_budget);
+    let int8_layers = vs.variables().values().filter(|t| t.numel() == 0).count();
     let rss_optimizer = rss("VmRSS");
     let hwm_before_steps = rss("VmHWM");
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let family = cfg.family();
     let seqs = match family {
         planform_model::Family::DecoderOnly => {
@@ -133,8 +153,11 @@ pub fn run_memory_child(case: &MemoryCase) -> Result<CaseMeasurement> {
         rss_start,
         rss_model,
         rss_optimizer,
-        vm_hwm: rss("VmHWM"),
+        // After the reset, `VmHWM` is the steps' peak: the process's is the larger of the two.
+        vm_hwm: rss("VmHWM").max(hwm_before_steps),
         hwm_before_steps,
+        hwm_steps: reset.then(|| rss("VmHWM")),
+        int8_layers,
         step_seconds,
         losses,
         malloc_mmap_threshold: std::env::var(super::MMAP_THRESHOLD_ENV)

@@ -33,11 +33,20 @@ pub struct Estimate {
     pub transient: u64,
     /// Resident memory of a process with libtorch loaded (rough).
     pub baseline: u64,
+    /// Peak of the set-up when it may exceed the steps' (Q-GaLore: the float model is built
+    /// before its matrices are converted to int8 one at a time; exact up to one matrix).
+    #[serde(default)]
+    pub setup: u64,
 }
 
 impl Estimate {
     /// The sum.
     pub fn total(&self) -> u64 {
+        self.steps().max(self.setup)
+    }
+
+    /// The steps' requirement: the sum of the parts.
+    pub fn steps(&self) -> u64 {
         self.weights
             + self.grads
             + self.state
@@ -104,6 +113,9 @@ pub fn estimate(cfg: &ModelConfig, case: &MemoryCase) -> Result<Estimate> {
     let shapes = param_shapes(cfg)?;
     let mut pred = PredictedBytes::default();
     let (mut params, mut largest, mut largest_matrix) = (0u64, 0u64, (0i64, 0i64));
+    // Q-GaLore's matrices compute from their int8 codes during the steps (their float
+    // tensors are freed): only the other weights stay in float.
+    let mut int8_params = 0u64;
     for (name, shape) in &shapes {
         let info = ParamInfo {
             name,
@@ -112,6 +124,9 @@ pub fn estimate(cfg: &ModelConfig, case: &MemoryCase) -> Result<Estimate> {
         };
         add(&mut pred, predict(&algorithm, &info, kind));
         let n = shape.iter().product::<i64>() as u64;
+        if algorithm.rule_for(&info) == planform_optim::RuleKind::QGalore {
+            int8_params += n;
+        }
         params += n;
         largest = largest.max(n);
         if shape.len() == 2 && info.role.is_block_matrix() {
@@ -157,15 +172,21 @@ pub fn estimate(cfg: &ModelConfig, case: &MemoryCase) -> Result<Estimate> {
     } else {
         4 * largest
     };
+    let baseline = 400_000_000;
     Ok(Estimate {
         params,
-        weights: params * elt,
+        weights: (params - int8_params) * elt,
         grads,
         state: pred.state as u64,
         master_weights: pred.master_weights as u64,
         activations,
         transient,
-        baseline: 400_000_000,
+        baseline,
+        setup: if int8_params > 0 {
+            params * elt + baseline
+        } else {
+            0
+        },
     })
 }
 

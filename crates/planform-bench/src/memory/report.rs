@@ -76,11 +76,14 @@ impl MemoryReport {
         s.push_str(
             "Optimizer state: exact bytes held after the steps (moments, projectors, factors), \
              `=` when equal to the formula's prediction. Int8 weights: Q-GaLore's codes, \
-             scales and zero points, kept by the optimizer *in addition to* the model's float \
-             weights. Peak RSS: `VmHWM` of the child process running only this configuration \
-             (libtorch's own resident memory, `start`, included). Predicted: weights + \
-             gradients + state + int8 weights (exact) + activations, SVD workspace and \
-             baseline (rough).\n\n",
+             scales and zero points, held by the optimizer; while it is built, each layer is \
+             converted in turn, then computes from its codes and its float weight is freed \
+             (Weights: the float weights kept during the steps). Peak RSS: `VmHWM` of the child process running \
+             only this configuration (libtorch's own resident memory, `start`, included), and \
+             in brackets the steps' own peak (`VmHWM` reset after the set-up). Predicted: \
+             weights + gradients + state + int8 weights (exact) + activations, SVD workspace \
+             and baseline (rough), or the set-up's peak where larger (Q-GaLore: the float \
+             model, built before its conversion).\n\n",
         );
         let thresholds: std::collections::BTreeSet<u64> = self
             .rows
@@ -136,7 +139,10 @@ impl MemoryReport {
                         } else {
                             "–".into()
                         },
-                        gb(m.vm_hwm),
+                        match m.hwm_steps {
+                            Some(h) => format!("{} (steps {})", gb(m.vm_hwm), gb(h)),
+                            None => gb(m.vm_hwm),
+                        },
                         gb(m.rss_start),
                         gb(e.total()),
                         secs.join(", ")
