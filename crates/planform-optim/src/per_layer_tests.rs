@@ -173,10 +173,10 @@ fn per_layer_hooks_are_idle_outside_a_step_and_report_errors() {
     assert!(opt.begin_per_layer_step(1e-3).is_err());
 }
 
-/// One run of Q-GaLore (per-layer) for 3 steps, computing from the float copies
-/// (`int8 = 0`), from the int8 codes taken over after construction (`take_int8_weights`,
-/// 1) or during it (`try_new_int8`, 2): the losses, every linear weight (dequantized) and
-/// the other parameters, by name.
+/// One run of Q-GaLore (per-layer) for 3 steps, computing from the float copies (`int8`
+/// 0), from the int8 codes taken over after construction (1, `take_int8_weights`) or
+/// during it (2, `try_new_int8`): the losses, every linear weight (dequantized) and the
+/// other parameters, by name.
 fn q_galore_run(int8: u8) -> (Vec<f64>, Vec<(String, Tensor)>) {
     let a = Algorithm::QGalore(QGaloreConfig {
         rank: 16,
