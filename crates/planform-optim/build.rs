@@ -10,6 +10,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=csrc/post_accumulate_hook.cpp");
     println!("cargo:rerun-if-changed=csrc/int8_linear.cpp");
+    println!("cargo:rerun-if-changed=csrc/error.h");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let lib = env::var("DEP_TCH_LIBTORCH_LIB")

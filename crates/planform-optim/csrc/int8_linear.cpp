@@ -8,6 +8,7 @@
 // backward uses the formulas of matmul's folded `mm` (dL/dx = g·W, dL/dW = gᵀ·x over the
 // flattened leading dimensions).
 
+#include "error.h"
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
@@ -79,11 +80,7 @@ struct Int8Linear : public torch::autograd::Function<Int8Linear> {
   }
 };
 
-void write_error(const char* msg, char* err, size_t err_len) {
-  if (err_len == 0) return;
-  std::strncpy(err, msg, err_len - 1);
-  err[err_len - 1] = '\0';
-}
+using planform::write_error;
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 // autograd engine aborts the backward pass, and tch's `f_backward` returns the message as a
 // `TchError`.
 
+#include "error.h"
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
@@ -50,11 +51,7 @@ struct RustHook : public torch::autograd::PostAccumulateGradHook {
   }
 };
 
-void write_error(const char* msg, char* err, size_t err_len) {
-  if (err_len == 0) return;
-  std::strncpy(err, msg, err_len - 1);
-  err[err_len - 1] = '\0';
-}
+using planform::write_error;
 
 }  // namespace
 

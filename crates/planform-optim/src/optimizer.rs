@@ -197,22 +197,39 @@ impl Optimizer {
             .into_iter()
             .map(|(name, param)| Slot::new(&algorithm, adamw, init_error.is_none(), name, param))
             .collect();
-        let mut opt = Optimizer {
+        let mut opt = Optimizer::from_slots(
             algorithm,
             adamw,
             slots,
-            steps: 0,
-            per_layer: None,
-            int8: None,
-            init_error: init_error.map(|e| format!("optimizer algorithm: {e}")),
-            budget: None,
-        };
+            None,
+            init_error.map(|e| format!("optimizer algorithm: {e}")),
+        );
         if opt.init_error.is_none() && algorithm.per_layer() {
             if let Err(e) = opt.set_per_layer(true) {
                 opt.init_error = Some(e.to_string());
             }
         }
         opt
+    }
+
+    /// A fresh optimizer (no steps, per-layer mode off) over `slots`.
+    fn from_slots(
+        algorithm: Algorithm,
+        adamw: AdamWConfig,
+        slots: Vec<Slot>,
+        int8: Option<Arc<Mutex<Shared>>>,
+        init_error: Option<String>,
+    ) -> Self {
+        Optimizer {
+            algorithm,
+            adamw,
+            slots,
+            steps: 0,
+            per_layer: None,
+            int8,
+            init_error,
+            budget: None,
+        }
     }
 
     /// As [`Optimizer::new`], failing at once on an invalid algorithm.
@@ -434,16 +451,7 @@ impl Optimizer {
             slot.take_int8(&mut linears, &shared)?;
             slots.push(slot);
         }
-        let mut opt = Optimizer {
-            algorithm,
-            adamw,
-            slots,
-            steps: 0,
-            per_layer: None,
-            int8: Some(shared),
-            init_error: None,
-            budget: None,
-        };
+        let mut opt = Optimizer::from_slots(algorithm, adamw, slots, Some(shared), None);
         opt.set_per_layer(true)?;
         Ok(opt)
     }
