@@ -56,6 +56,7 @@ pub mod error;
 pub mod generate;
 pub mod hf;
 pub mod layers;
+pub mod linear;
 pub mod model;
 pub mod params;
 pub mod precision;
